@@ -1,0 +1,1 @@
+"""The ingestion job: TGIF-format GIF sets -> cleaned, sampled rows -> embeddings -> Chroma."""

@@ -1,0 +1,41 @@
+"""Typed errors of gifsearch: each one's message is a single line meant for a person."""
+
+
+class GifSearchError(Exception):
+    """Base class: an expected failure whose message says what failed and what to do."""
+
+
+class ConfigError(GifSearchError, ValueError):
+    """A setting has a value outside the allowed ones."""
+
+
+class SourceError(GifSearchError):
+    """An ingest source can't be found, read or downloaded."""
+
+
+class NetworkUnavailableError(SourceError):
+    """A host could not be reached within the timeout."""
+
+
+class IntegrityError(SourceError):
+    """A downloaded file does not match its expected checksum."""
+
+
+class ModelLoadError(GifSearchError):
+    """An embedding model could not be loaded."""
+
+
+class ModelMismatchError(GifSearchError):
+    """A collection was built with another model than the one asked for."""
+
+
+class CollectionNotFoundError(GifSearchError):
+    """The collection to search does not exist (or holds nothing)."""
+
+
+class EmptyQueryError(GifSearchError, ValueError):
+    """A search was asked for with an empty query."""
+
+
+class StoreLockedError(GifSearchError):
+    """Another process is writing to the store."""

@@ -105,9 +105,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     Example: gifsearch search "two dogs playing" -k 5
     """
-    from search_app.search import SearchEngine
+    from search_app.search import SearchEngine, clean_query
     from search_app.text_table import format_hits
 
+    clean_query(args.query)  # fail before loading anything
     engine = SearchEngine.open(settings_from_args(args))
     hits = engine.search(args.query, args.k)
     if args.json:
@@ -141,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--limit", type=positive_int, default=20_000, help="rows to keep (20000)")
     size.add_argument("--all", action="store_true", help="keep every row")
     ingest.add_argument("--seed", type=int, default=0, help="sample seed (0)")
-    ingest.add_argument("--prune", action="store_true", help="remove rows of this source no longer present")
+    ingest.add_argument(
+        "--prune", action="store_true", help="remove rows of this source no longer present"
+    )
     ingest.add_argument("--batch-size", type=positive_int, help="texts per encode batch (256)")
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
     ingest.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -169,7 +172,9 @@ def add_optional_commands(commands: argparse._SubParsersAction) -> None:
     from exercises.cli import add_exercise_parsers
 
     exercises = commands.add_parser("exercises", help="teaching exercises: sgd, attention")
-    add_exercise_parsers(exercises.add_subparsers(dest="exercise", metavar="EXERCISE", required=True))
+    add_exercise_parsers(
+        exercises.add_subparsers(dest="exercise", metavar="EXERCISE", required=True)
+    )
 
 
 def positive_int(text: str) -> int:

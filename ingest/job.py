@@ -89,9 +89,13 @@ def run_ingest(
     binding = store.binding()
     model = binding.model if settings.model == "auto" and binding else settings.model
     if binding and model != "auto":
-        check_binding(binding, resolve_model_spec(model).name, binding.dimension, store.collection_name)
+        check_binding(
+            binding, resolve_model_spec(model).name, binding.dimension, store.collection_name
+        )
 
-    rows, summary = read_rows(resolved.path, resolved.label, options.limit, options.seed, on_bad_line)
+    rows, summary = read_rows(
+        resolved.path, resolved.label, options.limit, options.seed, on_bad_line
+    )
     existing = store.existing_ids([r.row_id for r in rows])
     new_rows = [r for r in rows if r.row_id not in existing]
 
@@ -103,9 +107,7 @@ def run_ingest(
         load_seconds = time.perf_counter() - load_started
         if embedder.notice:
             notice(embedder.notice)
-        store.ensure_collection(
-            ModelBinding(embedder.name, embedder.spec.ref, embedder.dimension)
-        )
+        store.ensure_collection(ModelBinding(embedder.name, embedder.spec.ref, embedder.dimension))
         model_name, device = embedder.name, f"{embedder.device} ({embedder.precision})"
         embed_and_upsert(new_rows, embedder, store, settings.batch_size, progress)
 

@@ -168,5 +168,7 @@ def read_rows(
     """Read, clean, de-duplicate and sample a TGIF-format file."""
     summary = ReadSummary()
     with path.open("rb") as stream:
-        rows = sample_records(iter_records(stream, source, summary, on_bad_line), limit, seed, summary)
+        rows = sample_records(
+            iter_records(stream, source, summary, on_bad_line), limit, seed, summary
+        )
     return rows, summary

@@ -66,13 +66,15 @@ def resolve_source(spec: str, cache_dir: Path, timeout_s: float) -> ResolvedSour
     return ResolvedSource(path=path, label=str(path.resolve()))
 
 
-def resolve_tgif(cache_dir: Path, timeout_s: float) -> ResolvedSource:
+def resolve_tgif(
+    cache_dir: Path, timeout_s: float, url: str = TGIF_URL, blob_sha1: str = TGIF_BLOB_SHA1
+) -> ResolvedSource:
     """Return the cached TGIF release, downloading it once; else the bundled sample."""
     cached = cache_dir / TGIF_FILE_NAME
     if cached.exists():
         return ResolvedSource(path=cached, label=TGIF_SOURCE)
     try:
-        download(TGIF_URL, cached, timeout_s, expected_blob_sha1=TGIF_BLOB_SHA1)
+        download(url, cached, timeout_s, expected_blob_sha1=blob_sha1)
     except (NetworkUnavailableError, IntegrityError) as exc:
         return ResolvedSource(
             path=bundled_sample_path(),

@@ -140,9 +140,9 @@ class Embedder:
     @property
     def dimension(self) -> int:
         """Length of each embedding vector."""
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension"
-        )
+        model = self.model
+        get_dim = getattr(model, "get_embedding_dimension", None)
+        get_dim = get_dim or model.get_sentence_embedding_dimension  # type: ignore[attr-defined]
         dim = get_dim()
         if dim is None:
             dim = int(self.embed_texts(["dimension probe"]).shape[1])
@@ -191,7 +191,9 @@ def load_model(spec: ModelSpec, device: str, precision: str, local_only: bool) -
     """Load spec with sentence-transformers on device at precision."""
     import torch
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar is noise here
     try:
         model = SentenceTransformer(_load_ref(spec.ref), device=device, local_files_only=local_only)
     except Exception as exc:  # sentence-transformers raises many types for "not found"

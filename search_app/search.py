@@ -44,9 +44,7 @@ class SearchEngine:
         self.binding = binding
 
     @classmethod
-    def open(
-        cls, settings: Settings, loader: EmbedderLoader = load_for_settings
-    ) -> SearchEngine:
+    def open(cls, settings: Settings, loader: EmbedderLoader = load_for_settings) -> SearchEngine:
         """Open the collection and load the model it was built with.
 
         With model 'auto' the recorded model is used; a named model must match it.
@@ -60,9 +58,7 @@ class SearchEngine:
 
     def search(self, query: str, k: int = 10) -> list[SearchHit]:
         """Return up to k GIFs best matching query, best first."""
-        text = " ".join(query.split())
-        if not text:
-            raise EmptyQueryError("the query is empty: type what should happen in the GIF")
+        text = clean_query(query)
         validate_k(k)
         return self.search_vector(self.embedder.embed_query(text), k)
 
@@ -100,6 +96,14 @@ class SearchEngine:
             descriptions=self.store.count(),
             model_name=self.binding.model_name,
         )
+
+
+def clean_query(query: str) -> str:
+    """Return the query with whitespace collapsed; raise EmptyQueryError when nothing is left."""
+    text = " ".join(query.split())
+    if not text:
+        raise EmptyQueryError("the query is empty: type what should happen in the GIF")
+    return text
 
 
 def validate_k(k: int) -> None:

@@ -67,9 +67,7 @@ def validate_settings(settings: Settings) -> None:
     if settings.device not in DEVICES and not settings.device.startswith("cuda:"):
         raise ConfigError(f"device {settings.device!r} is not one of {', '.join(DEVICES)}")
     if settings.precision not in PRECISIONS:
-        raise ConfigError(
-            f"precision {settings.precision!r} is not one of {', '.join(PRECISIONS)}"
-        )
+        raise ConfigError(f"precision {settings.precision!r} is not one of {', '.join(PRECISIONS)}")
     if settings.batch_size < 1:
         raise ConfigError(f"batch size {settings.batch_size} must be 1 or more")
     if not settings.model.strip():

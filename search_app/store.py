@@ -115,18 +115,29 @@ class GifStore:
         collection = self._get_collection()
         return 0 if collection is None else int(collection.count())  # type: ignore[attr-defined]
 
-    def count_gifs(self) -> int:
-        """Return the number of distinct GIFs (reads every row's metadata, in pages)."""
+    def read_all(self) -> list[StoredRow]:
+        """Return every row (without vectors), in pages; for checks and small collections."""
         collection = self._get_collection()
-        gif_ids: set[str] = set()
+        rows: list[StoredRow] = []
         offset = 0
         while collection is not None:
-            page = collection.get(include=["metadatas"], limit=GET_PAGE_ROWS, offset=offset)  # type: ignore[attr-defined]
-            gif_ids.update(str((m or {}).get("gif_id", "")) for m in page["metadatas"])
+            page = collection.get(  # type: ignore[attr-defined]
+                include=["documents", "metadatas"], limit=GET_PAGE_ROWS, offset=offset
+            )
+            rows += [
+                _stored_row(row_id, doc, meta, None)
+                for row_id, doc, meta in zip(
+                    page["ids"], page["documents"], page["metadatas"], strict=True
+                )
+            ]
             if len(page["ids"]) < GET_PAGE_ROWS:
                 break
             offset += GET_PAGE_ROWS
-        return len(gif_ids)
+        return rows
+
+    def count_gifs(self) -> int:
+        """Return the number of distinct GIFs (reads every row's metadata, in pages)."""
+        return len({row.gif_id for row in self.read_all()})
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """Return the subset of ids already in the collection."""

@@ -125,9 +125,7 @@ def test_sample_is_stable_when_the_set_grows(tmp_path: Path, sample_lines: list[
     assert len(kept) >= 1000 - 150
 
 
-def test_sample_keeps_a_gifs_descriptions_together(
-    tmp_path: Path, sample_lines: list[str]
-) -> None:
+def test_sample_keeps_a_gifs_descriptions_together(tmp_path: Path, sample_lines: list[str]) -> None:
     path = write_tsv(tmp_path / "s.tsv", sample_lines)
     rows, _ = read_rows(path, "s", limit=3000)
     all_rows, _ = read_rows(path, "s", limit=None)

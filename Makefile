@@ -1,0 +1,26 @@
+# The README's two commands are `make run` and `make test`.
+.PHONY: run setup test test-slow lint format bench eval ingest serve
+
+VENV := .venv/bin
+
+setup:
+	@scripts/setup.sh
+
+run: setup
+	$(VENV)/gifsearch ingest
+	$(VENV)/gifsearch search "two dogs playing" -k 5
+
+test: setup
+	@scripts/setup-browser.sh
+	HF_HUB_OFFLINE=1 $(VENV)/pytest
+
+test-slow: setup
+	HF_HUB_OFFLINE=1 $(VENV)/pytest -m slow
+
+lint: setup
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+
+format: setup
+	$(VENV)/ruff format .
+	$(VENV)/ruff check --fix .

@@ -1,0 +1,146 @@
+"""The gifsearch CLI through its entry point: exit codes, summaries and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gifsearch.cli import main
+from tests.conftest import SAMPLE_LINES, write_tsv
+
+SUMMARY_FIELDS = (
+    "rows read",
+    "kept",
+    "dropped",
+    "embedded",
+    "unchanged",
+    "upserted",
+    "seconds",
+    "rows/s",
+    "model",
+    "device",
+)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store filled once by `gifsearch ingest` from 200 real rows plus two bad ones."""
+    root = tmp_path_factory.mktemp("cli")
+    source = write_tsv(root / "gifs.tsv", SAMPLE_LINES[:200] + ["no tab here\n", "x\ty\n"])
+    code = main(["ingest", "--source", str(source), "--store", str(root / "store"),
+                 "--model", "minilm", "--quiet"])  # fmt: skip
+    assert code == 0
+    return root / "store"
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ingest_prints_every_summary_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_tsv(tmp_path / "gifs.tsv", SAMPLE_LINES[:20] + ["no tab here\n"])
+    code, out, err = run(
+        ["ingest", "--source", str(source), "--store", str(tmp_path / "s"), "--model", "minilm",
+         "--quiet"], capsys)  # fmt: skip
+    assert code == 0
+    for field in SUMMARY_FIELDS:
+        assert any(line.startswith(field) for line in out.splitlines()), field
+    assert "wrong_columns 1" in out
+    assert "embedded    20" in out
+
+
+def test_ingest_json_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_tsv(tmp_path / "gifs.tsv", SAMPLE_LINES[:10])
+    code, out, _ = run(
+        ["ingest", "--source", str(source), "--store", str(tmp_path / "s"), "--model", "minilm",
+         "--quiet", "--json"], capsys)  # fmt: skip
+    report = json.loads(out)
+    assert code == 0
+    assert (report["embedded"], report["kept"], report["dropped"]) == (10, 10, {})
+
+
+def test_search_prints_a_readable_table(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["search", "two dogs playing", "-k", "3", "--store", str(store)], capsys)
+    assert code == 0
+    ranks = [line for line in out.splitlines() if line[:3].strip().rstrip(".").isdigit()]
+    assert len(ranks) == 3
+    assert "https://" in ranks[0]
+
+
+def test_search_json(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        ["search", "a man dancing", "-k", "4", "--json", "--store", str(store)], capsys
+    )
+    hits = json.loads(out)
+    assert code == 0 and len(hits) == 4
+    assert set(hits[0]) == {"gif_id", "url", "score", "description", "other_descriptions"}
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "--source", "no/such.tsv"], "source file no/such.tsv does not exist"),
+        (["search", "a dog", "--collection", "nothing-here"], 'no collection "nothing-here"'),
+        (["search", "   "], "the query is empty"),
+        (["search", "a dog", "--model", "clip"], "was built with"),
+        (["ingest", "--source", "x.tsv", "--collection", "ab"], "too short"),
+    ],
+    ids=["missing-source", "missing-collection", "empty-query", "model-mismatch", "short-name"],
+)
+def test_expected_failures_are_one_line_exit_1(
+    store: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, out, err = run([*args, "--store", str(store)], capsys)
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("gifsearch: error: ")
+    assert message in err
+    assert "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["search", "a dog", "-k", "0"], ["ingest", "--limit", "many"], ["frobnicate"]],
+    ids=["k-zero", "limit-not-a-number", "unknown-command"],
+)
+def test_bad_flags_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(args)
+    assert caught.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_console_script_falls_back_to_minilm_offline_and_says_so(tmp_path: Path) -> None:
+    source = write_tsv(tmp_path / "gifs.tsv", SAMPLE_LINES[:5])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}  # no CLIP cached
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gifsearch",
+            "ingest",
+            "--source",
+            str(source),
+            "--store",
+            str(tmp_path / "s"),
+            "--quiet",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    notice = [line for line in result.stderr.splitlines() if "CLIP" in line]
+    assert len(notice) == 1
+    assert "using the bundled sentence-transformers/all-MiniLM-L6-v2" in notice[0]
+    assert "model       sentence-transformers/all-MiniLM-L6-v2" in result.stdout

@@ -1,0 +1,116 @@
+"""search(): ranked, grouped results with cosine scores, through the real model and store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.job import IngestOptions, run_ingest
+from search_app.embedder import Embedder
+from search_app.errors import (
+    CollectionNotFoundError,
+    ConfigError,
+    EmptyQueryError,
+    ModelMismatchError,
+)
+from search_app.search import SearchEngine
+from search_app.settings import Settings
+from tests.conftest import SAMPLE_LINES, write_tsv
+
+Loader = Callable[[str, Settings], Embedder]
+
+ROWS = [
+    "https://x.test/dogs.gif\ttwo dogs are playing with a ball in the park .\n",
+    "https://x.test/dogs.gif\ta puppy chases another puppy across the grass .\n",
+    "https://x.test/dogs.gif\tdogs run after a red ball .\n",
+    "https://x.test/cook.gif\ta chef is chopping onions in a kitchen .\n",
+    "https://x.test/dance.gif\ta woman is dancing on a stage .\n",
+    "https://x.test/dance.gif\ta girl dances under bright lights .\n",
+    "https://x.test/car.gif\ta red car drifts around a corner .\n",
+]
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory, cached_loader: Loader) -> Settings:
+    """A store holding ROWS plus 300 real sample rows, built once for this module."""
+    root = tmp_path_factory.mktemp("search")
+    settings = Settings(store_dir=root / "store", cache_dir=root / "cache", model="minilm")
+    path = write_tsv(root / "gifs.tsv", ROWS + SAMPLE_LINES[:300])
+    run_ingest(IngestOptions(source=str(path)), settings, loader=cached_loader)
+    return settings
+
+
+@pytest.fixture
+def engine(indexed: Settings, cached_loader: Loader) -> SearchEngine:
+    return SearchEngine.open(indexed, loader=cached_loader)
+
+
+def test_results_are_grouped_by_gif_with_other_descriptions(engine: SearchEngine) -> None:
+    hits = engine.search("dogs playing with a ball", k=5)
+    assert hits[0].url == "https://x.test/dogs.gif"
+    assert hits[0].description == "two dogs are playing with a ball in the park ."
+    assert set(hits[0].other_descriptions) == {
+        "a puppy chases another puppy across the grass .",
+        "dogs run after a red ball .",
+    }
+    assert len({h.gif_id for h in hits}) == len(hits) == 5
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_score_is_the_cosine_of_query_and_best_description(
+    engine: SearchEngine, minilm: Embedder
+) -> None:
+    hit = engine.search("a woman dancing", k=1)[0]
+    assert hit.url == "https://x.test/dance.gif"
+    query, best = minilm.embed_texts(["a woman dancing", hit.description])
+    assert hit.score == pytest.approx(float(np.dot(query, best)), abs=1e-3)
+
+
+def test_k_larger_than_the_first_fetch_still_returns_k_gifs(engine: SearchEngine) -> None:
+    hits = engine.search("a person", k=60)
+    assert len(hits) == len({h.gif_id for h in hits}) == 60
+
+
+def test_more_like_this_excludes_the_gif_itself(engine: SearchEngine) -> None:
+    dogs = engine.search("dogs playing", k=1)[0]
+    similar = engine.similar(dogs.gif_id, k=5)
+    assert dogs.gif_id not in {h.gif_id for h in similar}
+    assert len(similar) == 5
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\t\n"], ids=["empty", "spaces", "whitespace"])
+def test_empty_query_is_a_clear_error(engine: SearchEngine, query: str) -> None:
+    with pytest.raises(EmptyQueryError, match="query is empty"):
+        engine.search(query, k=3)
+
+
+@pytest.mark.parametrize("k", [0, -1, 101], ids=["zero", "negative", "too-many"])
+def test_k_out_of_range_is_refused_quoting_it(engine: SearchEngine, k: int) -> None:
+    with pytest.raises(ConfigError, match=f"k={k}"):
+        engine.search("a dog", k=k)
+
+
+def test_missing_collection_says_how_to_fill_it(settings: Settings, cached_loader: Loader) -> None:
+    with pytest.raises(CollectionNotFoundError, match='run "gifsearch ingest" first'):
+        SearchEngine.open(settings, loader=cached_loader)
+
+
+def test_search_uses_the_collections_model_whatever_the_default(
+    indexed: Settings, cached_loader: Loader, tiny_clip_dir: Path
+) -> None:
+    auto = SearchEngine.open(replace(indexed, model="auto"), loader=cached_loader)
+    assert auto.embedder.name == "sentence-transformers/all-MiniLM-L6-v2"
+    with pytest.raises(ModelMismatchError, match="all-MiniLM-L6-v2"):
+        SearchEngine.open(replace(indexed, model=str(tiny_clip_dir)), loader=cached_loader)
+
+
+def test_stats_count_gifs_and_descriptions(engine: SearchEngine) -> None:
+    stats = engine.stats()
+    assert stats.descriptions == 307
+    assert stats.gifs < stats.descriptions
+    assert stats.model_name == "sentence-transformers/all-MiniLM-L6-v2"

@@ -49,11 +49,31 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help=f"embedding model: {MODEL_CHOICES_HINT} (auto)")
     parser.add_argument("--device", help="auto, cpu, cuda or mps (auto)")
     parser.add_argument("--precision", choices=PRECISIONS, help="auto, fp32, bf16, fp16 (auto)")
+    server = parser.add_argument_group("Chroma server (instead of the embedded store)")
+    server.add_argument("--chroma-host", help="use the Chroma server on this host")
+    server.add_argument("--chroma-port", type=positive_int, help="its port (8000)")
+    server.add_argument(
+        "--chroma-ssl", action="store_true", default=None, help="connect with HTTPS"
+    )
+    server.add_argument(
+        "--chroma-auth-header", help="send this header, e.g. 'Authorization: Bearer T'"
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Build Settings from the parsed flags over the environment."""
-    names = ("store_dir", "collection", "model", "device", "precision", "batch_size")
+    names = (
+        "store_dir",
+        "collection",
+        "model",
+        "device",
+        "precision",
+        "batch_size",
+        "chroma_host",
+        "chroma_port",
+        "chroma_ssl",
+        "chroma_auth_header",
+    )
     overrides = {name: getattr(args, name, None) for name in names}
     return build_settings(overrides, os.environ)
 

@@ -39,3 +39,7 @@ class EmptyQueryError(GifSearchError, ValueError):
 
 class StoreLockedError(GifSearchError):
     """Another process is writing to the store."""
+
+
+class StoreUnavailableError(GifSearchError):
+    """The Chroma server can't be reached."""

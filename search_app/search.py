@@ -66,6 +66,7 @@ class SearchEngine:
         self, vector: np.ndarray, k: int, exclude_gif: str | None = None
     ) -> list[SearchHit]:
         """Return up to k GIFs nearest to a unit vector, grouped by GIF, best first."""
+        self.store.refresh_if_changed()
         total = self.store.count()
         wanted = k + (1 if exclude_gif else 0)
         n_results = min(total, wanted * OVERFETCH)

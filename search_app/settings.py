@@ -13,6 +13,7 @@ DEFAULT_STORE_DIR = Path("chroma_store")
 DEFAULT_COLLECTION = "gifs"
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_NETWORK_TIMEOUT_S = 5.0
+DEFAULT_CHROMA_PORT = 8000
 MODEL_CHOICES_HINT = "auto, clip, minilm, a sentence-transformers name or a local path"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -27,7 +28,13 @@ ENV_VARS = {
     "precision": "GIFSEARCH_PRECISION",
     "cache_dir": "GIFSEARCH_CACHE_DIR",
     "network_timeout_s": "GIFSEARCH_NETWORK_TIMEOUT_S",
+    "chroma_host": "GIFSEARCH_CHROMA_HOST",
+    "chroma_port": "GIFSEARCH_CHROMA_PORT",
+    "chroma_ssl": "GIFSEARCH_CHROMA_SSL",
+    "chroma_auth_header": "GIFSEARCH_CHROMA_AUTH_HEADER",
 }
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
 
 
 def default_cache_dir() -> Path:
@@ -48,6 +55,11 @@ class Settings:
     batch_size: int = DEFAULT_BATCH_SIZE
     cache_dir: Path = Path()
     network_timeout_s: float = DEFAULT_NETWORK_TIMEOUT_S
+    # Chroma server mode: when chroma_host is set every command uses Chroma's HttpClient.
+    chroma_host: str | None = None
+    chroma_port: int = DEFAULT_CHROMA_PORT
+    chroma_ssl: bool = False
+    chroma_auth_header: str | None = None  # "Name: value", e.g. for an auth proxy
 
     def __post_init__(self) -> None:
         if self.cache_dir == Path():
@@ -72,6 +84,12 @@ def validate_settings(settings: Settings) -> None:
         raise ConfigError(f"batch size {settings.batch_size} must be 1 or more")
     if not settings.model.strip():
         raise ConfigError(f"model is empty: use {MODEL_CHOICES_HINT}")
+    if not 1 <= settings.chroma_port <= 65_535:
+        raise ConfigError(f"Chroma port {settings.chroma_port} is not between 1 and 65535")
+    if settings.chroma_auth_header is not None and ":" not in settings.chroma_auth_header:
+        raise ConfigError(
+            f"Chroma auth header {settings.chroma_auth_header!r} must look like 'Name: value'"
+        )
     if settings.network_timeout_s <= 0:
         raise ConfigError(f"network timeout {settings.network_timeout_s} must be above 0 s")
 
@@ -94,7 +112,29 @@ def build_settings(overrides: Mapping[str, object], env: Mapping[str, str]) -> S
     return replace(Settings(), **values)
 
 
+def chroma_headers(settings: Settings) -> dict[str, str]:
+    """Return the HTTP headers to send to a Chroma server (the auth header, if any)."""
+    if not settings.chroma_auth_header:
+        return {}
+    name, _, value = settings.chroma_auth_header.partition(":")
+    return {name.strip(): value.strip()}
+
+
+def store_location(settings: Settings) -> str:
+    """Return where the index lives, for messages: a directory or a server address."""
+    if settings.chroma_host:
+        scheme = "https" if settings.chroma_ssl else "http"
+        return f"Chroma server {scheme}://{settings.chroma_host}:{settings.chroma_port}"
+    return f"{settings.store_dir}/"
+
+
 def _convert(name: str, type_name: object, raw: str, var: str) -> object:
+    if type_name in ("bool", bool):
+        if raw.lower() in TRUE_WORDS:
+            return True
+        if raw.lower() in FALSE_WORDS:
+            return False
+        raise ConfigError(f"{var}={raw!r} is not one of {', '.join(TRUE_WORDS + FALSE_WORDS)}")
     if type_name in ("float", float):
         try:
             return float(raw)

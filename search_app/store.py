@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from search_app.errors import CollectionNotFoundError, ModelMismatchError
+from search_app.errors import CollectionNotFoundError, ModelMismatchError, StoreUnavailableError
 from search_app.records import GifRecord, StoredRow
-from search_app.settings import Settings
+from search_app.settings import Settings, chroma_headers, store_location
 
+STORE_FILES = ("chroma.sqlite3", "chroma.sqlite3-wal")  # change when a writer commits
 GET_PAGE_ROWS = 5_000  # ids per collection.get call; keeps SQLite variable lists small
 # Cosine space; the index is built and persisted in big batches (measured: 20% less upsert
 # time than the defaults of 100/1000 for 11k rows), search-time parameters unchanged.
@@ -37,30 +38,94 @@ class ModelBinding:
 
 
 def open_client(settings: Settings) -> object:
-    """Open the embedded persistent Chroma client at settings.store_dir."""
+    """Open Chroma: an HttpClient when settings name a server, else the embedded store."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_host:
+        try:
+            return chromadb.HttpClient(
+                host=settings.chroma_host,
+                port=settings.chroma_port,
+                ssl=settings.chroma_ssl,
+                headers=chroma_headers(settings),
+                settings=chroma_settings,
+            )
+        except Exception as exc:  # chromadb raises ValueError/ConnectError/... here
+            raise StoreUnavailableError(
+                f"can't reach the {store_location(settings)} ({first_line(exc)}); "
+                "start it (chroma run --path DIR --port N) or check --chroma-host/--chroma-port"
+            ) from None
     settings.store_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(
-        path=str(settings.store_dir),
-        settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
-    )
+    return chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
+
+
+def forget_cached_system(settings: Settings) -> None:
+    """Drop chromadb's per-process cache of the embedded store at settings.store_dir.
+
+    The next client opened on that path then reads the store from disk again.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    systems = getattr(SharedSystemClient, "_identifier_to_system", None)
+    if isinstance(systems, dict):
+        systems.pop(str(settings.store_dir), None)
+        systems.pop(str(settings.store_dir.resolve()), None)
+    else:  # chromadb changed its internals: clearing every cached store is still correct
+        SharedSystemClient.clear_system_cache()
+
+
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an exception's message, or its type name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class GifStore:
     """A Chroma collection of descriptions (documents) with URL, GIF id and source metadata."""
 
-    def __init__(self, client: object, collection_name: str, location: str) -> None:
-        self.client = client
-        self.collection_name = collection_name
-        self.location = location
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = open_client(settings)
+        self.collection_name = settings.collection
+        self.location = store_location(settings)
         self._collection: object | None = None
+        self._signature = self._files_signature()
 
     @classmethod
     def open(cls, settings: Settings) -> GifStore:
         """Open the store the settings point at (nothing is created until ensure_collection)."""
-        return cls(open_client(settings), settings.collection, f"{settings.store_dir}/")
+        return cls(settings)
+
+    def _files_signature(self) -> tuple[tuple[int, int] | None, ...]:
+        if self.settings.chroma_host:
+            return ()
+        signature = []
+        for name in STORE_FILES:
+            try:
+                stat = (self.settings.store_dir / name).stat()
+                signature.append((stat.st_mtime_ns, stat.st_size))
+            except FileNotFoundError:
+                signature.append(None)
+        return tuple(signature)
+
+    def refresh_if_changed(self) -> bool:
+        """Reopen an embedded store another process wrote to; return whether it did.
+
+        Chroma keeps one in-memory vector index per store path and process, loaded when
+        the store is first opened: rows another process (an ingest) adds show up in counts
+        but not in queries until the store is reopened. Readers such as the web app call
+        this before each query; it costs two stat() calls when nothing changed.
+        """
+        signature = self._files_signature()
+        if signature == self._signature:
+            return False
+        forget_cached_system(self.settings)
+        self.client = open_client(self.settings)
+        self._collection = None
+        self._signature = signature
+        return True
 
     def _get_collection(self) -> object | None:
         if self._collection is None:

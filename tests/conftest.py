@@ -7,7 +7,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may wait on a model hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from collections.abc import Callable  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -15,7 +17,13 @@ import pytest  # noqa: E402
 from ingest.sources import bundled_sample_path  # noqa: E402
 from search_app.embedder import Embedder, load_embedder  # noqa: E402
 from search_app.settings import Settings  # noqa: E402
+from tests.chroma_server import run_chroma_server  # noqa: E402
 from tests.tiny_clip import build_tiny_clip  # noqa: E402
+
+BACKENDS = [
+    pytest.param("embedded", id="embedded"),
+    pytest.param("server", id="server"),
+]
 
 SAMPLE_LINES = bundled_sample_path().read_text(encoding="utf-8").splitlines(keepends=True)
 
@@ -44,16 +52,34 @@ def cached_loader(minilm: Embedder) -> Callable[[str, Settings], Embedder]:
     return load
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings pointing at a fresh store and cache under tmp_path."""
-    return Settings(
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A real Chroma server (`chroma run`) on a free 127.0.0.1 port for the session."""
+    with run_chroma_server(tmp_path_factory.mktemp("chroma-server")) as address:
+        yield address
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for a fresh, empty index: an embedded store in tmp_path, or a new
+    collection on the session's Chroma server."""
+    base = Settings(
         store_dir=tmp_path / "store",
         cache_dir=tmp_path / "cache",
         model="minilm",
         device="cpu",
         network_timeout_s=2.0,
     )
+    return backend_settings(request, base)
+
+
+def backend_settings(request: pytest.FixtureRequest, base: Settings) -> Settings:
+    """Point base at the backend the test is parametrized with (a unique server collection)."""
+    if request.param == "embedded":
+        return base
+    host, port = request.getfixturevalue("chroma_server")
+    name = f"gifs-{uuid.uuid4().hex[:12]}"
+    return replace(base, chroma_host=host, chroma_port=port, collection=name)
 
 
 @pytest.fixture

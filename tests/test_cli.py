@@ -144,3 +144,34 @@ def test_console_script_falls_back_to_minilm_offline_and_says_so(tmp_path: Path)
     assert len(notice) == 1
     assert "using the bundled sentence-transformers/all-MiniLM-L6-v2" in notice[0]
     assert "model       sentence-transformers/all-MiniLM-L6-v2" in result.stdout
+
+
+def test_server_mode_by_flags_and_by_environment(
+    chroma_server: tuple[str, int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host, port = chroma_server
+    source = write_tsv(tmp_path / "gifs.tsv", SAMPLE_LINES[:30])
+    code, out, _ = run(
+        ["ingest", "--source", str(source), "--chroma-host", host, "--chroma-port", str(port),
+         "--collection", "cli-server", "--model", "minilm", "--quiet"], capsys)  # fmt: skip
+    assert code == 0 and "embedded    30" in out
+    assert not (tmp_path / "chroma_store").exists()
+    monkeypatch.setenv("GIFSEARCH_CHROMA_HOST", host)
+    monkeypatch.setenv("GIFSEARCH_CHROMA_PORT", str(port))
+    code, out, _ = run(["search", "a man", "-k", "2", "--json", "--collection", "cli-server"], capsys)
+    assert code == 0 and len(json.loads(out)) == 2
+
+
+def test_unreachable_server_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.chroma_server import free_port
+
+    code, out, err = run(
+        ["search", "a dog", "--chroma-host", "127.0.0.1", "--chroma-port", str(free_port())],
+        capsys,
+    )
+    assert code == 1
+    assert err.startswith("gifsearch: error: can't reach the Chroma server http://127.0.0.1:")
+    assert err.count("\n") == 1

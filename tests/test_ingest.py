@@ -128,7 +128,7 @@ def test_collections_live_side_by_side(
     settings: Settings, cached_loader: Loader, sample_lines: list[str], tmp_path: Path
 ) -> None:
     ingest(settings, cached_loader, write_tsv(tmp_path / "a.tsv", sample_lines[:40]))
-    second = replace(settings, collection="other-gifs")
+    second = replace(settings, collection=f"{settings.collection}-other")
     ingest(second, cached_loader, write_tsv(tmp_path / "b.tsv", sample_lines[40:65]))
     assert GifStore.open(settings).count() == 40
     assert GifStore.open(second).count() == 25

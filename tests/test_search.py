@@ -19,7 +19,7 @@ from search_app.errors import (
 )
 from search_app.search import SearchEngine
 from search_app.settings import Settings
-from tests.conftest import SAMPLE_LINES, write_tsv
+from tests.conftest import BACKENDS, SAMPLE_LINES, backend_settings, write_tsv
 
 Loader = Callable[[str, Settings], Embedder]
 
@@ -34,11 +34,14 @@ ROWS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory, cached_loader: Loader) -> Settings:
-    """A store holding ROWS plus 300 real sample rows, built once for this module."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def indexed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, cached_loader: Loader
+) -> Settings:
+    """An index holding ROWS plus 300 real sample rows, built once per backend."""
     root = tmp_path_factory.mktemp("search")
-    settings = Settings(store_dir=root / "store", cache_dir=root / "cache", model="minilm")
+    base = Settings(store_dir=root / "store", cache_dir=root / "cache", model="minilm")
+    settings = backend_settings(request, base)
     path = write_tsv(root / "gifs.tsv", ROWS + SAMPLE_LINES[:300])
     run_ingest(IngestOptions(source=str(path)), settings, loader=cached_loader)
     return settings
@@ -95,9 +98,10 @@ def test_k_out_of_range_is_refused_quoting_it(engine: SearchEngine, k: int) -> N
         engine.search("a dog", k=k)
 
 
-def test_missing_collection_says_how_to_fill_it(settings: Settings, cached_loader: Loader) -> None:
+def test_missing_collection_says_how_to_fill_it(indexed: Settings, cached_loader: Loader) -> None:
+    missing = replace(indexed, collection=f"{indexed.collection}-missing")
     with pytest.raises(CollectionNotFoundError, match='run "gifsearch ingest" first'):
-        SearchEngine.open(settings, loader=cached_loader)
+        SearchEngine.open(missing, loader=cached_loader)
 
 
 def test_search_uses_the_collections_model_whatever_the_default(

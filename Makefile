@@ -8,7 +8,7 @@ setup:
 
 run: setup
 	$(VENV)/gifsearch ingest
-	$(VENV)/gifsearch search "two dogs playing" -k 5
+	$(VENV)/gifsearch serve
 
 test: setup
 	@scripts/setup-browser.sh

@@ -189,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_optional_commands(commands: argparse._SubParsersAction) -> None:
     """Register the commands that live in other modules (web app, exercises)."""
+    from gifsearch.serve_cmd import add_serve_parser
+
+    add_serve_parser(commands)
     from exercises.cli import add_exercise_parsers
 
     exercises = commands.add_parser("exercises", help="teaching exercises: sgd, attention")

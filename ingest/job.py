@@ -19,7 +19,7 @@ from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding, check_binding
 from search_app.writer_lock import hold_writer_lock
 
-EMBED_CHUNK_ROWS = 2_048  # rows embedded per step; the previous step upserts meanwhile
+EMBED_CHUNK_ROWS = 512  # rows per embed + upsert step: each step's rows land together
 
 ProgressFactory = Callable[[int, str], Callable[[int], None]]
 

@@ -16,6 +16,7 @@ from search_app.records import GifRecord
 MAX_LINE_BYTES = 64 * 1024  # a longer line is read past in pieces and counted as too long
 MAX_URL_CHARS = 2_048
 MAX_DESCRIPTION_CHARS = 1_000
+URL_FORBIDDEN_CHARS = frozenset('"<>\\^`{|}')  # never valid unescaped in a URL (RFC 3986)
 DEFAULT_LIMIT_ROWS = 20_000
 DEFAULT_SEED = 0
 
@@ -54,12 +55,14 @@ def normalize_text(text: str) -> str:
 
 
 def is_web_url(url: str) -> bool:
-    """Return whether url is an absolute http(s) URL with a host."""
+    """Return whether url is an absolute http(s) URL with a host and no unsafe characters."""
+    if any(char in URL_FORBIDDEN_CHARS or ord(char) < 0x21 for char in url):
+        return False
     try:
         parts = urlsplit(url)
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in url
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def clean_line(raw: bytes) -> tuple[str, str] | str:

@@ -49,6 +49,8 @@ class SearchEngine:
 
         With model 'auto' the recorded model is used; a named model must match it.
         """
+        if not settings.chroma_host and not settings.store_dir.exists():
+            GifStore.raise_missing(settings)
         store = GifStore.open(settings)
         binding = store.require_binding()
         if settings.model != "auto":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
@@ -57,8 +58,41 @@ def open_client(settings: Settings) -> object:
                 f"can't reach the {store_location(settings)} ({first_line(exc)}); "
                 "start it (chroma run --path DIR --port N) or check --chroma-host/--chroma-port"
             ) from None
-    settings.store_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
+    # chromadb caches one system per store path and process, with the vector index as it
+    # was on disk when first opened: rows another process commits later are counted but
+    # not found by queries, and an index that wasn't on disk yet is never picked up. So a
+    # cached system older than the store's files is dropped and the store read afresh.
+    if system_is_stale(settings):
+        forget_cached_system(settings)
+    client = chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
+    _OPENED_SIGNATURES[_store_key(settings)] = files_signature(settings)
+    return client
+
+
+# Files signature of each embedded store when this process last opened its system.
+_OPENED_SIGNATURES: dict[str, tuple[tuple[int, int] | None, ...]] = {}
+
+
+def _store_key(settings: Settings) -> str:
+    return str(settings.store_dir.resolve())
+
+
+def files_signature(settings: Settings) -> tuple[tuple[int, int] | None, ...]:
+    """Return (mtime, size) of the store's SQLite files, which change when a writer commits."""
+    signature = []
+    for name in STORE_FILES:
+        try:
+            stat = (settings.store_dir / name).stat()
+            signature.append((stat.st_mtime_ns, stat.st_size))
+        except FileNotFoundError:
+            signature.append(None)
+    return tuple(signature)
+
+
+def system_is_stale(settings: Settings) -> bool:
+    """Return whether the store's files changed since this process opened its system."""
+    opened = _OPENED_SIGNATURES.get(_store_key(settings))
+    return opened is not None and opened != files_signature(settings)
 
 
 def forget_cached_system(settings: Settings) -> None:
@@ -91,40 +125,22 @@ class GifStore:
         self.collection_name = settings.collection
         self.location = store_location(settings)
         self._collection: object | None = None
-        self._signature = self._files_signature()
 
     @classmethod
     def open(cls, settings: Settings) -> GifStore:
         """Open the store the settings point at (nothing is created until ensure_collection)."""
         return cls(settings)
 
-    def _files_signature(self) -> tuple[tuple[int, int] | None, ...]:
-        if self.settings.chroma_host:
-            return ()
-        signature = []
-        for name in STORE_FILES:
-            try:
-                stat = (self.settings.store_dir / name).stat()
-                signature.append((stat.st_mtime_ns, stat.st_size))
-            except FileNotFoundError:
-                signature.append(None)
-        return tuple(signature)
-
     def refresh_if_changed(self) -> bool:
-        """Reopen an embedded store another process wrote to; return whether it did.
+        """Reopen an embedded store that another process wrote to; return whether it did.
 
-        Chroma keeps one in-memory vector index per store path and process, loaded when
-        the store is first opened: rows another process (an ingest) adds show up in counts
-        but not in queries until the store is reopened. Readers such as the web app call
-        this before each query; it costs two stat() calls when nothing changed.
+        Readers such as the web app call this before each query; it costs two stat()
+        calls when nothing changed (see open_client for why reopening is needed).
         """
-        signature = self._files_signature()
-        if signature == self._signature:
+        if self.settings.chroma_host or not system_is_stale(self.settings):
             return False
-        forget_cached_system(self.settings)
         self.client = open_client(self.settings)
         self._collection = None
-        self._signature = signature
         return True
 
     def _get_collection(self) -> object | None:
@@ -156,11 +172,16 @@ class GifStore:
         """Return the binding, or raise CollectionNotFoundError saying how to fill it."""
         binding = self.binding()
         if binding is None:
-            raise CollectionNotFoundError(
-                f'no collection "{self.collection_name}" in {self.location}; '
-                'run "gifsearch ingest" first'
-            )
+            self.raise_missing(self.settings)
         return binding
+
+    @staticmethod
+    def raise_missing(settings: Settings) -> NoReturn:
+        """Raise CollectionNotFoundError for the settings' collection, saying how to fill it."""
+        raise CollectionNotFoundError(
+            f'no collection "{settings.collection}" in {store_location(settings)}; '
+            'run "gifsearch ingest" first'
+        )
 
     def ensure_collection(self, binding: ModelBinding) -> None:
         """Create the collection (cosine space) bound to a model, or check the existing binding."""

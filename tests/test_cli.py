@@ -161,7 +161,9 @@ def test_server_mode_by_flags_and_by_environment(
     assert not (tmp_path / "chroma_store").exists()
     monkeypatch.setenv("GIFSEARCH_CHROMA_HOST", host)
     monkeypatch.setenv("GIFSEARCH_CHROMA_PORT", str(port))
-    code, out, _ = run(["search", "a man", "-k", "2", "--json", "--collection", "cli-server"], capsys)
+    code, out, _ = run(
+        ["search", "a man", "-k", "2", "--json", "--collection", "cli-server"], capsys
+    )
     assert code == 0 and len(json.loads(out)) == 2
 
 

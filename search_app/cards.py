@@ -1,0 +1,159 @@
+"""Search hits as escaped HTML cards for the web UI (pure strings; no gradio here)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from search_app.records import SearchHit
+from search_app.search import CollectionStats
+
+# Class names shared with the browser script in search_app/web.py.
+CARD_CLASS = "gs-card"
+MORE_CLASS = "gs-more"
+COPY_CLASS = "gs-copy"
+URL_FIELD_CLASS = "gs-url"
+DEAD_CLASS = "gs-dead"
+
+
+def escape(text: object) -> str:
+    """Escape text for HTML element content and quoted attribute values."""
+    return html.escape(str(text), quote=True)
+
+
+def safe_image_url(url: str) -> str | None:
+    """Return url when it is an absolute http(s) URL with a host, else None."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    if any(ch.isspace() or ord(ch) < 32 for ch in url.strip()):
+        return None
+    return url.strip()
+
+
+def render_card(hit: SearchHit, rank: int) -> str:
+    """Return one GIF's card: the animated image (placeholder if dead), score, descriptions."""
+    image_url = safe_image_url(hit.url)
+    score = max(0.0, min(1.0, hit.score))
+    media = (
+        f'<img src="{escape(image_url)}" alt="" loading="lazy" decoding="async" '
+        'referrerpolicy="no-referrer">'
+        if image_url
+        else ""
+    )
+    others = "".join(f"<li>{escape(text)}</li>" for text in hit.other_descriptions)
+    others_block = f'<ul class="gs-others">{others}</ul>' if others else ""
+    dead = "" if image_url else f" {DEAD_CLASS}"
+    return (
+        f'<article class="{CARD_CLASS}{dead}" data-gif-id="{escape(hit.gif_id)}">'
+        '<div class="gs-media">'
+        '<div class="gs-placeholder" aria-hidden="true">'
+        '<span class="gs-ph-label">GIF unavailable</span>'
+        f'<span class="gs-ph-text">{escape(hit.description)}</span></div>'
+        f"{media}"
+        f'<span class="gs-rank">#{rank}</span>'
+        f'<span class="gs-score" title="cosine similarity">{hit.score:.3f}</span>'
+        "</div>"
+        '<div class="gs-body">'
+        '<div class="gs-bar" aria-hidden="true">'
+        f'<span style="width:{score * 100:.0f}%"></span></div>'
+        f'<p class="gs-desc">{escape(hit.description)}</p>'
+        f"{others_block}"
+        '<div class="gs-actions">'
+        f'<button type="button" class="{MORE_CLASS}" data-gif-id="{escape(hit.gif_id)}">'
+        "More like this</button>"
+        f'<button type="button" class="{COPY_CLASS}">Copy URL</button>'
+        "</div>"
+        f'<input class="{URL_FIELD_CLASS}" type="text" readonly aria-label="GIF URL" '
+        f'value="{escape(hit.url)}">'
+        "</div></article>"
+    )
+
+
+def render_results(hits: Sequence[SearchHit], heading: str) -> str:
+    """Return the result grid under a heading, or a notice when there are no hits."""
+    if not hits:
+        return render_notice("No matching GIFs", "Try describing the action in other words.")
+    cards = "".join(render_card(hit, rank) for rank, hit in enumerate(hits, start=1))
+    return (
+        f'<section class="gs-results"><h3 class="gs-heading">{escape(heading)}</h3>'
+        f'<div class="gs-grid">{cards}</div></section>'
+    )
+
+
+def render_notice(title: str, detail: str, command: str = "") -> str:
+    """Return a friendly message box, with an optional command to run."""
+    code = f'<pre class="gs-command"><code>{escape(command)}</code></pre>' if command else ""
+    return (
+        f'<div class="gs-notice" role="status"><strong>{escape(title)}</strong>'
+        f"<p>{escape(detail)}</p>{code}</div>"
+    )
+
+
+def format_status(stats: CollectionStats, latency_ms: float | None, shown: int) -> str:
+    """Return the status line: collection, GIF and description counts, model, latency."""
+    parts = [
+        f"collection **{stats.collection}**",
+        f"{stats.gifs:,} GIFs",
+        f"{stats.descriptions:,} descriptions",
+        f"model `{stats.model_name}`",
+    ]
+    if latency_ms is not None:
+        parts.append(f"{shown} shown in {latency_ms:.0f} ms")
+    return " · ".join(parts)
+
+
+CARD_CSS = """
+.gs-results { margin-top: 4px; }
+.gs-heading { font-size: 1rem; font-weight: 600; margin: 0 0 10px; opacity: .8; }
+.gs-grid { display: grid; gap: 14px;
+  grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); }
+.gs-card { display: flex; flex-direction: column; border-radius: 12px; overflow: hidden;
+  background: var(--block-background-fill); border: 1px solid var(--border-color-primary);
+  box-shadow: 0 1px 3px rgba(0,0,0,.08); }
+.gs-media { position: relative; aspect-ratio: 4 / 3; background: #1f2330; overflow: hidden; }
+.gs-media img { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: cover;
+  display: block; }
+.gs-placeholder { position: absolute; inset: 0; display: flex; flex-direction: column;
+  justify-content: center; gap: 6px; padding: 14px 16px; color: #dfe3ee;
+  background: linear-gradient(135deg, #2b3045, #1b1e2b); }
+.gs-card .gs-ph-label { font-size: .7rem; letter-spacing: .08em; text-transform: uppercase;
+  opacity: 0; color: #9aa3bd !important; }
+.gs-card .gs-ph-text { font-size: .95rem; line-height: 1.4; font-style: italic; opacity: .3;
+  color: #eef1fa !important; display: -webkit-box; -webkit-line-clamp: 5;
+  -webkit-box-orient: vertical; overflow: hidden; }
+.gs-dead .gs-media img { display: none; }
+.gs-card.gs-dead .gs-ph-label { opacity: 1; }
+.gs-card.gs-dead .gs-ph-text { opacity: 1; }
+.gs-card .gs-rank, .gs-card .gs-score { position: absolute; top: 8px; padding: 2px 9px;
+  border-radius: 999px; font-size: .85rem; font-weight: 700; background: rgba(0,0,0,.62);
+  color: #fff !important; }
+.gs-rank { left: 8px; }
+.gs-card .gs-score { right: 8px; font-variant-numeric: tabular-nums;
+  background: rgba(37,99,235,.9); }
+.gs-body { display: flex; flex-direction: column; gap: 6px; padding: 10px 12px 12px; flex: 1; }
+.gs-bar { height: 4px; border-radius: 2px; background: var(--border-color-primary); }
+.gs-bar span { display: block; height: 100%; border-radius: 2px; background: #2563eb; }
+.gs-card .gs-desc { margin: 0; font-size: .95rem; font-weight: 600; line-height: 1.35;
+  overflow-wrap: anywhere; }
+.gs-others { margin: 0; padding-left: 18px; font-size: .85rem; opacity: .8;
+  overflow-wrap: anywhere; }
+.gs-others li { margin: 2px 0; }
+.gs-actions { display: flex; gap: 6px; margin-top: auto; padding-top: 4px; }
+.gs-card .gs-actions button { flex: 1; padding: 6px 8px; border-radius: 8px; cursor: pointer;
+  line-height: 1.2; margin: 0;
+  font-size: .82rem; border: 1px solid var(--border-color-primary);
+  background: var(--button-secondary-background-fill); color: var(--body-text-color); }
+.gs-card .gs-actions button:hover { border-color: #2563eb; }
+.gs-url { width: 100%; font-size: .72rem; padding: 3px 6px; border-radius: 6px;
+  border: 1px solid var(--border-color-primary); background: transparent; opacity: .7;
+  color: var(--body-text-color); }
+.gs-notice { padding: 18px 20px; border-radius: 12px; border: 1px dashed #94a3b8; }
+.gs-notice p { margin: 6px 0 0; }
+.gs-command { margin: 10px 0 0; padding: 8px 10px; border-radius: 8px; background: #0f172a;
+  color: #e2e8f0; }
+"""

@@ -1,0 +1,405 @@
+"""The web UI: the only module that imports gradio. A Blocks app over one SearchEngine."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from search_app.cards import CARD_CSS, format_status, render_notice, render_results
+from search_app.errors import ConfigError, EmptyQueryError, GifSearchError
+from search_app.records import SearchHit
+from search_app.search import CollectionStats, SearchEngine
+from search_app.settings import (
+    DEFAULT_CHROMA_PORT,
+    DEFAULT_COLLECTION,
+    DEFAULT_STORE_DIR,
+    Settings,
+)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+DEFAULT_K = 12
+MAX_RESULTS = 50
+QUEUE_MAX_SIZE = 64  # waiting requests beyond this are refused, not queued forever
+CONCURRENCY_LIMIT = 2  # searches run at once; the model and the store are shared
+DEFAULT_EXAMPLES = (
+    "a dog catches a frisbee",
+    "a man is dancing on a stage",
+    "a cat jumps off a table",
+    "two people are kissing",
+    "a car is drifting around a corner",
+    "a woman laughs and throws her head back",
+)
+
+PAGE_CSS = """
+#gs-status { font-size: .9rem; opacity: .85; }
+"""
+
+# Runs once per page in the results component: dead GIFs swap to their placeholder
+# ('error' does not bubble, so it is caught in the capture phase), "More like this" fires
+# the component's click event with the GIF id, "Copy URL" uses the clipboard or selects
+# the URL field so the user can copy it by hand.
+CARD_SCRIPT = """
+const markDead = (img) => { const c = img.closest('.gs-card'); if (c) c.classList.add('gs-dead'); };
+element.addEventListener('error', (e) => {
+  if (e.target && e.target.tagName === 'IMG') markDead(e.target);
+}, true);
+const sweep = () => element.querySelectorAll('.gs-card img').forEach((img) => {
+  if (img.complete && img.naturalWidth === 0 && img.getAttribute('src')) markDead(img);
+});
+sweep();
+if (typeof watch === 'function') watch('value', sweep);
+element.addEventListener('click', (e) => {
+  const more = e.target.closest('.gs-more');
+  if (more) { trigger('click', {gif_id: more.dataset.gifId}); return; }
+  const copy = e.target.closest('.gs-copy');
+  if (!copy) return;
+  const field = copy.closest('.gs-card').querySelector('.gs-url');
+  const say = (text) => {
+    copy.textContent = text;
+    setTimeout(() => { copy.textContent = 'Copy URL'; }, 1500);
+  };
+  const fallback = () => {
+    field.focus(); field.select();
+    let ok = false;
+    try { ok = document.execCommand('copy'); } catch (err) { ok = false; }
+    say(ok ? 'Copied' : 'Press Ctrl+C');
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(field.value).then(() => say('Copied'), fallback);
+  } else { fallback(); }
+});
+"""
+
+SearchOutputs = tuple[str, str, list[dict[str, object]]]
+AttentionOutputs = tuple[Image.Image | None, Image.Image | None, str]
+SGD_DIGITS = 6  # the terminal's precision: a table that fits the page
+MAX_SGD_STEPS = 200  # the page stays readable and a request stays cheap
+MAX_SENTENCE_CHARS = 300
+
+
+def ingest_command(settings: Settings) -> str:
+    """Return the command that fills the collection these settings point at (no secrets)."""
+    parts = ["gifsearch ingest"]
+    if settings.chroma_host:
+        parts.append(f"--chroma-host {settings.chroma_host}")
+        if settings.chroma_port != DEFAULT_CHROMA_PORT:
+            parts.append(f"--chroma-port {settings.chroma_port}")
+        if settings.chroma_ssl:
+            parts.append("--chroma-ssl")
+    elif settings.store_dir != DEFAULT_STORE_DIR:
+        parts.append(f"--store {settings.store_dir}")
+    if settings.collection != DEFAULT_COLLECTION:
+        parts.append(f"--collection {settings.collection}")
+    return " ".join(parts)
+
+
+def is_loopback(host: str) -> bool:
+    """Return whether host only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """Where and how the app listens; a non-loopback host needs auth or insecure=True."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    auth: tuple[str, str] | None = None
+    insecure: bool = False
+    blocked_paths: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is out of range: use 1 to 65535")
+        if not is_loopback(self.host) and self.auth is None and not self.insecure:
+            raise ConfigError(
+                f"refusing to serve on {self.host} without a password: "
+                "add --auth user:password (or GIFSEARCH_AUTH), or --insecure"
+            )
+
+
+class SearchHandlers:
+    """The UI's and the API's handlers over one SearchEngine."""
+
+    def __init__(self, engine: SearchEngine, fill_command: str = "gifsearch ingest") -> None:
+        self.engine = engine
+        self.fill_command = fill_command
+        self._lock = threading.Lock()
+        self._stats: CollectionStats | None = None
+        self._stats_rows = -1
+
+    def stats(self) -> CollectionStats:
+        """Return the collection's stats, recounted only when its row count changed."""
+        rows = self.engine.store.count()
+        with self._lock:
+            if self._stats is None or rows != self._stats_rows:
+                self._stats, self._stats_rows = self.engine.stats(), rows
+            return self._stats
+
+    def status_line(self, latency_ms: float | None = None, shown: int = 0) -> str:
+        """Return the status line for the open collection."""
+        return format_status(self.stats(), latency_ms, shown)
+
+    def empty_notice(self, stats: CollectionStats | None = None) -> str | None:
+        """Return a notice saying how to fill the collection when it holds nothing."""
+        if (stats or self.stats()).descriptions:
+            return None
+        return render_notice(
+            f'The collection "{self.engine.store.collection_name}" is empty',
+            "Fill it with GIFs and their descriptions, then search again:",
+            self.fill_command,
+        )
+
+    def handle_search(self, query: str, k: float) -> SearchOutputs:
+        """Search for query; return the results HTML, the status line and the hits."""
+        return self._run(lambda n: self.engine.search(query or "", n), k, f"Results for “{query}”")
+
+    def handle_similar(self, gif_id: str, k: float) -> SearchOutputs:
+        """Show the GIFs most like a stored GIF, excluding it."""
+        rows = self.engine.store.rows_for_gifs([gif_id]) if gif_id else []
+        label = f"More like “{rows[0].description}”" if rows else "More like this GIF"
+        return self._run(lambda n: self.engine.similar(gif_id or "", n), k, label)
+
+    def _run(self, find: Callable[[int], list[SearchHit]], k: float, heading: str) -> SearchOutputs:
+        stats = self.stats()
+        notice = self.empty_notice(stats)
+        if notice:
+            return notice, format_status(stats, None, 0), []
+        try:
+            count = check_count(k)
+            started = time.perf_counter()
+            hits = find(count)
+            latency_ms = (time.perf_counter() - started) * 1000
+        except EmptyQueryError:
+            notice = render_notice(
+                "Type a sentence first", "Describe what happens in the GIF, e.g. “a dog runs”."
+            )
+            return notice, format_status(stats, None, 0), []
+        except GifSearchError as exc:
+            return render_notice("Could not search", str(exc)), format_status(stats, None, 0), []
+        html = render_results(hits, heading)
+        return html, format_status(stats, latency_ms, len(hits)), [h.to_dict() for h in hits]
+
+    def api_search(self, query: str, k: int = DEFAULT_K) -> list[dict[str, Any]]:
+        """Return up to k GIFs for query as JSON-ready dicts, best first."""
+        return self._api(lambda n: self.engine.search(query or "", n), k)
+
+    def api_similar(self, gif_id: str, k: int = DEFAULT_K) -> list[dict[str, Any]]:
+        """Return up to k GIFs most like the stored GIF gif_id, as JSON-ready dicts."""
+        return self._api(lambda n: self.engine.similar(gif_id or "", n), k)
+
+    def _api(self, find: Callable[[int], list[SearchHit]], k: float) -> list[dict[str, Any]]:
+        try:
+            return [hit.to_dict() for hit in find(check_count(k))]
+        except GifSearchError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+
+def check_count(k: float) -> int:
+    """Return k as a whole number of results, or raise ConfigError outside 1..MAX_RESULTS."""
+    try:
+        count = int(k)
+    except (TypeError, ValueError):
+        raise ConfigError(f"results count {k!r} is not a whole number") from None
+    if count != k or not 1 <= count <= MAX_RESULTS:
+        raise ConfigError(f"results count {k!r} is out of range: use 1 to {MAX_RESULTS}")
+    return count
+
+
+def build_app(
+    engine: SearchEngine,
+    examples: Sequence[str] = DEFAULT_EXAMPLES,
+    exercises: ExerciseHandlers | None = None,
+    fill_command: str = "gifsearch ingest",
+) -> gr.Blocks:
+    """Build the Blocks app: a search tab (query, count, examples, cards) and an exercises tab."""
+    handlers = SearchHandlers(engine, fill_command)
+    welcome = handlers.empty_notice() or render_notice(
+        "Search GIFs by what happens in them",
+        "Type a sentence and press Enter, or pick an example.",
+    )
+    private: dict[str, Any] = {"api_visibility": "private", "show_progress": "minimal"}
+    with gr.Blocks(title="gifsearch", analytics_enabled=False) as app:
+        gr.Markdown("# gifsearch\nDescribe what happens; see the GIFs that match.")
+        with gr.Tab("Search"):
+            with gr.Row(equal_height=True):
+                query = gr.Textbox(
+                    placeholder="What happens in the GIF? e.g. a dog catches a frisbee",
+                    show_label=False,
+                    max_lines=1,
+                    autofocus=True,
+                    elem_id="gs-query",
+                    scale=6,
+                )
+                count = gr.Slider(1, MAX_RESULTS, value=DEFAULT_K, step=1, label="Results", scale=2)
+                button = gr.Button("Search", variant="primary", scale=1, elem_id="gs-search")
+            samples = gr.Dataset(
+                components=[query], samples=[[e] for e in examples], label="Examples", type="values"
+            )
+            status = gr.Markdown(handlers.status_line(), elem_id="gs-status")
+            results = gr.HTML(welcome, js_on_load=CARD_SCRIPT, elem_id="gs-results")
+            hits = gr.State([])
+        with gr.Tab("Exercises"):
+            add_exercises_tab(exercises or ExerciseHandlers(), private)
+
+        outputs = [results, status, hits]
+        for event in (query.submit, button.click):
+            event(handlers.handle_search, [query, count], outputs, **private)
+
+        def run_example(sample: list[str], k: float) -> tuple[str, str, str, list]:
+            return (sample[0], *handlers.handle_search(sample[0], k))
+
+        samples.click(run_example, [samples, count], [query, *outputs], **private)
+
+        def more_like(k: float, evt: gr.EventData) -> SearchOutputs:
+            return handlers.handle_similar(str(getattr(evt, "_data", {}).get("gif_id", "")), k)
+
+        results.click(more_like, [count], outputs, scroll_to_output=True, **private)
+        gr.api(handlers.api_search, api_name="search")
+        gr.api(handlers.api_similar, api_name="similar")
+    return app
+
+
+class ExerciseHandlers:
+    """The exercises tab's handlers; the SBERT model is loaded on first use."""
+
+    def __init__(self, load_model: Callable[[], Any] | None = None) -> None:
+        self._load_model = load_model
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def model(self) -> Any:
+        """Return the exercises' SBERT model, loading it once."""
+        with self._lock:
+            if self._model is None:
+                from exercises.encoder import load_model
+
+                self._model = (self._load_model or load_model)()
+            return self._model
+
+    def handle_attention(self, first: str, second: str, word: str) -> AttentionOutputs:
+        """Return both sentences' attention heatmaps and the focus word's numbers."""
+        from exercises.attention import analyze_sentences
+        from exercises.attention_report import format_attention_text
+        from exercises.errors import ExerciseError
+        from exercises.heatmap import plot_attention
+
+        if max(len(first), len(second)) > MAX_SENTENCE_CHARS:
+            return (
+                None,
+                None,
+                exercise_error(f"keep each sentence under {MAX_SENTENCE_CHARS} chars"),
+            )
+        try:
+            report = analyze_sentences([first, second], word, self.model(), include_heads=False)
+        except ExerciseError as exc:
+            return None, None, exercise_error(str(exc))
+        images = []
+        with tempfile.TemporaryDirectory(prefix="gifsearch-attention-") as folder:
+            for number, sentence in enumerate(report.sentences, start=1):
+                path = plot_attention(sentence, Path(folder) / f"attention_{number}.png", number)
+                with Image.open(path) as image:
+                    images.append(image.convert("RGB"))
+        return images[0], images[1], f"<pre>{escape(format_attention_text(report))}</pre>"
+
+    def handle_sgd(self, lr: str, weights: str, bias: str, examples: str, epochs: float) -> str:
+        """Return the SGD walk-through as Markdown for the chosen settings."""
+        from exercises.errors import ExerciseError
+        from exercises.sgd import run_sgd
+        from exercises.sgd_config import build_sgd_config
+        from exercises.sgd_report import format_sgd_markdown
+
+        try:
+            config = build_sgd_config(
+                lr=lr,
+                weights=weights,
+                bias=bias,
+                examples=examples,
+                epochs=None if epochs is None else int(epochs),
+            )
+        except ExerciseError as exc:
+            return exercise_error(str(exc))
+        if len(config.examples) * config.epochs > MAX_SGD_STEPS:
+            return exercise_error(f"examples x epochs must be {MAX_SGD_STEPS} steps or fewer")
+        return format_sgd_markdown(run_sgd(config), digits=SGD_DIGITS)
+
+
+def exercise_error(message: str) -> str:
+    """Return an exercise's one-line error as escaped Markdown."""
+    return f"**Could not run the exercise:** {escape(message)}"
+
+
+def add_exercises_tab(handlers: ExerciseHandlers, private: dict[str, Any]) -> None:
+    """Add the attention and SGD exercises (inside a gr.Tab)."""
+    from exercises.attention import DEFAULT_FOCUS_WORD, DEFAULT_SENTENCES
+    from exercises.sgd_config import DEFAULT_SGD_CONFIG as SGD
+
+    gr.Markdown("### Self-attention: one word in two sentences")
+    with gr.Row():
+        first = gr.Textbox(DEFAULT_SENTENCES[0], label="Sentence 1", scale=3)
+        second = gr.Textbox(DEFAULT_SENTENCES[1], label="Sentence 2", scale=3)
+        word = gr.Textbox(DEFAULT_FOCUS_WORD, label="Focus word", scale=1)
+    attend = gr.Button("Show attention", variant="primary", elem_id="ex-attention")
+    with gr.Row():
+        heat_1 = gr.Image(label="Sentence 1", type="pil", interactive=False, format="png")
+        heat_2 = gr.Image(label="Sentence 2", type="pil", interactive=False, format="png")
+    numbers = gr.Markdown(elem_id="ex-attention-numbers")
+    attend.click(
+        handlers.handle_attention, [first, second, word], [heat_1, heat_2, numbers], **private
+    )
+
+    gr.Markdown("### Gradient descent by hand: one sigmoid neuron")
+    examples_json = json.dumps([{"x": list(e.features), "y": e.label} for e in SGD.examples])
+    with gr.Row():
+        lr = gr.Textbox(f"{SGD.learning_rate:g}", label="Learning rate")
+        weights = gr.Textbox(",".join(f"{w:g}" for w in SGD.weights), label="Weights w1,w2,...")
+        bias = gr.Textbox(f"{SGD.bias:g}", label="Bias b")
+        epochs = gr.Number(SGD.epochs, label="Epochs", precision=0, minimum=1, maximum=20)
+    examples = gr.Textbox(examples_json, label="Examples (JSON)")
+    run = gr.Button("Run SGD", variant="primary", elem_id="ex-sgd")
+    table = gr.Markdown(elem_id="ex-sgd-table")
+    run.click(handlers.handle_sgd, [lr, weights, bias, examples, epochs], table, **private)
+
+
+def launch_app(
+    app: gr.Blocks, options: LaunchOptions, prevent_thread_lock: bool = False, quiet: bool = False
+) -> str:
+    """Launch app with safe defaults (local, no share link, bounded queue); return its URL."""
+    app.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE)
+    _, local_url, _ = app.launch(
+        server_name=options.host,
+        server_port=options.port,
+        auth=options.auth,
+        share=False,
+        show_error=False,
+        enable_monitoring=False,
+        allowed_paths=[],
+        blocked_paths=list(options.blocked_paths),
+        prevent_thread_lock=prevent_thread_lock,
+        quiet=quiet,
+        inbrowser=False,
+        footer_links=["api"],
+        mcp_server=False,
+        pwa=False,
+        ssr_mode=False,
+        css=CARD_CSS + PAGE_CSS,
+        theme=gr.themes.Default(primary_hue="blue"),
+    )
+    return local_url

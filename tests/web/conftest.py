@@ -1,0 +1,171 @@
+"""Web fixtures: real stores filled by run_ingest, launched apps on free ports, Chromium."""
+
+from __future__ import annotations
+
+import io
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ingest.job import IngestOptions, run_ingest
+from search_app.embedder import Embedder
+from search_app.search import SearchEngine
+from search_app.settings import Settings
+from tests.conftest import SAMPLE_LINES, write_tsv
+from tests.local_http import serve_routes
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+MULTI_DESCRIPTION_GIFS = 90  # GIFs with 2+ descriptions in the web store (~230 rows)
+SINGLE_DESCRIPTION_GIFS = 60
+
+# Rows anyone could write into a TSV: script and markup in descriptions, a URL that tries
+# to break out of its attribute and a javascript: URL (the reader drops both as bad_url).
+XSS_LINES = [
+    "https://xss.invalid/1.gif\ta cat <img src=x onerror=alert(1)> jumps on a bed\n",
+    "https://xss.invalid/2.gif\ta cat <script>window.__pwned=1</script> jumps off a sofa\n",
+    'https://xss.invalid/3.gif\ta cat "><svg onload=alert(1)> jumps over a fence\n',
+    'https://xss.invalid/4.gif?"><svg/onload=alert(1)>\ta cat jumps into a box\n',
+    "javascript:alert(1)\ta cat jumps through a hoop\n",
+]
+
+
+def pick_web_lines() -> list[str]:
+    """Real sample rows: every description of some multi-description GIFs, plus singles."""
+    by_url: dict[str, list[str]] = {}
+    for line in SAMPLE_LINES:
+        by_url.setdefault(line.split("\t", 1)[0], []).append(line)
+    multi = [rows for rows in by_url.values() if len(rows) > 1][:MULTI_DESCRIPTION_GIFS]
+    single = [rows for rows in by_url.values() if len(rows) == 1][:SINGLE_DESCRIPTION_GIFS]
+    return [line for rows in multi + single for line in rows]
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def filled_settings(root: Path, lines: list[str], loader: Callable) -> Settings:
+    """Settings for a store under root, filled by run_ingest with lines."""
+    settings = Settings(
+        store_dir=root / "store", cache_dir=root / "cache", model="minilm", device="cpu"
+    )
+    source = write_tsv(root / "rows.tsv", lines)
+    run_ingest(IngestOptions(source=str(source), limit=None), settings, loader=loader)
+    return settings
+
+
+@dataclass(frozen=True)
+class LaunchedApp:
+    """A launched app: its URL, the Blocks object and the settings of its store."""
+
+    url: str
+    app: object
+    settings: Settings
+
+
+def launch(settings: Settings, loader: Callable, minilm: Embedder) -> LaunchedApp:
+    """Build and launch the web app on a free localhost port, without blocking."""
+    from search_app.web import ExerciseHandlers, LaunchOptions, build_app, launch_app
+
+    engine = SearchEngine.open(settings, loader)
+    app = build_app(engine, exercises=ExerciseHandlers(lambda: minilm.model))
+    options = LaunchOptions(port=free_port(), blocked_paths=(str(settings.store_dir),))
+    url = launch_app(app, options, prevent_thread_lock=True, quiet=True)
+    return LaunchedApp(url.rstrip("/"), app, settings)
+
+
+@pytest.fixture
+def empty_settings(tmp_path: Path) -> Settings:
+    """Settings for a fresh embedded store under tmp_path (nothing created yet)."""
+    return Settings(
+        store_dir=tmp_path / "store", cache_dir=tmp_path / "cache", model="minilm", device="cpu"
+    )
+
+
+@pytest.fixture(scope="session")
+def web_settings(tmp_path_factory: pytest.TempPathFactory, cached_loader: Callable) -> Settings:
+    """A real store of ~300 sample rows, many GIFs with several descriptions."""
+    return filled_settings(tmp_path_factory.mktemp("web"), pick_web_lines(), cached_loader)
+
+
+@pytest.fixture(scope="session")
+def web_engine(web_settings: Settings, cached_loader: Callable) -> SearchEngine:
+    """A SearchEngine over the web store, with the session's MiniLM."""
+    return SearchEngine.open(web_settings, cached_loader)
+
+
+@pytest.fixture(scope="session")
+def web_app(web_settings: Settings, cached_loader: Callable, minilm: Embedder) -> Iterator:
+    """The web app over the web store, launched once per session."""
+    launched = launch(web_settings, cached_loader, minilm)
+    yield launched
+    launched.app.close()  # type: ignore[attr-defined]
+
+
+def animated_gif() -> bytes:
+    """Return a small two-frame animated GIF."""
+    frames = [Image.new("RGB", (64, 48), colour) for colour in ("#e11d48", "#2563eb")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=200, loop=0)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def live_gif_url() -> Iterator[str]:
+    """The URL of an animated GIF that does load: a local HTTP server."""
+    with serve_routes({"/live.gif": animated_gif()}) as (base_url, _):
+        yield f"{base_url}/live.gif"
+
+
+@pytest.fixture(scope="session")
+def xss_app(
+    tmp_path_factory: pytest.TempPathFactory,
+    cached_loader: Callable,
+    minilm: Embedder,
+    live_gif_url: str,
+) -> Iterator:
+    """The web app over a store whose rows carry script and markup payloads, and a live GIF."""
+    lines = [*XSS_LINES, f"{live_gif_url}\ta cat jumps on a trampoline\n"]
+    settings = filled_settings(tmp_path_factory.mktemp("xss"), lines, cached_loader)
+    launched = launch(settings, cached_loader, minilm)
+    yield launched
+    launched.app.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    """Headless Debian Chromium driven by Playwright, once per session."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    """A fresh page; dialogs are recorded (and dismissed) in page.dialogs."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    new_page = context.new_page()
+    new_page.dialogs = []  # type: ignore[attr-defined]
+
+    def on_dialog(dialog) -> None:
+        new_page.dialogs.append(dialog.message)  # type: ignore[attr-defined]
+        dialog.dismiss()
+
+    new_page.on("dialog", on_dialog)
+    yield new_page
+    context.close()

@@ -10,8 +10,17 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from search_app.errors import GifSearchError
+from search_app.frames import (
+    DEFAULT_FRAME_STRATEGY,
+    DEFAULT_FRAMES_PER_GIF,
+    FRAME_STRATEGIES,
+    MAX_FRAMES_PER_GIF,
+)
+from search_app.records import SearchHit
 from search_app.settings import MODEL_CHOICES_HINT, PRECISIONS, Settings, build_settings
 
 PROG = "gifsearch"
@@ -30,7 +39,8 @@ def tqdm_progress(enabled: bool) -> Callable[[int, str], Callable[[int], None]]:
             return lambda n: None
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc=label, unit="rows", file=sys.stderr, leave=False)
+        unit = "GIFs" if label == "frames" else "rows"
+        bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr, leave=False)
 
         def tick(n: int) -> None:
             bar.update(n)
@@ -81,9 +91,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Ingest a TGIF-format GIF set (URL<TAB>description) into the collection.
 
-    Only rows not yet in the collection are embedded, so re-running is cheap.
+    Only rows not yet in the collection are embedded, so re-running is cheap. With
+    --frames (a CLIP model), a few frames of each GIF are downloaded and embedded too;
+    a folder of GIF files (no descriptions) is ingested by its frames.
 
-    Example: gifsearch ingest --source my-gifs.tsv --limit 5000 --prune
+    Examples:
+      gifsearch ingest --source my-gifs.tsv --limit 5000 --prune
+      gifsearch ingest --model clip --frames --source my-gifs.tsv --collection clipgifs
+      gifsearch ingest --model clip --source path/to/gifs/ --collection mygifs
     """
     from ingest.job import IngestOptions, run_ingest
     from ingest.report import format_report
@@ -94,11 +109,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         limit=None if args.all else args.limit,
         seed=args.seed,
         prune=args.prune,
+        frames=args.frames,
+        frame_strategy=args.frame_strategy,
+        frames_per_gif=args.frames_per_gif,
     )
 
     def on_bad_line(line_no: int, reason: str) -> None:
         if args.verbose:
             notify(f"line {line_no}: dropped ({reason})")
+
+    def on_skipped_gif(url: str, reason: str) -> None:
+        if args.verbose:
+            notify(f"{url}: skipped ({reason})")
 
     report = run_ingest(
         options,
@@ -106,6 +128,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         progress=tqdm_progress(not args.quiet),
         on_bad_line=on_bad_line,
         on_notice=notify,
+        on_skipped_gif=on_skipped_gif,
     )
     print(json.dumps(report_dict(report), indent=2) if args.json else format_report(report))
     return 0
@@ -121,23 +144,45 @@ def report_dict(report: object) -> dict[str, object]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    """Search the GIFs by what happens in them; one line per GIF, best first.
+    """Search the GIFs by what happens in them (or by an image); one block per GIF, best first.
 
-    Example: gifsearch search "two dogs playing" -k 5
+    A collection with frames ranks each GIF by its description and frame matches fused;
+    each result says which matched. --image needs a collection built with a CLIP model.
+
+    Examples:
+      gifsearch search "two dogs playing" -k 5
+      gifsearch search --image cat.png --collection clipgifs
     """
+    from search_app.frames import read_image_file
     from search_app.search import SearchEngine, clean_query
     from search_app.text_table import format_hits
 
-    clean_query(args.query)  # fail before loading anything
-    engine = SearchEngine.open(settings_from_args(args))
-    hits = engine.search(args.query, args.k)
+    settings = settings_from_args(args)
+    if args.image is not None:
+        image = read_image_file(Path(args.image))  # fail before loading anything
+        hits = SearchEngine.open(settings, need_images=True).search_image(image, args.k)
+    else:
+        clean_query(args.query)  # fail before loading anything
+        hits = SearchEngine.open(settings).search(args.query, args.k)
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
     elif not hits:
         notify("no results: the collection is empty")
     else:
-        print(format_hits(hits))
+        print(format_hits([with_match_note(hit) for hit in hits]))
     return 0
+
+
+def with_match_note(hit: SearchHit) -> SearchHit:
+    """Return hit with its description line saying what matched when frames took part."""
+    text = hit.description or "(no description)"
+    if hit.frame_score is None:
+        return replace(hit, description=text)
+    parts = []
+    if hit.description_score is not None:
+        parts.append(f"description {hit.description_score:.3f}")
+    parts.append(f"frame {(hit.frame_index or 0) + 1} {hit.frame_score:.3f}")
+    return replace(hit, description=f"{text}  [matched: {', '.join(parts)}]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--source",
         default="tgif",
-        help="a TGIF-format file, an http(s) URL, or 'tgif' (the release; "
-        "the bundled sample when offline)",
+        help="a TGIF-format file, an http(s) URL, a folder of GIF files, or 'tgif' "
+        "(the release; the bundled sample when offline)",
     )
     size = ingest.add_mutually_exclusive_group()
     size.add_argument("--limit", type=positive_int, default=20_000, help="rows to keep (20000)")
@@ -165,10 +210,31 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--prune", action="store_true", help="remove rows of this source no longer present"
     )
+    frames = ingest.add_argument_group("frames (CLIP models only)")
+    frames.add_argument(
+        "--frames",
+        action="store_true",
+        help="also embed a few frames of each GIF (downloaded; a folder source always is)",
+    )
+    frames.add_argument(
+        "--frame-strategy",
+        choices=FRAME_STRATEGIES,
+        default=DEFAULT_FRAME_STRATEGY,
+        help=f"how frames are picked: most different, or first/middle/last "
+        f"({DEFAULT_FRAME_STRATEGY})",
+    )
+    frames.add_argument(
+        "--frames-per-gif",
+        type=frames_count,
+        default=DEFAULT_FRAMES_PER_GIF,
+        help=f"frames embedded per GIF, 1 to {MAX_FRAMES_PER_GIF} ({DEFAULT_FRAMES_PER_GIF})",
+    )
     ingest.add_argument("--batch-size", type=positive_int, help="texts per encode batch (256)")
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
     ingest.add_argument("--quiet", action="store_true", help="no progress bars")
-    ingest.add_argument("-v", "--verbose", action="store_true", help="report each dropped line")
+    ingest.add_argument(
+        "-v", "--verbose", action="store_true", help="report each dropped line and skipped GIF"
+    )
     ingest.set_defaults(func=cmd_ingest)
 
     search = commands.add_parser(
@@ -178,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_store_options(search)
-    search.add_argument("query", help="what happens in the GIF")
+    what = search.add_mutually_exclusive_group(required=True)
+    what.add_argument("query", nargs="?", help="what happens in the GIF")
+    what.add_argument("--image", metavar="FILE", help="find GIFs like this image or GIF (CLIP)")
     search.add_argument("-k", type=positive_int, default=10, help="GIFs to return (10)")
     search.add_argument("--json", action="store_true", help="print results as JSON")
     search.set_defaults(func=cmd_search)
@@ -198,6 +266,14 @@ def add_optional_commands(commands: argparse._SubParsersAction) -> None:
     add_exercise_parsers(
         exercises.add_subparsers(dest="exercise", metavar="EXERCISE", required=True)
     )
+
+
+def frames_count(text: str) -> int:
+    """argparse type for --frames-per-gif: 1 to MAX_FRAMES_PER_GIF."""
+    value = positive_int(text)
+    if value > MAX_FRAMES_PER_GIF:
+        raise argparse.ArgumentTypeError(f"{value} is over {MAX_FRAMES_PER_GIF}")
+    return value
 
 
 def positive_int(text: str) -> int:

@@ -1,4 +1,8 @@
-"""The ingest job: source -> clean sample -> embed only new rows -> upsert -> optional prune."""
+"""The ingest job: source -> clean sample -> embed only new rows -> upsert -> optional prune.
+
+With frames (or a folder of GIFs as the source) it also embeds a few frames of each GIF
+that has none yet (ingest/frame_job.py), under the same model binding.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,36 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from ingest.reader import DEFAULT_LIMIT_ROWS, DEFAULT_SEED, BadLineHandler, read_rows
+from ingest.frame_job import (
+    FrameOptions,
+    FrameTally,
+    GifTarget,
+    SkipHandler,
+    embed_frames,
+    split_done,
+    targets_from_files,
+    targets_from_records,
+)
+from ingest.gif_fetch import DEFAULT_DEADLINE_S, DEFAULT_MAX_GIF_BYTES, FetchLimits
+from ingest.gif_folder import sample_gif_files
+from ingest.reader import (
+    DEFAULT_LIMIT_ROWS,
+    DEFAULT_SEED,
+    BadLineHandler,
+    ReadSummary,
+    read_rows,
+)
 from ingest.sources import ResolvedSource, resolve_source
 from search_app.embedder import Embedder, resolve_model_spec
-from search_app.errors import ConfigError, SourceError
-from search_app.records import GifRecord
-from search_app.search import EmbedderLoader, load_for_settings
+from search_app.errors import ConfigError, ImagesUnsupportedError, SourceError
+from search_app.frames import DEFAULT_FRAME_STRATEGY, DEFAULT_FRAMES_PER_GIF
+from search_app.records import KIND_FRAME, GifRecord
+from search_app.search import (
+    INGEST_FRAMES_HINT,
+    EmbedderLoader,
+    images_unsupported,
+    load_for_settings,
+)
 from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding, check_binding
 from search_app.writer_lock import hold_writer_lock
@@ -26,16 +54,38 @@ ProgressFactory = Callable[[int, str], Callable[[int], None]]
 
 @dataclass(frozen=True)
 class IngestOptions:
-    """What to ingest: the source, how many rows, the sample seed, and whether to prune."""
+    """What to ingest: the source, how many rows, the sample seed, whether to prune, and
+    whether (and how) to embed frames of each GIF. A folder of GIFs always gets frames.
+
+    gif_timeout_s bounds a download's connect and each read (None: the settings' network
+    timeout); gif_deadline_s the whole download; max_gif_bytes its size.
+    """
 
     source: str = "tgif"
     limit: int | None = DEFAULT_LIMIT_ROWS
     seed: int = DEFAULT_SEED
     prune: bool = False
+    frames: bool = False
+    frame_strategy: str = DEFAULT_FRAME_STRATEGY
+    frames_per_gif: int = DEFAULT_FRAMES_PER_GIF
+    gif_timeout_s: float | None = None
+    gif_deadline_s: float = DEFAULT_DEADLINE_S
+    max_gif_bytes: int = DEFAULT_MAX_GIF_BYTES
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit {self.limit} must be 1 or more (or use --all)")
+        FrameOptions(self.frame_strategy, self.frames_per_gif)  # raises on bad values
+
+    @property
+    def frame_options(self) -> FrameOptions:
+        """How frames are picked."""
+        return FrameOptions(self.frame_strategy, self.frames_per_gif)
+
+    def fetch_limits(self, network_timeout_s: float) -> FetchLimits:
+        """Return the download limits, the timeout defaulting to network_timeout_s."""
+        timeout = self.gif_timeout_s if self.gif_timeout_s is not None else network_timeout_s
+        return FetchLimits(timeout, self.gif_deadline_s, self.max_gif_bytes)
 
 
 @dataclass(frozen=True)
@@ -57,12 +107,28 @@ class IngestReport:
     model: str
     device: str
     notices: tuple[str, ...] = field(default=())
+    frame_set: str = ""  # e.g. "diverse-3"; "" when no frames were asked for
+    gifs_framed: int = 0  # GIFs whose frames were embedded by this run
+    frames_embedded: int = 0
+    gifs_framed_before: int = 0  # GIFs that already had frames of this frame set
+    gifs_failed: dict[str, int] = field(default_factory=dict)  # by reason, never fatal
+    frame_seconds: float = 0.0  # fetching, decoding, picking, embedding and upserting frames
 
     @property
     def rows_per_s(self) -> float:
         """Sampled rows processed per second of the job, model loading excluded."""
         busy = self.seconds - self.load_seconds
         return (self.kept - self.sampled_out) / busy if busy > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class EmbedWork:
+    """What the embedding part of a run did: the model, device, load time and frames."""
+
+    model_name: str
+    device: str = "none (nothing to embed)"
+    load_seconds: float = 0.0
+    frames: FrameTally = field(default_factory=FrameTally)
 
 
 def format_drops(dropped: Counter[str]) -> str:
@@ -82,9 +148,11 @@ def run_ingest(
     progress: ProgressFactory = _no_progress,
     on_bad_line: BadLineHandler | None = None,
     on_notice: Callable[[str], None] = lambda message: None,
+    on_skipped_gif: SkipHandler | None = None,
 ) -> IngestReport:
     """Run one ingest of options.source into the collection the settings name."""
     job = IngestJob(options, settings, loader, progress, on_bad_line, on_notice)
+    job.on_skipped_gif = on_skipped_gif
     return job.run()
 
 
@@ -107,6 +175,7 @@ class IngestJob:
         self.on_bad_line = on_bad_line
         self.on_notice = on_notice
         self.notices: list[str] = []
+        self.on_skipped_gif: SkipHandler | None = None
         self.started = time.perf_counter()
 
     def notice(self, message: str) -> None:
@@ -128,7 +197,7 @@ class IngestJob:
             return self.ingest(resolved)
 
     def ingest(self, resolved: ResolvedSource) -> IngestReport:
-        """Read and sample the rows, embed and upsert the new ones, prune if asked."""
+        """Read and sample the rows, embed and upsert the new ones (and frames), prune."""
         options, settings = self.options, self.settings
         store = GifStore.open(settings)
         binding = store.binding()
@@ -137,37 +206,25 @@ class IngestJob:
             asked = resolve_model_spec(model).name
             check_binding(binding, asked, binding.dimension, store.collection_name)
 
-        rows, summary = read_rows(
-            resolved.path, resolved.label, options.limit, options.seed, self.on_bad_line
-        )
-        if not rows:
-            raise SourceError(
-                f"no usable rows in {resolved.label} ({summary.rows_read} read, "
-                f"{summary.dropped_total} dropped{format_drops(summary.dropped)}); "
-                "nothing was changed"
-            )
+        rows, summary, targets = self.read_source(resolved)
+        want_frames = options.frames or resolved.gif_folder
+        if want_frames and binding and binding.images is False:
+            raise images_unsupported(store.collection_name, binding.model_name, INGEST_FRAMES_HINT)
         existing = store.existing_ids([r.row_id for r in rows])
         new_rows = [r for r in rows if r.row_id not in existing]
+        frame_todo, framed_before = [], 0
+        if want_frames:
+            frame_todo, framed_before = split_done(targets, store, options.frame_options)
 
-        load_seconds = 0.0
-        model_name = binding.model_name if binding else ""
-        device = "none (nothing to embed)"
-        if new_rows or binding is None:
-            load_started = time.perf_counter()
-            embedder = self.loader(model, settings)
-            load_seconds = time.perf_counter() - load_started
-            if embedder.notice:
-                self.notice(embedder.notice)
-            store.ensure_collection(
-                ModelBinding(embedder.name, embedder.spec.ref, embedder.dimension)
-            )
-            model_name, device = embedder.name, f"{embedder.device} ({embedder.precision})"
-            embed_and_upsert(new_rows, embedder, store, settings.batch_size, self.progress)
+        work = EmbedWork(binding.model_name if binding else "")
+        if new_rows or frame_todo or binding is None:
+            work = self.embed(store, model, new_rows, frame_todo, want_frames)
 
         pruned = 0
         if options.prune:
             stale = store.ids_for_source(resolved.label) - {r.row_id for r in rows}
             pruned = store.delete_ids(sorted(stale))
+            pruned += prune_frames(store, resolved.label, {t.gif_id for t in targets})
 
         return IngestReport(
             source=resolved.label,
@@ -181,11 +238,88 @@ class IngestJob:
             upserted=len(new_rows),
             pruned=pruned,
             seconds=time.perf_counter() - self.started,
-            load_seconds=load_seconds,
-            model=model_name,
-            device=device,
+            load_seconds=work.load_seconds,
+            model=work.model_name,
+            device=work.device,
             notices=tuple(self.notices),
+            frame_set=options.frame_options.frame_set if want_frames else "",
+            gifs_framed=work.frames.gifs,
+            frames_embedded=work.frames.frames,
+            gifs_framed_before=framed_before,
+            gifs_failed=dict(sorted(work.frames.failed.items())),
+            frame_seconds=work.frames.seconds,
         )
+
+    def embed(
+        self,
+        store: GifStore,
+        model: str,
+        new_rows: list[GifRecord],
+        frame_todo: list[GifTarget],
+        want_frames: bool,
+    ) -> EmbedWork:
+        """Load the model, bind the collection to it, embed the new rows and frames."""
+        settings = self.settings
+        load_started = time.perf_counter()
+        embedder = self.loader(model, settings)
+        load_seconds = time.perf_counter() - load_started
+        if embedder.notice:
+            self.notice(embedder.notice)
+        if want_frames and not embedder.supports_images:
+            raise ImagesUnsupportedError(
+                f"{embedder.name} can't embed images; ingest frames with --model clip "
+                "(into a new --collection if this one holds another model)"
+            )
+        binding = ModelBinding(
+            embedder.name, embedder.spec.ref, embedder.dimension, True, embedder.supports_images
+        )
+        store.ensure_collection(binding)
+        embed_and_upsert(new_rows, embedder, store, settings.batch_size, self.progress)
+        tally = FrameTally()
+        if frame_todo:
+            store.ensure_frames_collection(binding)
+            tally = embed_frames(
+                frame_todo,
+                embedder,
+                store,
+                self.options.frame_options,
+                self.options.fetch_limits(settings.network_timeout_s),
+                self.progress(len(frame_todo), "frames"),
+                self.on_skipped_gif,
+            )
+        device = f"{embedder.device} ({embedder.precision})"
+        return EmbedWork(embedder.name, device, load_seconds, tally)
+
+    def read_source(
+        self, resolved: ResolvedSource
+    ) -> tuple[list[GifRecord], ReadSummary, list[GifTarget]]:
+        """Return the sampled description rows, the read summary and the GIFs to frame.
+
+        A folder of GIFs has no rows: its files are its GIFs (sampled by --limit too).
+        """
+        options = self.options
+        if resolved.gif_folder:
+            files, found = sample_gif_files(resolved.path, options.limit, options.seed)
+            summary = ReadSummary(rows_read=found, kept=found, sampled_out=found - len(files))
+            return [], summary, targets_from_files(files, resolved.label)
+        rows, summary = read_rows(
+            resolved.path, resolved.label, options.limit, options.seed, self.on_bad_line
+        )
+        if not rows:
+            raise SourceError(
+                f"no usable rows in {resolved.label} ({summary.rows_read} read, "
+                f"{summary.dropped_total} dropped{format_drops(summary.dropped)}); "
+                "nothing was changed"
+            )
+        return rows, summary, targets_from_records(rows)
+
+
+def prune_frames(store: GifStore, source: str, current_gifs: set[str]) -> int:
+    """Delete the frames of source's GIFs that are no longer in it; return how many."""
+    stale = [
+        r.row_id for r in store.rows_for_source(source, KIND_FRAME) if r.gif_id not in current_gifs
+    ]
+    return store.delete_ids(sorted(stale), KIND_FRAME)
 
 
 def embed_and_upsert(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from ingest.gif_fetch import FETCH_FAILURES
 from ingest.job import IngestReport
 from ingest.reader import DROP_REASONS
+
+GIF_FAILURES = (*FETCH_FAILURES, "decode_error")  # in the order the summary prints them
 
 
 def format_report(report: IngestReport) -> str:
@@ -24,4 +27,19 @@ def format_report(report: IngestReport) -> str:
         f"model       {report.model}",
         f"device      {report.device}",
     ]
+    if report.frame_set:
+        lines += format_frames(report)
     return "\n".join(lines)
+
+
+def format_frames(report: IngestReport) -> list[str]:
+    """Return the frames lines: GIFs framed, frames, unchanged, failures, time per GIF."""
+    failed = sum(report.gifs_failed.values())
+    reasons = ", ".join(f"{reason} {report.gifs_failed.get(reason, 0)}" for reason in GIF_FAILURES)
+    per_gif = report.frame_seconds / report.gifs_framed if report.gifs_framed else 0.0
+    return [
+        f"frames      {report.frames_embedded} from {report.gifs_framed} GIFs "
+        f"({report.frame_set}; {report.gifs_framed_before} GIFs already had them)",
+        f"GIFs failed {failed} ({reasons})",
+        f"frame time  {report.frame_seconds:.2f} s ({per_gif:.2f} s per GIF)",
+    ]

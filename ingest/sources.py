@@ -1,4 +1,5 @@
-"""Sources: turn --source (a file, an http(s) URL or 'tgif') into a local file to read."""
+"""Sources: turn --source (a file, an http(s) URL, a folder of GIFs or 'tgif') into a
+local file or folder to read."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ingest.gif_folder import has_gif_files
 from search_app.embedder import probe_host
 from search_app.errors import IntegrityError, NetworkUnavailableError, SourceError
 
@@ -27,11 +29,12 @@ MAX_DOWNLOAD_BYTES = 2 << 30  # 2 GiB: far above any TGIF-format file, below a f
 
 @dataclass(frozen=True)
 class ResolvedSource:
-    """A local file to read, the source label its rows are stored under, and a notice."""
+    """A local file (or GIF folder) to read, the label its rows are stored under, a notice."""
 
     path: Path
     label: str
     notice: str | None = None
+    gif_folder: bool = False
 
 
 def bundled_sample_path() -> Path:
@@ -62,7 +65,12 @@ def resolve_source(spec: str, cache_dir: Path, timeout_s: float) -> ResolvedSour
     if not path.exists():
         raise SourceError(f"source file {spec} does not exist")
     if path.is_dir():
-        raise SourceError(f"source {spec} is a directory: give a TGIF-format .tsv file")
+        if not has_gif_files(path):
+            raise SourceError(
+                f"source {spec} is a directory with no .gif files: "
+                "give a TGIF-format .tsv file or a folder of GIFs"
+            )
+        return ResolvedSource(path=path, label=str(path.resolve()), gif_folder=True)
     return ResolvedSource(path=path, label=str(path.resolve()))
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from search_app.records import SearchHit
+from search_app.records import SCORE_RANK_FUSION, SearchHit
 from search_app.search import CollectionStats
 
 # Class names shared with the browser script in search_app/web.py.
@@ -35,10 +35,48 @@ def safe_image_url(url: str) -> str | None:
     return url.strip()
 
 
+def display_name(url: str) -> str:
+    """Return the file name at the end of a URL's path (e.g. 'cat.gif'), or the URL."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return url
+    return unquote(path.rstrip("/").rsplit("/", 1)[-1]) or url
+
+
+def match_note(hit: SearchHit) -> str:
+    """Return what matched, e.g. 'description 0.871 · frame 12 0.294' ('' without frames)."""
+    if hit.frame_score is None and hit.score_kind != SCORE_RANK_FUSION:
+        return ""
+    parts = []
+    if hit.description_score is not None:
+        parts.append(f"description {hit.description_score:.3f}")
+    if hit.frame_score is not None:
+        parts.append(f"frame {(hit.frame_index or 0) + 1} {hit.frame_score:.3f}")
+    return " · ".join(parts)
+
+
 def render_card(hit: SearchHit, rank: int) -> str:
-    """Return one GIF's card: the animated image (placeholder if dead), score, descriptions."""
+    """Return one GIF's card: the animated image (placeholder if dead), score, descriptions,
+    and, when frames took part, what matched. A GIF without descriptions shows its file name.
+    """
     image_url = safe_image_url(hit.url)
     score = max(0.0, min(1.0, hit.score))
+    caption = hit.description or display_name(hit.url)
+    if hit.description:
+        title = f'<p class="gs-desc">{escape(hit.description)}</p>'
+    else:
+        title = (
+            f'<p class="gs-desc">{escape(caption)} '
+            '<span class="gs-nodesc">(no description)</span></p>'
+        )
+    note = match_note(hit)
+    note_block = f'<p class="gs-match">matched: {escape(note)}</p>' if note else ""
+    score_title = (
+        "rank fusion of description and frame matches"
+        if hit.score_kind == SCORE_RANK_FUSION
+        else "cosine similarity"
+    )
     media = (
         f'<img src="{escape(image_url)}" alt="" loading="lazy" decoding="async" '
         'referrerpolicy="no-referrer">'
@@ -53,15 +91,16 @@ def render_card(hit: SearchHit, rank: int) -> str:
         '<div class="gs-media">'
         '<div class="gs-placeholder" aria-hidden="true">'
         '<span class="gs-ph-label">GIF unavailable</span>'
-        f'<span class="gs-ph-text">{escape(hit.description)}</span></div>'
+        f'<span class="gs-ph-text">{escape(caption)}</span></div>'
         f"{media}"
         f'<span class="gs-rank">#{rank}</span>'
-        f'<span class="gs-score" title="cosine similarity">{hit.score:.3f}</span>'
+        f'<span class="gs-score" title="{score_title}">{hit.score:.3f}</span>'
         "</div>"
         '<div class="gs-body">'
         '<div class="gs-bar" aria-hidden="true">'
         f'<span style="width:{score * 100:.0f}%"></span></div>'
-        f'<p class="gs-desc">{escape(hit.description)}</p>'
+        f"{title}"
+        f"{note_block}"
         f"{others_block}"
         '<div class="gs-actions">'
         f'<button type="button" class="{MORE_CLASS}" data-gif-id="{escape(hit.gif_id)}">'
@@ -95,13 +134,15 @@ def render_notice(title: str, detail: str, command: str = "") -> str:
 
 
 def format_status(stats: CollectionStats, latency_ms: float | None, shown: int) -> str:
-    """Return the status line: collection, GIF and description counts, model, latency."""
+    """Return the status line: collection, GIF, description (and frame) counts, model, latency."""
     parts = [
         f"collection **{stats.collection}**",
         f"{stats.gifs:,} GIFs",
         f"{stats.descriptions:,} descriptions",
         f"model `{stats.model_name}`",
     ]
+    if stats.frames:
+        parts.insert(3, f"{stats.frames:,} frames")
     if latency_ms is not None:
         parts.append(f"{shown} shown in {latency_ms:.0f} ms")
     return " · ".join(parts)
@@ -140,6 +181,9 @@ CARD_CSS = """
 .gs-bar span { display: block; height: 100%; border-radius: 2px; background: #2563eb; }
 .gs-card .gs-desc { margin: 0; font-size: .95rem; font-weight: 600; line-height: 1.35;
   overflow-wrap: anywhere; }
+.gs-card .gs-nodesc { font-weight: 400; font-style: italic; opacity: .7; }
+.gs-card .gs-match { margin: 0; font-size: .8rem; opacity: .75;
+  font-variant-numeric: tabular-nums; }
 .gs-others { margin: 0; padding-left: 18px; font-size: .85rem; opacity: .8;
   overflow-wrap: anywhere; }
 .gs-others li { margin: 2px 0; }

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from search_app.errors import ConfigError, ModelLoadError
+from search_app.errors import ConfigError, ImagesUnsupportedError, ModelLoadError
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 CLIP_NAME = "sentence-transformers/clip-ViT-B-32"
 HUB_HOST = "huggingface.co"
 HUB_PORT = 443
 CHUNK_ROWS = 2048  # texts per encode call: big enough to sort by length, small for progress
+IMAGE_BATCH_SIZE = 32  # images per forward pass: the ViT-B/32 tower at 224 px
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,17 @@ class Embedder:
             dim = int(self.embed_texts(["dimension probe"]).shape[1])
         return int(dim)
 
+    @property
+    def supports_images(self) -> bool:
+        """Whether the model embeds images into its text space (a CLIP-family model)."""
+        modalities = getattr(self.model, "modalities", None)
+        if modalities is not None:  # sentence-transformers 6 says what it can encode
+            return "image" in modalities
+        try:  # sentence-transformers 5: CLIP models load as its CLIPModel module
+            return type(self.model[0]).__name__ == "CLIPModel"  # type: ignore[index]
+        except (TypeError, IndexError, KeyError):
+            return False
+
     def describe(self) -> str:
         """Return 'name on device (precision)' for summaries and status lines."""
         return f"{self.name} on {self.device} ({self.precision})"
@@ -178,6 +190,22 @@ class Embedder:
             [text], batch_size=1, show_progress_bar=False, convert_to_numpy=True
         )
         return normalize_rows(np.asarray(vectors, dtype=np.float32))[0]
+
+    def embed_images(
+        self, images: Sequence[object], batch_size: int = IMAGE_BATCH_SIZE
+    ) -> np.ndarray:
+        """Embed PIL images with the model's image encoder; return (n, dim) float32 unit vectors.
+
+        Raises ImagesUnsupportedError when the model embeds text only.
+        """
+        if not self.supports_images:
+            raise ImagesUnsupportedError(f"{self.name} can't embed images; use a CLIP model")
+        if not images:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(  # type: ignore[attr-defined]
+            list(images), batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True
+        )
+        return normalize_rows(np.asarray(vectors, dtype=np.float32))
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:

@@ -43,3 +43,18 @@ class StoreLockedError(GifSearchError):
 
 class StoreUnavailableError(GifSearchError):
     """The Chroma server can't be reached."""
+
+
+class ImagesUnsupportedError(GifSearchError):
+    """The collection's model embeds text only, so images can't be ingested or searched."""
+
+
+class ImageReadError(GifSearchError, ValueError):
+    """An image or GIF can't be read: missing, too large, or not decodable.
+
+    reason is the count key an ingest files it under: "decode_error" or "too_large".
+    """
+
+    def __init__(self, message: str, reason: str = "decode_error") -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -1,4 +1,4 @@
-"""Records that flow between reader, store and search: GIF rows and search hits."""
+"""Records that flow between reader, store and search: GIF rows, frames and search hits."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ import hashlib
 from dataclasses import dataclass, field
 
 ID_DIGEST_BYTES = 16
+KIND_DESCRIPTION = "description"  # a row holding one description of a GIF (text vector)
+KIND_FRAME = "frame"  # a row holding one frame of a GIF (image vector)
+ROW_KINDS = (KIND_DESCRIPTION, KIND_FRAME)
+SCORE_COSINE = "cosine"  # a hit's score is the cosine of its best row
+SCORE_RANK_FUSION = "rank_fusion"  # a hit's score fuses its description and frame ranks
 
 
 def make_gif_id(url: str) -> str:
@@ -16,6 +21,12 @@ def make_gif_id(url: str) -> str:
 def make_row_id(url: str, description: str) -> str:
     """Return the stable id of one description of one GIF: a hash of URL + description."""
     payload = f"{url}\t{description}".encode()
+    return hashlib.blake2b(payload, digest_size=ID_DIGEST_BYTES).hexdigest()
+
+
+def make_frame_id(gif_id: str, frame_set: str, slot: int) -> str:
+    """Return the stable id of a GIF's slot-th chosen frame under one frame set."""
+    payload = f"{gif_id}\t{KIND_FRAME}\t{frame_set}\t{slot}".encode()
     return hashlib.blake2b(payload, digest_size=ID_DIGEST_BYTES).hexdigest()
 
 
@@ -39,8 +50,51 @@ class GifRecord:
 
 
 @dataclass(frozen=True)
+class FrameRecord:
+    """One chosen frame of a GIF: its index among frame_count, under frame_set (e.g. diverse-3).
+
+    path is the GIF's local file for a folder source, else "".
+    """
+
+    url: str
+    gif_id: str
+    source: str
+    frame_index: int
+    frame_count: int
+    frame_set: str
+    slot: int
+    path: str = ""
+    row_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "row_id", make_frame_id(self.gif_id, self.frame_set, self.slot))
+
+    def label(self) -> str:
+        """Return the frame's document text, e.g. 'frame 3 of 20'."""
+        return f"frame {self.frame_index + 1} of {self.frame_count}"
+
+    def metadata(self) -> dict[str, str | int]:
+        """Return the metadata stored beside the frame vector."""
+        meta: dict[str, str | int] = {
+            "url": self.url,
+            "gif_id": self.gif_id,
+            "source": self.source,
+            "kind": KIND_FRAME,
+            "frame_index": self.frame_index,
+            "frame_count": self.frame_count,
+            "frame_set": self.frame_set,
+        }
+        if self.path:
+            meta["path"] = self.path
+        return meta
+
+
+@dataclass(frozen=True)
 class StoredRow:
-    """A row read back from the store, with its cosine distance when it came from a query."""
+    """A row read back from the store, with its cosine distance when it came from a query.
+
+    For a frame row, description is its label and frame_index says which frame it is.
+    """
 
     row_id: str
     gif_id: str
@@ -48,17 +102,41 @@ class StoredRow:
     description: str
     source: str
     distance: float | None = None
+    kind: str = KIND_DESCRIPTION
+    frame_index: int | None = None
+    frame_set: str = ""
 
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One GIF in a result list, scored by its best-matching description."""
+    """One GIF in a result list: its score, its best description and what matched.
+
+    description_score and frame_score are the cosines of the GIF's best description and
+    best frame (None when that kind did not match); score is the cosine of the one kind
+    that matched, or their rank fusion when the collection holds both (score_kind says
+    which; see search_app.search.fuse_ranks). A hit built with neither kind's score is a
+    description hit scored by score. description is "" for a GIF without descriptions.
+    """
 
     gif_id: str
     url: str
     score: float
     description: str
     other_descriptions: tuple[str, ...] = ()
+    description_score: float | None = None
+    frame_score: float | None = None
+    frame_index: int | None = None
+    score_kind: str = SCORE_COSINE
+
+    def __post_init__(self) -> None:
+        if self.description_score is None and self.frame_score is None:
+            object.__setattr__(self, "description_score", self.score)
+
+    @property
+    def matched(self) -> tuple[str, ...]:
+        """The kinds of row that matched the query: 'description', 'frame' or both."""
+        scores = ((KIND_DESCRIPTION, self.description_score), (KIND_FRAME, self.frame_score))
+        return tuple(kind for kind, score in scores if score is not None)
 
     def to_dict(self) -> dict[str, object]:
         """Return the hit as plain JSON-ready data."""
@@ -68,4 +146,13 @@ class SearchHit:
             "score": round(self.score, 6),
             "description": self.description,
             "other_descriptions": list(self.other_descriptions),
+            "matched": list(self.matched),
+            "description_score": _rounded(self.description_score),
+            "frame_score": _rounded(self.frame_score),
+            "frame_index": self.frame_index,
+            "score_kind": self.score_kind,
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)

@@ -1,20 +1,44 @@
-"""The search function: query text -> ranked GIFs, one hit per GIF, scored by cosine."""
+"""The search function: query text or image -> ranked GIFs, one hit per GIF.
+
+A collection may hold two kinds of row: descriptions (text vectors) and frames (image
+vectors, in the sibling frames collection). Each kind is searched on its own and grouped
+to one row per GIF (its nearest). When only one kind has rows, a GIF's score is the cosine
+of its nearest row, as before frames existed. When both do, the two ranked lists are
+merged by reciprocal-rank fusion (fuse_ranks): CLIP's text-to-text cosines (~0.8 for a
+match) and text-to-image cosines (~0.3 for a match) live on different scales, so ranks
+are compared, not cosines. An image query searches the frames (image to image) when there
+are any, else the descriptions.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from search_app.embedder import Embedder, load_embedder, resolve_model_spec
-from search_app.errors import ConfigError, EmptyQueryError
-from search_app.records import SearchHit, StoredRow
+from search_app.errors import ConfigError, EmptyQueryError, ImagesUnsupportedError
+from search_app.frames import query_frames
+from search_app.records import (
+    KIND_DESCRIPTION,
+    KIND_FRAME,
+    ROW_KINDS,
+    SCORE_COSINE,
+    SCORE_RANK_FUSION,
+    SearchHit,
+    StoredRow,
+)
 from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding, check_binding
 
 MAX_K = 100
-OVERFETCH = 4  # rows fetched per wanted GIF: GIFs have up to ~4 descriptions
+OVERFETCH = 4  # rows fetched per wanted GIF: GIFs have up to ~4 descriptions (or 3 frames)
+RRF_K = 60  # reciprocal-rank fusion constant (Cormack, Clarke & Buettcher, SIGIR 2009)
+FUSION_DEPTH = 2  # with both kinds, each kind's list is FUSION_DEPTH x k GIFs deep
+SEARCH_BY_IMAGE_HINT = "ingest with --model clip to search by image"
+INGEST_FRAMES_HINT = "use --model clip and another --collection to ingest frames"
 
 EmbedderLoader = Callable[[str, Settings], Embedder]
 
@@ -32,6 +56,24 @@ class CollectionStats:
     gifs: int
     descriptions: int
     model_name: str
+    frames: int = 0
+
+
+@dataclass(frozen=True)
+class FusedGif:
+    """One GIF after fusion: its score and its nearest row of each kind that matched."""
+
+    gif_id: str
+    score: float
+    rows: Mapping[str, StoredRow]
+    score_kind: str = SCORE_COSINE
+
+
+def images_unsupported(collection: str, model_name: str, hint: str) -> ImagesUnsupportedError:
+    """Return the one-line error for asking a text-only collection to handle images."""
+    return ImagesUnsupportedError(
+        f'collection "{collection}" uses {model_name}, which can\'t embed images; {hint}'
+    )
 
 
 class SearchEngine:
@@ -44,10 +86,16 @@ class SearchEngine:
         self.binding = binding
 
     @classmethod
-    def open(cls, settings: Settings, loader: EmbedderLoader = load_for_settings) -> SearchEngine:
+    def open(
+        cls,
+        settings: Settings,
+        loader: EmbedderLoader = load_for_settings,
+        need_images: bool = False,
+    ) -> SearchEngine:
         """Open the collection and load the model it was built with.
 
-        With model 'auto' the recorded model is used; a named model must match it.
+        With model 'auto' the recorded model is used; a named model must match it. With
+        need_images, a collection recorded as text-only fails before any model loads.
         """
         if not settings.chroma_host and not settings.store_dir.exists():
             GifStore.raise_missing(settings)
@@ -56,7 +104,16 @@ class SearchEngine:
         if settings.model != "auto":
             asked = resolve_model_spec(settings.model)
             check_binding(binding, asked.name, binding.dimension, store.collection_name)
+        if need_images and binding.images is False:
+            raise images_unsupported(
+                store.collection_name, binding.model_name, SEARCH_BY_IMAGE_HINT
+            )
         return cls(store, loader(binding.model, settings), binding)
+
+    @property
+    def supports_images(self) -> bool:
+        """Whether this collection's model can embed an image query (CLIP-family)."""
+        return self.embedder.supports_images
 
     def search(self, query: str, k: int = 10) -> list[SearchHit]:
         """Return up to k GIFs best matching query, best first."""
@@ -64,41 +121,91 @@ class SearchEngine:
         validate_k(k)
         return self.search_vector(self.embedder.embed_query(text), k)
 
+    def search_image(self, image: Image.Image, k: int = 10) -> list[SearchHit]:
+        """Return up to k GIFs most like an image, best first.
+
+        An animated GIF is embedded as the mean of its picked frames. The frames are
+        searched (image to image) when the collection has any; else the descriptions
+        (image to text, CLIP's zero-shot matching). Fusing both would let a GIF whose
+        frame is the very image lose to one whose description happens to rank high.
+        """
+        validate_k(k)
+        if not self.supports_images:
+            raise images_unsupported(
+                self.store.collection_name, self.binding.model_name, SEARCH_BY_IMAGE_HINT
+            )
+        vector = unit_mean(self.embedder.embed_images(query_frames(image)))
+        self.store.refresh_if_changed()
+        kind = KIND_FRAME if self.store.count_kind(KIND_FRAME) else KIND_DESCRIPTION
+        return self.rank({kind: vector}, k)
+
     def search_vector(
         self, vector: np.ndarray, k: int, exclude_gif: str | None = None
     ) -> list[SearchHit]:
         """Return up to k GIFs nearest to a unit vector, grouped by GIF, best first."""
+        return self.rank(dict.fromkeys(ROW_KINDS, vector), k, exclude_gif)
+
+    def rank(
+        self, vectors: Mapping[str, np.ndarray], k: int, exclude_gif: str | None = None
+    ) -> list[SearchHit]:
+        """Search each kind of row with its vector, fuse per GIF, return the top k hits."""
         self.store.refresh_if_changed()
-        total = self.store.count()
-        wanted = k + (1 if exclude_gif else 0)
-        n_results = min(total, wanted * OVERFETCH)
+        totals = {kind: self.store.count_kind(kind) for kind in vectors}
+        kinds = [kind for kind in vectors if totals[kind]]
+        depth = k * (FUSION_DEPTH if len(kinds) > 1 else 1)
+        ranked = {
+            kind: self.nearest_gifs(kind, vectors[kind], depth, totals[kind], exclude_gif)
+            for kind in kinds
+        }
+        top = fuse_ranks(ranked)[:k]
+        described = self.store.rows_for_gifs([gif.gif_id for gif in top])
+        return make_hits(top, described)
+
+    def nearest_gifs(
+        self, kind: str, vector: np.ndarray, wanted: int, total: int, exclude_gif: str | None
+    ) -> list[StoredRow]:
+        """Return the nearest row of each of (at least) wanted GIFs, nearest first."""
+        n_results = min(total, (wanted + (1 if exclude_gif else 0)) * OVERFETCH)
         best: dict[str, StoredRow] = {}
         while n_results > 0:
-            best = best_row_per_gif(self.store.query(vector, n_results), exclude_gif)
-            if len(best) >= k or n_results >= total:
+            best = best_row_per_gif(self.store.query(vector, n_results, kind), exclude_gif)
+            if len(best) >= wanted or n_results >= total:
                 break
             n_results = min(total, n_results * 2)
-        top = sorted(best.values(), key=lambda row: row.distance or 0.0)[:k]
-        return attach_descriptions(top, self.store.rows_for_gifs([r.gif_id for r in top]))
+        return sorted(best.values(), key=lambda row: row.distance or 0.0)
 
     def similar(self, gif_id: str, k: int = 10) -> list[SearchHit]:
-        """Return up to k GIFs most like a stored GIF (mean of its vectors), excluding it."""
+        """Return up to k GIFs most like a stored GIF, excluding it.
+
+        Each kind is searched with the mean of the GIF's own vectors of that kind (or of
+        the other kind, when it has none of this one).
+        """
         validate_k(k)
-        vectors = self.store.vectors_for_gif(gif_id)
-        if vectors.size == 0:
+        centres = {}
+        for kind in ROW_KINDS:
+            vectors = self.store.vectors_for_gif(gif_id, kind)
+            if vectors.size:
+                centres[kind] = unit_mean(vectors)
+        if not centres:
             raise ConfigError(f"no GIF with id {gif_id!r} in this collection")
-        centre = vectors.mean(axis=0)
-        centre /= np.linalg.norm(centre) or 1.0
-        return self.search_vector(centre, k, exclude_gif=gif_id)
+        fallback = next(iter(centres.values()))
+        return self.rank({kind: centres.get(kind, fallback) for kind in ROW_KINDS}, k, gif_id)
 
     def stats(self) -> CollectionStats:
-        """Return the collection's name, GIF and description counts, and model."""
+        """Return the collection's name, GIF, description and frame counts, and model."""
         return CollectionStats(
             collection=self.store.collection_name,
             gifs=self.store.count_gifs(),
-            descriptions=self.store.count(),
+            descriptions=self.store.count_kind(KIND_DESCRIPTION),
             model_name=self.binding.model_name,
+            frames=self.store.count_kind(KIND_FRAME),
         )
+
+
+def unit_mean(vectors: np.ndarray) -> np.ndarray:
+    """Return the mean of the rows scaled to unit length."""
+    centre = vectors.mean(axis=0)
+    return centre / (np.linalg.norm(centre) or 1.0)
 
 
 def clean_query(query: str) -> str:
@@ -124,24 +231,66 @@ def best_row_per_gif(rows: list[StoredRow], exclude_gif: str | None) -> dict[str
     return best
 
 
-def attach_descriptions(top: list[StoredRow], all_rows: list[StoredRow]) -> list[SearchHit]:
-    """Turn each GIF's best row into a hit carrying the GIF's other descriptions."""
-    others: dict[str, list[str]] = {}
-    for row in all_rows:
-        others.setdefault(row.gif_id, []).append(row.description)
+def fuse_ranks(ranked: Mapping[str, list[StoredRow]]) -> list[FusedGif]:
+    """Merge per-kind lists (each one row per GIF, nearest first) into one list of GIFs.
+
+    One non-empty list: its order and cosines, unchanged. Several: reciprocal-rank fusion,
+    score = (RRF_K + 1) / n_kinds x sum over kinds of 1 / (RRF_K + rank), where a GIF
+    missing from a kind's list adds nothing. A GIF first in every list scores 1.0; first
+    in one of two lists and absent from the other, ~0.5.
+    """
+    kinds = [kind for kind, rows in ranked.items() if rows]
+    if len(kinds) == 1:
+        rows = ranked[kinds[0]]
+        return [FusedGif(r.gif_id, 1.0 - float(r.distance or 0.0), {kinds[0]: r}) for r in rows]
+    found: dict[str, dict[str, StoredRow]] = {}
+    scores: dict[str, float] = {}
+    for kind in kinds:
+        for rank, row in enumerate(ranked[kind], start=1):
+            found.setdefault(row.gif_id, {})[kind] = row
+            scores[row.gif_id] = scores.get(row.gif_id, 0.0) + 1.0 / (RRF_K + rank)
+    scale = (RRF_K + 1) / len(kinds)
+    fused = [
+        FusedGif(gif_id, scores[gif_id] * scale, rows, SCORE_RANK_FUSION)
+        for gif_id, rows in found.items()
+    ]
+    # Equal scores: the GIF whose description matched first (people wrote those), then id.
+    return sorted(fused, key=lambda g: (-g.score, KIND_DESCRIPTION not in g.rows, g.gif_id))
+
+
+def make_hits(top: list[FusedGif], described: list[StoredRow]) -> list[SearchHit]:
+    """Turn fused GIFs into hits carrying each GIF's descriptions and per-kind scores.
+
+    A GIF's description is its matching description, else (matched by frames only) the
+    first of its descriptions, else "".
+    """
+    texts: dict[str, list[str]] = {}
+    for row in described:
+        texts.setdefault(row.gif_id, []).append(row.description)
     hits = []
-    for row in top:
-        rest = sorted(d for d in others.get(row.gif_id, []) if d != row.description)
+    for gif in top:
+        description_row = gif.rows.get(KIND_DESCRIPTION)
+        frame_row = gif.rows.get(KIND_FRAME)
+        own = sorted(texts.get(gif.gif_id, []))
+        best = description_row.description if description_row else (own[0] if own else "")
         hits.append(
             SearchHit(
-                gif_id=row.gif_id,
-                url=row.url,
-                score=1.0 - float(row.distance or 0.0),
-                description=row.description,
-                other_descriptions=tuple(rest),
+                gif_id=gif.gif_id,
+                url=next(iter(gif.rows.values())).url,
+                score=gif.score,
+                description=best,
+                other_descriptions=tuple(d for d in own if d != best),
+                description_score=_cosine(description_row),
+                frame_score=_cosine(frame_row),
+                frame_index=frame_row.frame_index if frame_row else None,
+                score_kind=gif.score_kind,
             )
         )
     return hits
+
+
+def _cosine(row: StoredRow | None) -> float | None:
+    return None if row is None else 1.0 - float(row.distance or 0.0)
 
 
 def search(query: str, k: int = 10, settings: Settings | None = None) -> list[SearchHit]:

@@ -32,6 +32,7 @@ DEFAULT_PORT = 7860
 DEFAULT_K = 12
 MAX_RESULTS = 50
 QUEUE_MAX_SIZE = 64  # waiting requests beyond this are refused, not queued forever
+MAX_UPLOAD = "50mb"  # the largest image a visitor may drop (gradio's max_file_size)
 CONCURRENCY_LIMIT = 2  # searches run at once; the model and the store are shared
 DEFAULT_EXAMPLES = (
     "a dog catches a frisbee",
@@ -157,9 +158,15 @@ class SearchHandlers:
         """Return the status line for the open collection."""
         return format_status(self.stats(), latency_ms, shown)
 
+    @property
+    def images_enabled(self) -> bool:
+        """Whether search by image is offered: the collection's model embeds images."""
+        return self.engine.supports_images
+
     def empty_notice(self, stats: CollectionStats | None = None) -> str | None:
         """Return a notice saying how to fill the collection when it holds nothing."""
-        if (stats or self.stats()).descriptions:
+        stats = stats or self.stats()
+        if stats.descriptions or stats.frames:
             return None
         return render_notice(
             f'The collection "{self.engine.store.collection_name}" is empty',
@@ -176,6 +183,14 @@ class SearchHandlers:
         rows = self.engine.store.rows_for_gifs([gif_id]) if gif_id else []
         label = f"More like “{rows[0].description}”" if rows else "More like this GIF"
         return self._run(lambda n: self.engine.similar(gif_id or "", n), k, label)
+
+    def handle_image(self, image: Image.Image | None, k: float) -> SearchOutputs:
+        """Show the GIFs most like a dropped image (a GIF counts by its picked frames)."""
+        if image is None:
+            stats = self.stats()
+            notice = render_notice("Drop an image first", "An image or a GIF; see GIFs like it.")
+            return notice, format_status(stats, None, 0), []
+        return self._run(lambda n: self.engine.search_image(image, n), k, "GIFs like your image")
 
     def _run(self, find: Callable[[int], list[SearchHit]], k: float, heading: str) -> SearchOutputs:
         stats = self.stats()
@@ -253,6 +268,7 @@ def build_app(
             samples = gr.Dataset(
                 components=[query], samples=[[e] for e in examples], label="Examples", type="values"
             )
+            image_input, image_button = add_image_search(handlers.images_enabled)
             status = gr.Markdown(handlers.status_line(), elem_id="gs-status")
             results = gr.HTML(welcome, js_on_load=CARD_SCRIPT, elem_id="gs-results")
             hits = gr.State([])
@@ -267,6 +283,9 @@ def build_app(
             return (sample[0], *handlers.handle_search(sample[0], k))
 
         samples.click(run_example, [samples, count], [query, *outputs], **private)
+        if image_input is not None and image_button is not None:
+            for event in (image_input.upload, image_button.click):
+                event(handlers.handle_image, [image_input, count], outputs, **private)
 
         def more_like(k: float, evt: gr.EventData) -> SearchOutputs:
             return handlers.handle_similar(str(getattr(evt, "_data", {}).get("gif_id", "")), k)
@@ -275,6 +294,25 @@ def build_app(
         gr.api(handlers.api_search, api_name="search")
         gr.api(handlers.api_similar, api_name="similar")
     return app
+
+
+def add_image_search(enabled: bool) -> tuple[gr.Image | None, gr.Button | None]:
+    """Add the drop-an-image row when the model embeds images; else add nothing."""
+    if not enabled:
+        return None, None
+    accordion = gr.Accordion("Search by image", open=True, elem_id="gs-image-search")
+    with accordion, gr.Row(equal_height=True):
+        image = gr.Image(
+            type="pil",
+            image_mode=None,  # keeps a GIF animated, so its frames can be picked
+            sources=["upload", "clipboard"],
+            label="Drop an image or a GIF",
+            elem_id="gs-image",
+            height=180,
+            scale=4,
+        )
+        button = gr.Button("Find GIFs like it", elem_id="gs-image-button", scale=1)
+    return image, button
 
 
 class ExerciseHandlers:
@@ -392,6 +430,7 @@ def launch_app(
         enable_monitoring=False,
         allowed_paths=[],
         blocked_paths=list(options.blocked_paths),
+        max_file_size=MAX_UPLOAD,
         prevent_thread_lock=prevent_thread_lock,
         quiet=quiet,
         inbrowser=False,

@@ -78,9 +78,8 @@ def test_more_like_an_unknown_gif_says_so(handlers: SearchHandlers) -> None:
 
 def test_api_search_returns_plain_dicts(handlers: SearchHandlers) -> None:
     results = handlers.api_search("a man is dancing", 5)
-    assert [sorted(r) for r in results] == [
-        ["description", "gif_id", "other_descriptions", "score", "url"]
-    ] * 5
+    keys = {"description", "gif_id", "other_descriptions", "score", "url"}
+    assert len(results) == 5 and all(set(r) >= keys for r in results)
     assert all(isinstance(r["score"], float) and r["url"].startswith("http") for r in results)
 
 

@@ -1,0 +1,150 @@
+"""Combined ranking and image queries: description hits and frame hits, one card per GIF."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ingest.job import IngestOptions, run_ingest
+from search_app.embedder import Embedder
+from search_app.errors import ImagesUnsupportedError
+from search_app.frames import open_image
+from search_app.records import KIND_DESCRIPTION, KIND_FRAME, StoredRow
+from search_app.search import RRF_K, SearchEngine, fuse_ranks, load_for_settings
+from search_app.settings import Settings
+from tests.conftest import write_tsv
+from tests.frames.conftest import SET_OF_GIFS, gif_route, serve
+
+
+def row(gif_id: str, cosine: float, kind: str = KIND_DESCRIPTION) -> StoredRow:
+    return StoredRow(f"{kind}-{gif_id}", gif_id, f"https://x.test/{gif_id}.gif", "", "",
+                     1.0 - cosine, kind)  # fmt: skip
+
+
+def test_one_kind_keeps_its_order_and_cosines() -> None:
+    fused = fuse_ranks({KIND_DESCRIPTION: [row("a", 0.9), row("b", 0.7)], KIND_FRAME: []})
+    assert [(g.gif_id, round(g.score, 6), g.score_kind) for g in fused] == [
+        ("a", 0.9, "cosine"),
+        ("b", 0.7, "cosine"),
+    ]
+
+
+def test_two_kinds_fuse_ranks_not_cosines() -> None:
+    descriptions = [row("a", 0.95), row("b", 0.90), row("c", 0.85)]
+    frames = [row("b", 0.31, KIND_FRAME), row("d", 0.30, KIND_FRAME), row("a", 0.20, KIND_FRAME)]
+    fused = fuse_ranks({KIND_DESCRIPTION: descriptions, KIND_FRAME: frames})
+    order = [g.gif_id for g in fused]
+    # b: 2nd and 1st; a: 1st and 3rd; d: 2nd by frames beats c: 3rd by descriptions,
+    # though d's cosine (0.30) is far below c's (0.85): ranks count, not cosines
+    assert order == ["b", "a", "d", "c"]
+    assert len(order) == len(set(order))
+    scale = (RRF_K + 1) / 2
+    b = fused[0]
+    assert b.score == pytest.approx(scale * (1 / (RRF_K + 2) + 1 / (RRF_K + 1)))
+    assert set(b.rows) == {KIND_DESCRIPTION, KIND_FRAME} and b.score_kind == "rank_fusion"
+    d = fused[2]  # matched only by frames
+    assert set(d.rows) == {KIND_FRAME} and d.score == pytest.approx(scale / (RRF_K + 2))
+
+
+def test_a_tie_goes_to_the_description_match() -> None:
+    fused = fuse_ranks({KIND_DESCRIPTION: [row("z", 0.5)], KIND_FRAME: [row("a", 0.3, KIND_FRAME)]})
+    assert [g.gif_id for g in fused] == ["z", "a"]
+    assert fused[0].score == fused[1].score == pytest.approx(0.5)
+
+
+def png_of_first_frame(data: bytes) -> Image.Image:
+    buffer = io.BytesIO()
+    open_image(data).convert("RGB").save(buffer, "PNG")
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+@pytest.fixture
+def mixed(clip_settings: Settings, gif_folder: Path, tmp_path: Path) -> Iterator[SearchEngine]:
+    """A collection with described GIFs (served, with frames) and a folder of frame-only GIFs."""
+    served = {
+        "/dancer.gif": SET_OF_GIFS["red-circle.gif"],
+        "/dogs.gif": SET_OF_GIFS["two-scenes.gif"],
+    }
+    with serve({path: gif_route(data) for path, data in served.items()}) as (base, _):
+        lines = [
+            f"{base}/dancer.gif\ta man is dancing on the stage\n",
+            f"{base}/dancer.gif\ta guy dancing\n",
+            f"{base}/dogs.gif\ttwo dogs are playing with a ball\n",
+            "https://x.test/cat.gif\ta cat is sleeping in the car\n",  # unreachable: no frames
+        ]
+        source = write_tsv(tmp_path / "gifs.tsv", lines)
+        run_ingest(IngestOptions(source=str(source), frames=True), clip_settings)
+    run_ingest(IngestOptions(source=str(gif_folder)), clip_settings)
+    yield SearchEngine.open(replace(clip_settings, model="auto"), load_for_settings)
+
+
+def test_text_search_gives_one_hit_per_gif_from_both_kinds(mixed: SearchEngine) -> None:
+    hits = mixed.search("a man is dancing on the stage", k=20)
+    ids = [h.gif_id for h in hits]
+    assert len(ids) == len(set(ids)) == 3 + 4  # served GIFs and the cat, plus the folder's
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    by_name = {Path(h.url).name: h for h in hits}
+    dancer = by_name["dancer.gif"]
+    assert dancer.matched == ("description", "frame")
+    assert dancer.description == "a man is dancing on the stage"
+    assert dancer.description_score == pytest.approx(1.0, abs=1e-4)
+    assert dancer.other_descriptions == ("a guy dancing",)
+    assert dancer.frame_index is not None and dancer.score_kind == "rank_fusion"
+    assert by_name["cat.gif"].matched == ("description",)
+    folder_hits = [by_name[name] for name in SET_OF_GIFS]
+    assert all(h.matched == ("frame",) and h.description == "" for h in folder_hits)
+    assert all(0 < h.score <= 1 for h in hits)
+    data = dancer.to_dict()
+    assert data["matched"] == ["description", "frame"] and data["score_kind"] == "rank_fusion"
+
+
+def test_an_image_query_finds_the_gif_it_came_from(mixed: SearchEngine) -> None:
+    query = png_of_first_frame(SET_OF_GIFS["blue-square.gif"])
+    hits = mixed.search_image(query, k=3)
+    assert Path(hits[0].url).name == "blue-square.gif"
+    assert hits[0].frame_score == pytest.approx(hits[0].score, abs=1e-6)
+    assert hits[0].score == pytest.approx(1.0, abs=1e-3)
+    assert all(h.matched == ("frame",) for h in hits)  # frames there: image to image only
+    animated = open_image(SET_OF_GIFS["green-triangle.gif"])
+    assert Path(mixed.search_image(animated, k=1)[0].url).name == "green-triangle.gif"
+
+
+def test_more_like_a_frame_only_gif_excludes_it(mixed: SearchEngine) -> None:
+    source = next(h for h in mixed.search("a dog", k=20) if h.url.endswith("blue-square.gif"))
+    similar = mixed.similar(source.gif_id, k=5)
+    assert source.gif_id not in {h.gif_id for h in similar} and len(similar) == 5
+
+
+def test_stats_count_frames_apart_from_descriptions(mixed: SearchEngine) -> None:
+    stats = mixed.stats()
+    assert (stats.gifs, stats.descriptions) == (7, 4)
+    assert stats.frames == mixed.store.count_kind(KIND_FRAME) > 0
+
+
+def test_a_text_only_collection_refuses_image_queries_before_loading(
+    tmp_path: Path, cached_loader: Callable[[str, Settings], Embedder]
+) -> None:
+    settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "c", model="minilm")
+    rows = write_tsv(tmp_path / "rows.tsv", ["https://x.test/1.gif\ta dog runs\n"])
+    run_ingest(IngestOptions(source=str(rows)), settings, loader=cached_loader)
+    message = (
+        'collection "gifs" uses sentence-transformers/all-MiniLM-L6-v2, which can\'t embed '
+        "images; ingest with --model clip to search by image"
+    )
+
+    def must_not_load(model: str, settings: Settings) -> Embedder:
+        raise AssertionError("no model should load")
+
+    with pytest.raises(ImagesUnsupportedError) as caught:
+        SearchEngine.open(settings, must_not_load, need_images=True)
+    assert str(caught.value) == message
+    engine = SearchEngine.open(settings, cached_loader)
+    assert not engine.supports_images
+    with pytest.raises(ImagesUnsupportedError, match="can't embed images"):
+        engine.search_image(Image.new("RGB", (8, 8)), k=1)

@@ -1,0 +1,122 @@
+"""Search by image in the web app: shown only for CLIP collections; cards of frame-only GIFs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ingest.job import IngestOptions, run_ingest
+from search_app.embedder import Embedder
+from search_app.search import SearchEngine, load_for_settings
+from search_app.settings import Settings
+from search_app.web import LaunchOptions, SearchHandlers, build_app, launch_app
+from tests.chroma_server import free_port
+from tests.conftest import write_tsv
+from tests.frames.conftest import SET_OF_GIFS
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+
+WAIT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def clip_engine(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> SearchEngine:
+    """A tiny-CLIP collection of the four GIF files, ingested from their folder."""
+    root = tmp_path_factory.mktemp("frames-web")
+    for name, data in SET_OF_GIFS.items():
+        (root / "gifs").mkdir(exist_ok=True)
+        (root / "gifs" / name).write_bytes(data)
+    settings = Settings(store_dir=root / "store", cache_dir=root / "cache",
+                        model=str(tiny_clip_dir), device="cpu", precision="fp32")  # fmt: skip
+    run_ingest(IngestOptions(source=str(root / "gifs")), settings)
+    return SearchEngine.open(settings, load_for_settings)
+
+
+@pytest.fixture(scope="module")
+def query_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first frame of blue-square.gif as a PNG file."""
+    root = tmp_path_factory.mktemp("query")
+    (root / "q.gif").write_bytes(SET_OF_GIFS["blue-square.gif"])
+    Image.open(root / "q.gif").convert("RGB").save(root / "query.png")
+    return root / "query.png"
+
+
+def has_image_search(app: object) -> bool:
+    components = app.config["components"]  # type: ignore[attr-defined]
+    return any(c["props"].get("elem_id") == "gs-image" for c in components)
+
+
+def test_an_image_finds_its_gif_and_cards_show_file_names(
+    clip_engine: SearchEngine, query_png: Path
+) -> None:
+    handlers = SearchHandlers(clip_engine)
+    assert handlers.images_enabled
+    html, status, hits = handlers.handle_image(Image.open(query_png), 3)
+    assert "GIFs like your image" in html and "3 shown in" in status
+    assert hits[0]["url"].endswith("/blue-square.gif") and hits[0]["matched"] == ["frame"]
+    assert "<img" not in html  # file:// URLs are never image sources
+    assert 'blue-square.gif <span class="gs-nodesc">(no description)</span>' in html
+    assert "matched: frame 1 " in html
+    assert "frames" in handlers.status_line() and handlers.empty_notice() is None
+
+
+def test_no_image_asks_for_one(clip_engine: SearchEngine) -> None:
+    html, _, hits = SearchHandlers(clip_engine).handle_image(None, 3)
+    assert "Drop an image first" in html and hits == []
+
+
+def test_image_search_is_offered_only_for_a_clip_collection(
+    clip_engine: SearchEngine, tmp_path: Path, cached_loader: Callable[[str, Settings], Embedder]
+) -> None:
+    assert has_image_search(build_app(clip_engine))
+    settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "c", model="minilm")
+    rows = write_tsv(tmp_path / "rows.tsv", ["https://x.test/1.gif\ta dog runs\n"])
+    run_ingest(IngestOptions(source=str(rows)), settings, loader=cached_loader)
+    minilm = SearchEngine.open(settings, cached_loader)
+    assert not SearchHandlers(minilm).images_enabled
+    assert not has_image_search(build_app(minilm))
+
+
+@pytest.fixture(scope="module")
+def clip_app(clip_engine: SearchEngine) -> Iterator[str]:
+    app = build_app(clip_engine)
+    url = launch_app(app, LaunchOptions(port=free_port()), prevent_thread_lock=True, quiet=True)
+    yield url.rstrip("/")
+    app.close()
+
+
+def drop_image_and_read_first_card(url: str, image: Path) -> dict[str, object]:
+    """In headless Chromium: open url, drop image on the upload box, read the first card."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("#gs-image input[type=file]").set_input_files(str(image))
+        page.wait_for_selector(".gs-card", timeout=WAIT_MS)
+        first = page.locator(".gs-card").first
+        seen = {
+            "title": first.locator(".gs-desc").inner_text(),
+            "match": first.locator(".gs-match").inner_text(),
+            "images": first.locator("img").count(),
+            "placeholder": first.locator(".gs-placeholder").is_visible(),
+            "heading": page.locator(".gs-heading").inner_text(),
+        }
+        browser.close()
+    return seen
+
+
+def test_dropping_an_image_in_the_browser_shows_matching_cards(
+    clip_app: str, query_png: Path
+) -> None:
+    # Its own thread: a sync Playwright can't start where the web tests' browser runs.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        seen = thread.submit(drop_image_and_read_first_card, clip_app, query_png).result()
+    assert "blue-square.gif" in str(seen["title"])
+    assert str(seen["match"]).startswith("matched: frame")
+    assert seen["images"] == 0 and seen["placeholder"]
+    assert "GIFs like your image" in str(seen["heading"])

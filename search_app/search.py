@@ -210,6 +210,8 @@ def unit_mean(vectors: np.ndarray) -> np.ndarray:
 
 def clean_query(query: str) -> str:
     """Return the query with whitespace collapsed; raise EmptyQueryError when nothing is left."""
+    if not isinstance(query, str):  # API callers can send any JSON value
+        raise ConfigError(f"the query must be text, not {type(query).__name__}")
     text = " ".join(query.split())
     if not text:
         raise EmptyQueryError("the query is empty: type what should happen in the GIF")

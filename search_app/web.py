@@ -33,7 +33,8 @@ DEFAULT_K = 12
 MAX_RESULTS = 50
 QUEUE_MAX_SIZE = 64  # waiting requests beyond this are refused, not queued forever
 MAX_UPLOAD = "50mb"  # the largest image a visitor may drop (gradio's max_file_size)
-CONCURRENCY_LIMIT = 2  # searches run at once; the model and the store are shared
+CONCURRENCY_LIMIT = 2  # searches run at once, over all search events and the API
+SEARCH_GROUP = "search"  # the one concurrency group every search event shares
 DEFAULT_EXAMPLES = (
     "a dog catches a frisbee",
     "a man is dancing on a stage",
@@ -125,6 +126,7 @@ class LaunchOptions:
     auth: tuple[str, str] | None = None
     insecure: bool = False
     blocked_paths: tuple[str, ...] = ()
+    queue_max_size: int = QUEUE_MAX_SIZE
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -251,6 +253,7 @@ def build_app(
         "Type a sentence and press Enter, or pick an example.",
     )
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "minimal"}
+    searching = {**private, "concurrency_id": SEARCH_GROUP}
     with gr.Blocks(title="gifsearch", analytics_enabled=False) as app:
         gr.Markdown("# gifsearch\nDescribe what happens; see the GIFs that match.")
         with gr.Tab("Search"):
@@ -277,22 +280,22 @@ def build_app(
 
         outputs = [results, status, hits]
         for event in (query.submit, button.click):
-            event(handlers.handle_search, [query, count], outputs, **private)
+            event(handlers.handle_search, [query, count], outputs, **searching)
 
         def run_example(sample: list[str], k: float) -> tuple[str, str, str, list]:
             return (sample[0], *handlers.handle_search(sample[0], k))
 
-        samples.click(run_example, [samples, count], [query, *outputs], **private)
+        samples.click(run_example, [samples, count], [query, *outputs], **searching)
         if image_input is not None and image_button is not None:
             for event in (image_input.upload, image_button.click):
-                event(handlers.handle_image, [image_input, count], outputs, **private)
+                event(handlers.handle_image, [image_input, count], outputs, **searching)
 
         def more_like(k: float, evt: gr.EventData) -> SearchOutputs:
             return handlers.handle_similar(str(getattr(evt, "_data", {}).get("gif_id", "")), k)
 
-        results.click(more_like, [count], outputs, scroll_to_output=True, **private)
-        gr.api(handlers.api_search, api_name="search")
-        gr.api(handlers.api_similar, api_name="similar")
+        results.click(more_like, [count], outputs, scroll_to_output=True, **searching)
+        gr.api(handlers.api_search, api_name="search", concurrency_id=SEARCH_GROUP)
+        gr.api(handlers.api_similar, api_name="similar", concurrency_id=SEARCH_GROUP)
     return app
 
 
@@ -420,7 +423,7 @@ def launch_app(
     app: gr.Blocks, options: LaunchOptions, prevent_thread_lock: bool = False, quiet: bool = False
 ) -> str:
     """Launch app with safe defaults (local, no share link, bounded queue); return its URL."""
-    app.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE)
+    app.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=options.queue_max_size)
     _, local_url, _ = app.launch(
         server_name=options.host,
         server_port=options.port,

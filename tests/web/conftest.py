@@ -75,13 +75,25 @@ class LaunchedApp:
     settings: Settings
 
 
-def launch(settings: Settings, loader: Callable, minilm: Embedder) -> LaunchedApp:
+def launch(
+    settings: Settings, loader: Callable, minilm: Embedder, queue_max_size: int | None = None
+) -> LaunchedApp:
     """Build and launch the web app on a free localhost port, without blocking."""
-    from search_app.web import ExerciseHandlers, LaunchOptions, build_app, launch_app
+    from search_app.web import (
+        QUEUE_MAX_SIZE,
+        ExerciseHandlers,
+        LaunchOptions,
+        build_app,
+        launch_app,
+    )
 
     engine = SearchEngine.open(settings, loader)
     app = build_app(engine, exercises=ExerciseHandlers(lambda: minilm.model))
-    options = LaunchOptions(port=free_port(), blocked_paths=(str(settings.store_dir),))
+    options = LaunchOptions(
+        port=free_port(),
+        blocked_paths=(str(settings.store_dir),),
+        queue_max_size=queue_max_size or QUEUE_MAX_SIZE,
+    )
     url = launch_app(app, options, prevent_thread_lock=True, quiet=True)
     return LaunchedApp(url.rstrip("/"), app, settings)
 

@@ -16,7 +16,6 @@ from types import ModuleType
 
 import pytest
 
-from search_app import web
 from search_app.embedder import Embedder
 from search_app.search import SearchEngine
 from search_app.settings import Settings
@@ -64,9 +63,7 @@ def tiny_queue_app(
     web_settings: Settings, cached_loader: Callable, minilm: Embedder
 ) -> Iterator[LaunchedApp]:
     """The web app over the web store, launched by launch_app with a queue of 2."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(web, "QUEUE_MAX_SIZE", TINY_QUEUE)  # launch_app reads it when called
-        launched = launch(web_settings, cached_loader, minilm)
+    launched = launch(web_settings, cached_loader, minilm, queue_max_size=TINY_QUEUE)
     assert launched.app._queue.max_size == TINY_QUEUE  # type: ignore[attr-defined]
     yield launched
     launched.app.close()  # type: ignore[attr-defined]

@@ -14,6 +14,12 @@ test: setup
 	@scripts/setup-browser.sh
 	HF_HUB_OFFLINE=1 $(VENV)/pytest
 
+eval: setup
+	$(VENV)/gifsearch eval --out benchmarks/results/eval.json
+
+bench: setup
+	$(VENV)/gifsearch bench --out benchmarks/results/bench.json
+
 test-slow: setup
 	HF_HUB_OFFLINE=1 $(VENV)/pytest -m slow
 

@@ -257,9 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_optional_commands(commands: argparse._SubParsersAction) -> None:
     """Register the commands that live in other modules (web app, exercises)."""
+    from gifsearch.bench_cmd import add_bench_parser
+    from gifsearch.eval_cmd import add_eval_parser
     from gifsearch.serve_cmd import add_serve_parser
 
     add_serve_parser(commands)
+    add_eval_parser(commands)
+    add_bench_parser(commands)
     from exercises.cli import add_exercise_parsers
 
     exercises = commands.add_parser("exercises", help="teaching exercises: sgd, attention")

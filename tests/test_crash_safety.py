@@ -28,8 +28,19 @@ KILL_WINDOW_S = (0.2, 2.5)  # after embedding starts: embedding, upserts, the en
 
 def start_ingest(source: Path, store: Path, quiet: bool = True) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "gifsearch", "ingest", "--source", str(source),
-         "--store", str(store), "--model", "minilm", *(["--quiet"] if quiet else [])],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gifsearch",
+            "ingest",
+            "--source",
+            str(source),
+            "--store",
+            str(store),
+            "--model",
+            "minilm",
+            *(["--quiet"] if quiet else []),
+        ],  # fmt: skip
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
@@ -85,9 +96,7 @@ def kill_loop(tmp_path: Path, kills: int, seed: int, cached_loader) -> list[str]
     return outcomes
 
 
-def test_killed_ingests_leave_a_working_store_that_converges(
-    tmp_path: Path, cached_loader
-) -> None:
+def test_killed_ingests_leave_a_working_store_that_converges(tmp_path: Path, cached_loader) -> None:
     outcomes = kill_loop(tmp_path, kills=3, seed=1, cached_loader=cached_loader)
     print("kill outcomes:", outcomes)
 

@@ -1,0 +1,164 @@
+"""The benchmark's report: results arranged per run, targets checked, tables printed."""
+
+from __future__ import annotations
+
+import os
+
+FRAMES_PER_GIF = 3  # frames embedded per GIF when GIFs are searched by their frames
+
+# Targets of issue 6: (name, threshold, "min" = value must be >= threshold, "max" = <=).
+TARGETS = {
+    "ingest / bare encode": (0.9, "min"),
+    "bf16 / fp32 ingest": (2.5, "min"),
+    "re-ingest / first ingest": (0.05, "max"),
+    "search p50 / bare p50": (1.5, "max"),
+    "HNSW recall@10": (0.99, "min"),
+    "peak RSS of 100k ingest (MiB)": (2048.0, "max"),
+}
+
+
+def collect(
+    results: list[dict], machine: dict, runs: list[tuple[str, int]], model: str, quick: bool
+) -> dict:
+    """Arrange results into the report: ingest rows, query latency, CLIP, targets."""
+    ingest: list[dict] = []
+    by_key = {
+        (r["task"]["kind"], r["task"].get("precision"), r["task"].get("size")): r for r in results
+    }
+    for precision, size in runs:
+        first = by_key[("ingest", precision, size)]
+        bare = by_key[("encode", precision, size)]
+        again = by_key[("reingest", precision, size)]
+        ingest.append(
+            {
+                "precision": precision,
+                "rows": size,
+                "data": first["task"]["data"],
+                "ingest_rows_per_s": first["rows_per_s"],
+                "encode_rows_per_s": bare["rows_per_s"],
+                "ingest_vs_encode": first["rows_per_s"] / bare["rows_per_s"],
+                "ingest_seconds": first["seconds"],
+                "model_load_seconds": first["load_seconds"],
+                "ingest_peak_rss_mb": first["peak_rss_mb"],
+                "encode_peak_rss_mb": bare["peak_rss_mb"],
+                "reingest_seconds": again["seconds"],
+                "reingest_process_seconds": again["process_seconds"],
+                "ingest_process_seconds": first["process_seconds"],
+                "reingest_vs_ingest": again["seconds"] / first["seconds"],
+            }
+        )
+    query = next(r for r in results if r["task"]["kind"] == "query")
+    clip = next((r for r in results if r["task"]["kind"] == "clip"), None)
+    if clip:
+        for vision in clip["vision"].values():
+            vision["seconds_per_gif"] = FRAMES_PER_GIF / vision["images_per_s"]
+        for text in clip["text"].values():
+            text["minutes_for_20k_rows"] = 20_000 / text["rows_per_s"] / 60
+    machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    report = {
+        "machine": machine,
+        "model": model,
+        "quick": quick,
+        "ingest": ingest,
+        "query": query,
+        "clip": clip,
+    }
+    report["targets"] = check_targets(report)
+    return report
+
+
+def check_targets(report: dict) -> list[dict]:
+    """Return each target with the measured value(s) and whether it is met."""
+    checks: list[tuple[str, str, float]] = []
+    for row in report["ingest"]:
+        label = f"{row['precision']} {row['rows']} rows"
+        checks.append(("ingest / bare encode", label, row["ingest_vs_encode"]))
+        checks.append(("re-ingest / first ingest", label, row["reingest_vs_ingest"]))
+        if row["rows"] >= 100_000:
+            checks.append(("peak RSS of 100k ingest (MiB)", label, row["ingest_peak_rss_mb"]))
+    fp32 = {r["rows"]: r for r in report["ingest"] if r["precision"] == "fp32"}
+    for row in report["ingest"]:
+        if row["precision"] == "bf16" and row["rows"] in fp32:
+            ratio = row["ingest_rows_per_s"] / fp32[row["rows"]]["ingest_rows_per_s"]
+            checks.append(("bf16 / fp32 ingest", f"{row['rows']} rows", ratio))
+    latency = report["query"]["latency"]
+    rows = f"{report['query']['index_rows']} rows"
+    checks.append(
+        ("search p50 / bare p50", rows, latency["search"]["p50_ms"] / latency["bare"]["p50_ms"])
+    )
+    checks.append(("HNSW recall@10", rows, report["query"]["hnsw_recall_at_k"]))
+    out = []
+    for name, where, value in checks:
+        threshold, kind = TARGETS[name]
+        met = value >= threshold if kind == "min" else value <= threshold
+        out.append(
+            {"target": name, "where": where, "value": value, "threshold": threshold, "met": met}
+        )
+    return out
+
+
+def format_report(report: dict) -> str:
+    """Return the report as plain-text tables."""
+    m = report["machine"]
+    lines = [
+        f"machine  {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, bf16 {m['bf16']}, "
+        f"GPU: {m['gpu']}",
+        f"load     before {m['load_average_before']}, after {m['load_average_after']} (1/5/15 min)",
+        f"model    {report['model']}"
+        + ("  (--quick: RSS not isolated per run)" if report["quick"] else ""),
+        "",
+        "ingest (rows/s exclude model load)",
+        f"{'prec':<5} {'rows':>7} {'data':<34} {'ingest/s':>9} {'encode/s':>9} {'ratio':>6} "
+        f"{'RSS MiB':>8} {'re-ingest s':>11} {'vs first':>8}",
+    ]
+    for r in report["ingest"]:
+        lines.append(
+            f"{r['precision']:<5} {r['rows']:>7} {r['data']:<34} {r['ingest_rows_per_s']:>9.0f} "
+            f"{r['encode_rows_per_s']:>9.0f} {r['ingest_vs_encode']:>6.2f} "
+            f"{r['ingest_peak_rss_mb']:>8.0f} {r['reingest_seconds']:>11.2f} "
+            f"{r['reingest_vs_ingest']:>8.3f}"
+        )
+    q = report["query"]
+    lines += [
+        "",
+        f"query latency, k={q['k']}, {q['index_rows']} rows indexed, {q['queries']} queries, "
+        f"{q['precision']}",
+        f"{'path':<44} {'p50 ms':>8} {'p99 ms':>8}",
+    ]
+    names = {
+        "search": "SearchEngine.search (end to end)",
+        "bare": "bare: model.encode + store.query(k)",
+        "encode": "  model.encode alone",
+        "query": "  store.query(k) (Chroma) alone",
+        "count": "search's extra steps: store.count()",
+        "query_overfetch": f"  store.query({q['k']} x OVERFETCH rows)",
+        "rows_for_gifs": "  store.rows_for_gifs(top GIFs)",
+    }
+    for key, label in names.items():
+        lat = q["latency"][key]
+        lines.append(f"{label:<44} {lat['p50_ms']:>8.2f} {lat['p99_ms']:>8.2f}")
+    lines.append(f"HNSW recall@{q['k']} vs exact brute force: {q['hnsw_recall_at_k']:.4f}")
+    clip = report["clip"]
+    if clip:
+        lines += [
+            "",
+            f"CLIP ViT-B/32, random weights: text tower ({clip['texts']} texts, "
+            f"{clip['mean_tokens']:.1f} tokens on average), vision tower ({clip['images']} "
+            f"images 224x224)",
+        ]
+        for precision, text in clip["text"].items():
+            vision = clip["vision"][precision]
+            lines.append(
+                f"{precision:<5} text {text['rows_per_s']:>7.0f} rows/s "
+                f"(20k rows: {text['minutes_for_20k_rows']:.1f} min)   vision "
+                f"{vision['images_per_s']:>6.1f} images/s ({FRAMES_PER_GIF} frames/GIF: "
+                f"{vision['seconds_per_gif']:.3f} s/GIF)"
+            )
+    lines += ["", "targets"]
+    for t in report["targets"]:
+        sign = ">=" if TARGETS[t["target"]][1] == "min" else "<="
+        lines.append(
+            f"{'met ' if t['met'] else 'MISS'} {t['target']:<30} {t['where']:<20} "
+            f"{t['value']:.3f} ({sign} {t['threshold']:g})"
+        )
+    return "\n".join(lines)

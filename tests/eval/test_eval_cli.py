@@ -1,0 +1,70 @@
+"""`gifsearch eval` and `gifsearch bench` through the CLI entry point (bench on tiny sizes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gifsearch.cli import main
+from tests.conftest import SAMPLE_LINES, write_tsv
+
+
+def test_eval_prints_a_table_and_writes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_tsv(tmp_path / "rows.tsv", SAMPLE_LINES[:300])
+    out = tmp_path / "eval.json"
+    argv = ["eval", "--source", str(source), "--model", "minilm", "--device", "cpu"]
+    code = main([*argv, "--protocol", "all-descriptions", "--quiet", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "all-descriptions:" in captured.out
+    assert "semantic-max+mean" in captured.out
+    data = json.loads(out.read_text())
+    metrics = data["protocols"]["all-descriptions"]["metrics"]
+    assert 0.0 <= metrics["bm25"]["recall@10"] <= metrics["semantic"]["recall@10"] <= 1.0
+    assert data["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_eval_on_rows_without_shared_urls_fails_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_tsv(tmp_path / "single.tsv", ["https://x.test/a.gif\ta cat sleeps .\n"])
+    code = main(["eval", "--source", str(source), "--model", "minilm", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith("gifsearch: error: no GIF in")
+    assert "two or more descriptions" in err[-1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["eval", "--protocol", "best"], ["bench", "--sizes", "ten"], ["bench", "--precisions", "fp8"]],
+    ids=["eval-protocol", "bench-sizes", "bench-precision"],
+)
+def test_bad_flags_exit_2(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+
+
+def test_bench_quick_runs_every_measurement_on_tiny_sizes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--quick", "--no-progress", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "targets" in captured.out
+    data = json.loads(out.read_text())
+    (ingest,) = data["ingest"]
+    assert ingest["rows"] == 100
+    assert ingest["ingest_rows_per_s"] > 0 and ingest["encode_rows_per_s"] > 0
+    assert ingest["reingest_seconds"] < ingest["ingest_seconds"]
+    assert data["query"]["hnsw_recall_at_k"] > 0.9
+    assert {"search", "bare", "encode", "query"} <= set(data["query"]["latency"])
+    assert data["clip"]["text_parameters"] > 60_000_000  # the real ViT-B/32 text tower
+    assert {t["target"] for t in data["targets"]} >= {"ingest / bare encode", "HNSW recall@10"}
+    assert data["machine"]["cores"] >= 1

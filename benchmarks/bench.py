@@ -27,6 +27,8 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
+from search_app.embedder import cpu_supports_bf16
+
 MEASURE_SCRIPT = Path(__file__).resolve().with_name("measure.py")
 DEFAULT_SIZES = (10_000, 20_000)
 DEFAULT_LARGE_ROWS = 100_000  # run in the fastest precision only, to keep the run ~20 min
@@ -58,15 +60,6 @@ def load_sibling(name: str) -> ModuleType:
 def log(message: str) -> None:
     """Print a progress line to stderr."""
     print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
-def cpu_supports_bf16() -> bool:
-    """Return whether /proc/cpuinfo lists native bf16 (same test as the embedder's)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def describe_machine() -> dict[str, object]:

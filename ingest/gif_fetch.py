@@ -200,24 +200,24 @@ def _shut_down(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-class _DeadlineHTTPConnection(http.client.HTTPConnection):
+class _DeadlineConnection:
+    """Mixin: an HTTP(S) connection whose socket the deadline watches once connected."""
+
     def __init__(self, *args: Any, deadline: Deadline, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.deadline = deadline
 
     def connect(self) -> None:
-        super().connect()
-        self.deadline.watch(self.sock)
+        super().connect()  # type: ignore[misc]
+        self.deadline.watch(self.sock)  # type: ignore[attr-defined]
 
 
-class _DeadlineHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, deadline: Deadline, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.deadline = deadline
+class _DeadlineHTTPConnection(_DeadlineConnection, http.client.HTTPConnection):
+    pass
 
-    def connect(self) -> None:
-        super().connect()
-        self.deadline.watch(self.sock)
+
+class _DeadlineHTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
+    pass
 
 
 class _DeadlineHTTPHandler(urllib.request.HTTPHandler):

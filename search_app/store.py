@@ -161,6 +161,9 @@ class GifStore:
         self.location = store_location(settings)
         self._collection: object | None = None
         self._frames: object | None = None
+        # An embedded store with no frames collection is not asked again on every query;
+        # refresh_if_changed clears this when another process writes. A server is asked.
+        self._no_frames = False
 
     @classmethod
     def open(cls, settings: Settings) -> GifStore:
@@ -177,6 +180,7 @@ class GifStore:
             return False
         self.client = open_client(self.settings)
         self._collection = self._frames = None
+        self._no_frames = False
         return True
 
     def _get_collection(self) -> object | None:
@@ -185,8 +189,9 @@ class GifStore:
         return self._collection
 
     def _get_frames(self) -> object | None:
-        if self._frames is None:
+        if self._frames is None and not self._no_frames:
             self._frames = self._lookup(self.frames_name)
+            self._no_frames = self._frames is None and not self.settings.chroma_host
         return self._frames
 
     def _of_kind(self, kind: str) -> object | None:

@@ -1,32 +1,29 @@
-"""A local HTTP server for download tests: fixed routes, slow and silent variants."""
+"""A local HTTP server for download tests: routes answered by handlers, or by fixed bodies."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+Route = Callable[[BaseHTTPRequestHandler], None]
+
 
 @contextmanager
-def serve_routes(routes: dict[str, bytes], delay_s: float = 0.0) -> Iterator[tuple[str, list[str]]]:
-    """Serve routes on 127.0.0.1; yield (base URL, list of requested paths)."""
+def serve_handlers(routes: dict[str, Route]) -> Iterator[tuple[str, list[str]]]:
+    """Serve routes on 127.0.0.1; yield (base URL, requested paths). Unknown paths: 404."""
     requested: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             requested.append(self.path)
-            if delay_s:
-                time.sleep(delay_s)
-            body = routes.get(self.path)
-            if body is None:
+            route = routes.get(self.path)
+            if route is None:
                 self.send_error(404)
                 return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            route(self)
 
         def log_message(self, *args: object) -> None:
             return
@@ -40,3 +37,24 @@ def serve_routes(routes: dict[str, bytes], delay_s: float = 0.0) -> Iterator[tup
     finally:
         server.shutdown()
         server.server_close()
+
+
+def body_route(body: bytes, delay_s: float = 0.0) -> Route:
+    """A route answering 200 with body, after waiting delay_s."""
+
+    def answer(request: BaseHTTPRequestHandler) -> None:
+        if delay_s:
+            time.sleep(delay_s)
+        request.send_response(200)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    return answer
+
+
+@contextmanager
+def serve_routes(routes: dict[str, bytes], delay_s: float = 0.0) -> Iterator[tuple[str, list[str]]]:
+    """Serve fixed bodies on 127.0.0.1; yield (base URL, list of requested paths)."""
+    with serve_handlers({path: body_route(body, delay_s) for path, body in routes.items()}) as out:
+        yield out

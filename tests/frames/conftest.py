@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import io
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
 from search_app.settings import Settings
+from tests.local_http import Route, serve_handlers
 
 SIZE = (64, 48)
 SHAPES = ("circle", "square", "triangle", "bar")
@@ -118,9 +118,6 @@ def embedded_clip_settings(tmp_path: Path, tiny_clip_dir: Path) -> Settings:
     )
 
 
-Route = Callable[[BaseHTTPRequestHandler], None]
-
-
 def send(handler: BaseHTTPRequestHandler, body: bytes, content_type: str | None) -> None:
     """Answer 200 with body, a Content-Length and (unless None) a Content-Type."""
     handler.send_response(200)
@@ -216,26 +213,5 @@ def endless_route(declare_length: bool) -> Route:
 @contextmanager
 def serve(routes: dict[str, Route]) -> Iterator[tuple[str, list[str]]]:
     """Serve routes on 127.0.0.1; yield (base URL, requested paths). Unknown paths: 404."""
-    requested: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            requested.append(self.path)
-            route = routes.get(self.path)
-            if route is None:
-                self.send_error(404)
-                return
-            route(self)
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requested
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_handlers(routes) as served:
+        yield served

@@ -24,7 +24,7 @@ from tests.frames.conftest import (
 )
 
 GIF = one_scene_gif("white", "circle", "red")
-LIMITS = FetchLimits(timeout_s=0.5, deadline_s=1.5, max_bytes=100_000)
+LIMITS = FetchLimits(timeout_s=1.0, deadline_s=2.5, max_bytes=100_000)
 
 
 def png_bytes() -> bytes:
@@ -43,7 +43,7 @@ def server() -> Iterator[str]:
         "/png-as-gif.gif": gif_route(png_bytes()),
         "/huge-declared.gif": endless_route(declare_length=True),
         "/huge-streamed.gif": endless_route(declare_length=False),
-        "/slow.gif": slow_route(GIF, delay_s=3.0),
+        "/slow.gif": slow_route(GIF, delay_s=5.0),
         "/trickle.gif": trickle_route(GIF, every_s=0.05),
         "/trickle-headers.gif": trickle_headers_route(every_s=0.05),
         "/to-file.gif": redirect("file:///etc/passwd"),

@@ -37,14 +37,16 @@ BAD = {  # path -> the reason it is counted under
     "/broken.gif": "decode_error",
     "/gone.gif": "http_error",
 }
-FAST = {"gif_timeout_s": 0.5, "gif_deadline_s": 2.0, "max_gif_bytes": 1_000_000}
+# Generous enough for a loaded CI machine running a Chroma server beside the test; the
+# slow route stays silent well past the read timeout.
+FAST = {"gif_timeout_s": 2.0, "gif_deadline_s": 4.0, "max_gif_bytes": 1_000_000}
 
 
 @pytest.fixture(scope="module")
 def gif_server() -> Iterator[str]:
     routes = {path: gif_route(data) for path, data in GOOD.items()}
     routes |= {
-        "/slow.gif": slow_route(GOOD["/red-circle.gif"], delay_s=3.0),
+        "/slow.gif": slow_route(GOOD["/red-circle.gif"], delay_s=6.0),
         "/page.gif": gif_route(b"<html>not here</html>", content_type="text/html"),
         "/to-file.gif": redirect("file:///etc/passwd"),
         "/huge.gif": endless_route(declare_length=False),

@@ -75,7 +75,8 @@ def render_card(hit: SearchHit, rank: int) -> str:
     score_title = (
         "rank fusion of description and frame matches"
         if hit.score_kind == SCORE_RANK_FUSION
-        else "cosine similarity"
+        else "cosine similarity: mean of the best description's and the average over all"
+        " the GIF's descriptions (best frame's, for frames)"
     )
     media = (
         f'<img src="{escape(image_url)}" alt="" loading="lazy" decoding="async" '

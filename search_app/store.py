@@ -426,18 +426,27 @@ class GifStore:
         self, gif_ids: Sequence[str], kind: str = KIND_DESCRIPTION
     ) -> list[StoredRow]:
         """Return every stored row of one kind (descriptions by default) of the given GIFs."""
+        return self.rows_and_vectors_for_gifs(gif_ids, kind, with_vectors=False)[0]
+
+    def rows_and_vectors_for_gifs(
+        self, gif_ids: Sequence[str], kind: str = KIND_DESCRIPTION, with_vectors: bool = True
+    ) -> tuple[list[StoredRow], np.ndarray]:
+        """Return every stored row of one kind of the given GIFs and, with_vectors, their
+        vectors (one per row, in the same order; else an empty array). One Chroma call."""
         collection = self._of_kind(kind)
         if collection is None or not gif_ids:
-            return []
-        page = collection.get(  # type: ignore[attr-defined]
-            where={"gif_id": {"$in": list(gif_ids)}}, include=["documents", "metadatas"]
-        )
-        return [
+            return [], np.zeros((0, 0), dtype=np.float32)
+        include = ["documents", "metadatas", *(["embeddings"] if with_vectors else [])]
+        page = collection.get(where={"gif_id": {"$in": list(gif_ids)}}, include=include)  # type: ignore[attr-defined]
+        rows = [
             _stored_row(row_id, doc, meta, None)
             for row_id, doc, meta in zip(
                 page["ids"], page["documents"], page["metadatas"], strict=True
             )
         ]
+        if not with_vectors or not rows:
+            return rows, np.zeros((0, 0), dtype=np.float32)
+        return rows, np.asarray(page["embeddings"], dtype=np.float32)
 
     def vectors_for_gif(self, gif_id: str, kind: str = KIND_DESCRIPTION) -> np.ndarray:
         """Return the stored vectors of a GIF's rows of one kind, one row each."""

@@ -17,7 +17,8 @@ from search_app.errors import (
     EmptyQueryError,
     ModelMismatchError,
 )
-from search_app.search import SearchEngine
+from search_app.records import StoredRow
+from search_app.search import SearchEngine, rescore_by_all_descriptions
 from search_app.settings import Settings
 from tests.conftest import BACKENDS, SAMPLE_LINES, backend_settings, write_tsv
 
@@ -65,13 +66,66 @@ def test_results_are_grouped_by_gif_with_other_descriptions(engine: SearchEngine
     assert scores == sorted(scores, reverse=True)
 
 
-def test_score_is_the_cosine_of_query_and_best_description(
+def test_score_averages_the_best_and_the_mean_cosine_of_the_gifs_descriptions(
     engine: SearchEngine, minilm: Embedder
 ) -> None:
     hit = engine.search("a woman dancing", k=1)[0]
     assert hit.url == "https://x.test/dance.gif"
-    query, best = minilm.embed_texts(["a woman dancing", hit.description])
-    assert hit.score == pytest.approx(float(np.dot(query, best)), abs=1e-3)
+    dance = ["a woman is dancing on a stage .", "a girl dances under bright lights ."]
+    query, *own = minilm.embed_texts(["a woman dancing", *dance])
+    cosines = [float(np.dot(query, vector)) for vector in own]
+    assert hit.description == dance[int(np.argmax(cosines))]
+    assert hit.score == pytest.approx((max(cosines) + np.mean(cosines)) / 2, abs=1e-3)
+    assert hit.description_score == hit.score and hit.score_kind == "cosine"
+
+
+def test_a_gif_with_one_description_scores_its_plain_cosine(
+    engine: SearchEngine, minilm: Embedder
+) -> None:
+    hit = engine.search("a red car drifting", k=1)[0]
+    assert hit.url == "https://x.test/car.gif" and hit.other_descriptions == ()
+    query, own = minilm.embed_texts(["a red car drifting", hit.description])
+    assert hit.score == pytest.approx(float(np.dot(query, own)), abs=1e-3)
+
+
+def test_every_hit_is_scored_by_all_its_descriptions(
+    engine: SearchEngine, minilm: Embedder
+) -> None:
+    hits = engine.search("dogs chasing a ball", k=10)
+    query = minilm.embed_query("dogs chasing a ball")
+    for hit in hits:
+        texts = [hit.description, *hit.other_descriptions]
+        cosines = minilm.embed_texts(texts) @ query
+        assert hit.score == pytest.approx((cosines.max() + cosines.mean()) / 2, abs=2e-3)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def unit(angle_deg: float) -> np.ndarray:
+    """A 2-d unit vector whose cosine with (1, 0) is cos(angle)."""
+    angle = np.deg2rad(angle_deg)
+    return np.array([np.cos(angle), np.sin(angle)], dtype=np.float32)
+
+
+def test_rescoring_prefers_a_gif_all_of_whose_descriptions_match() -> None:
+    query = np.array([1.0, 0.0], dtype=np.float32)
+    lucky = [unit(20), unit(85)]  # one close description, one unrelated
+    steady = [unit(30), unit(32)]  # two fairly close ones
+    rows = [
+        StoredRow(f"{gif}-{n}", gif, f"https://x.test/{gif}.gif", "", "src")
+        for gif, vectors in (("lucky", lucky), ("steady", steady))
+        for n in range(len(vectors))
+    ]
+    matrix = np.stack(lucky + steady)
+    candidates = [  # nearest description of each GIF, nearest first, as Chroma gives them
+        replace(rows[0], distance=1 - float(lucky[0] @ query)),
+        replace(rows[2], distance=1 - float(steady[0] @ query)),
+    ]
+    ranked = rescore_by_all_descriptions(candidates, rows, matrix, query)
+    assert [row.gif_id for row in ranked] == ["steady", "lucky"]
+    cos = np.cos(np.deg2rad([20, 85, 30, 32]))
+    expected = [(cos[2] + cos[2:].mean()) / 2, (cos[0] + cos[:2].mean()) / 2]
+    assert [1 - row.distance for row in ranked] == pytest.approx(expected, abs=1e-6)
+    assert [row.row_id for row in ranked] == ["steady-0", "lucky-0"]  # their nearest rows
 
 
 def test_k_larger_than_the_first_fetch_still_returns_k_gifs(engine: SearchEngine) -> None:

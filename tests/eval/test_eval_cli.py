@@ -21,11 +21,12 @@ def test_eval_prints_a_table_and_writes_json(
     captured = capsys.readouterr()
     assert code == 0
     assert "all-descriptions:" in captured.out
-    assert "semantic-max+mean" in captured.out
+    assert "semantic-max+mean *" in captured.out  # search's ranking, marked
     data = json.loads(out.read_text())
     metrics = data["protocols"]["all-descriptions"]["metrics"]
     assert 0.0 <= metrics["bm25"]["recall@10"] <= metrics["semantic"]["recall@10"] <= 1.0
     assert data["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert data["default_variant"] == "semantic-max+mean"
 
 
 def test_eval_on_rows_without_shared_urls_fails_in_one_line(

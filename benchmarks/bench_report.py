@@ -130,9 +130,8 @@ def format_report(report: dict) -> str:
         "bare": "bare: model.encode + store.query(k)",
         "encode": "  model.encode alone",
         "query": "  store.query(k) (Chroma) alone",
-        "count": "search's extra steps: store.count()",
-        "query_overfetch": f"  store.query({q['k']} x OVERFETCH rows)",
-        "rows_for_gifs": "  store.rows_for_gifs(top GIFs)",
+        "query_overfetch": f"search's steps: store.query({q.get('candidate_rows')} rows)",
+        "candidates": f"  all descriptions of its {q.get('candidate_gifs')} candidate GIFs",
     }
     for key, label in names.items():
         lat = q["latency"][key]

@@ -115,8 +115,9 @@ class SearchHit:
     of all its descriptions) / 2, the plain cosine for a GIF with one description;
     frame_score is the cosine of its best frame (each None when that kind did not match).
     score is the score of the one kind that matched, or their rank fusion when the
-    collection holds both (score_kind says which; see search_app.search). A hit built with neither kind's score is a
-    description hit scored by score. description is "" for a GIF without descriptions.
+    collection holds both (score_kind says which; see search_app.search). A hit built
+    with neither kind's score is a description hit scored by score. description is ""
+    for a GIF without descriptions.
     """
 
     gif_id: str

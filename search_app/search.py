@@ -45,6 +45,9 @@ FUSION_DEPTH = 2  # with both kinds, each kind's list is FUSION_DEPTH x k GIFs d
 # Description candidates re-scored per wanted GIF. In eval (k = 10), re-scoring the first
 # 20, 30, 50 or all GIFs of the nearest 400 rows gave recall@10 within 0.003 of each other.
 RERANK_FACTOR = 3
+# Rows first fetched per candidate GIF: the nearest rows are ~1.2 per GIF (60 rows gave 53
+# GIFs on average for 30 wanted, 20k rows); too few and nearest_gifs asks again for twice.
+CANDIDATE_OVERFETCH = 2
 SEARCH_BY_IMAGE_HINT = "ingest with --model clip to search by image"
 INGEST_FRAMES_HINT = "use --model clip and another --collection to ingest frames"
 
@@ -158,41 +161,46 @@ class SearchEngine:
     ) -> list[SearchHit]:
         """Search each kind of row with its vector, fuse per GIF, return the top k hits."""
         self.store.refresh_if_changed()
-        totals = {kind: self.store.count_kind(kind) for kind in vectors}
-        kinds = [kind for kind in vectors if totals[kind]]
+        # No count() per query: Chroma answers n_results beyond a collection's size with
+        # every row it has, which is how nearest_gifs knows it has seen them all.
+        kinds = [kind for kind in vectors if self.store.has_kind(kind)]
         depth = k * (FUSION_DEPTH if len(kinds) > 1 else 1)
         ranked: dict[str, list[StoredRow]] = {}
         described: list[StoredRow] = []
         for kind in kinds:
             if kind == KIND_DESCRIPTION:
+                wanted = RERANK_FACTOR * depth
                 candidates = self.nearest_gifs(
-                    kind, vectors[kind], RERANK_FACTOR * depth, totals[kind], exclude_gif
-                )
+                    kind, vectors[kind], wanted, exclude_gif, CANDIDATE_OVERFETCH
+                )[:wanted]
                 described, matrix = self.store.rows_and_vectors_for_gifs(
                     [row.gif_id for row in candidates], kind
                 )
                 scored = rescore_by_all_descriptions(candidates, described, matrix, vectors[kind])
                 ranked[kind] = scored[:depth]
             else:
-                ranked[kind] = self.nearest_gifs(
-                    kind, vectors[kind], depth, totals[kind], exclude_gif
-                )
+                ranked[kind] = self.nearest_gifs(kind, vectors[kind], depth, exclude_gif)
         top = fuse_ranks(ranked)[:k]
         have = {row.gif_id for row in described}
         described += self.store.rows_for_gifs([g.gif_id for g in top if g.gif_id not in have])
         return make_hits(top, described)
 
     def nearest_gifs(
-        self, kind: str, vector: np.ndarray, wanted: int, total: int, exclude_gif: str | None
+        self,
+        kind: str,
+        vector: np.ndarray,
+        wanted: int,
+        exclude_gif: str | None,
+        overfetch: int = OVERFETCH,
     ) -> list[StoredRow]:
         """Return the nearest row of each of (at least) wanted GIFs, nearest first."""
-        n_results = min(total, (wanted + (1 if exclude_gif else 0)) * OVERFETCH)
-        best: dict[str, StoredRow] = {}
-        while n_results > 0:
-            best = best_row_per_gif(self.store.query(vector, n_results, kind), exclude_gif)
-            if len(best) >= wanted or n_results >= total:
+        n_results = (wanted + (1 if exclude_gif else 0)) * overfetch
+        while True:
+            rows = self.store.query(vector, n_results, kind)
+            best = best_row_per_gif(rows, exclude_gif)
+            if len(best) >= wanted or len(rows) < n_results:  # enough, or every row seen
                 break
-            n_results = min(total, n_results * 2)
+            n_results *= 2
         return sorted(best.values(), key=lambda row: row.distance or 0.0)
 
     def similar(self, gif_id: str, k: int = 10) -> list[SearchHit]:

@@ -270,6 +270,10 @@ class GifStore:
         """Return the number of rows: descriptions plus frames."""
         return self.count_kind(KIND_DESCRIPTION) + self.count_kind(KIND_FRAME)
 
+    def has_kind(self, kind: str) -> bool:
+        """Return whether the collection for that kind of row exists (it may be empty)."""
+        return self._of_kind(kind) is not None
+
     def count_kind(self, kind: str) -> int:
         """Return the number of rows of one kind ('description' or 'frame')."""
         collection = self._of_kind(kind)

@@ -16,6 +16,7 @@ from search_app.evaluation import (
     DEFAULT_VARIANT,
     PROTOCOL_ALL,
     PROTOCOL_ONE_PER_GIF,
+    EvalSplit,
     SplitIndex,
     TextVectors,
     run_evaluation,
@@ -138,20 +139,23 @@ def test_minilm_finds_held_out_descriptions_better_than_bm25(
     assert report.to_dict()["protocols"][PROTOCOL_ALL]["queries"] > 100
 
 
-def engine_on(index: SplitIndex, settings: Settings, embedder: Embedder) -> SearchEngine:
+def indexed_with_engine(
+    split: EvalSplit, rows: list[GifRecord], embedder: Embedder, tmp_path: Path
+) -> tuple[SplitIndex, TextVectors, SearchEngine]:
+    """Index the split as eval does, and open a SearchEngine on the very same collection."""
+    settings = Settings(store_dir=tmp_path / "eval", model="minilm", device="cpu")
+    vectors = TextVectors(embedder, 256)
+    vectors.add([r.description for r in rows])
+    index = SplitIndex(split, vectors, settings)
     store = GifStore.open(replace(settings, collection=index.store.collection_name))
-    return SearchEngine(store, embedder, store.require_binding())
+    return index, vectors, SearchEngine(store, embedder, store.require_binding())
 
 
 def test_semantic_variant_ranks_like_search_engine_with_one_description_per_gif(
     minilm: Embedder, real_rows: list[GifRecord], tmp_path: Path
 ) -> None:
-    settings = Settings(store_dir=tmp_path / "eval", model="minilm", device="cpu")
     split = split_one_per_gif(real_rows)
-    vectors = TextVectors(minilm, 256)
-    vectors.add([r.description for r in real_rows])
-    index = SplitIndex(split, vectors, settings)
-    engine = engine_on(index, settings, minilm)
+    index, vectors, engine = indexed_with_engine(split, real_rows, minilm, tmp_path)
     for query in split.queries[:20]:
         vector = vectors.of([query.description])[0]
         ours = [gif for gif, _ in index.semantic(vector, None)[:10]]
@@ -162,12 +166,8 @@ def test_default_variant_ranks_and_scores_like_search_engine(
     minilm: Embedder, real_rows: list[GifRecord], tmp_path: Path
 ) -> None:
     """With every description indexed, search ranks as eval's semantic-max+mean."""
-    settings = Settings(store_dir=tmp_path / "eval", model="minilm", device="cpu")
     split = split_all_descriptions(real_rows)
-    vectors = TextVectors(minilm, 256)
-    vectors.add([r.description for r in real_rows])
-    index = SplitIndex(split, vectors, settings)
-    engine = engine_on(index, settings, minilm)
+    index, vectors, engine = indexed_with_engine(split, real_rows, minilm, tmp_path)
     texts = ["a man is dancing", "a cat jumps off a table", "two people kiss"]
     texts += [q.description for q in split.queries[:17]]
     vectors.add(texts)

@@ -8,11 +8,11 @@ the GIF's descriptions) / 2, which is the plain cosine for a GIF with one descri
 (`gifsearch eval` measured it against best-only, mean and centroid scoring: recall@10
 0.578 -> 0.601 on the bundled sample; docs/results.md). A frame's score is the cosine of
 the GIF's nearest frame. When only one kind has rows, a GIF's score is its score on that
-side. When both do, the two ranked lists are
-merged by reciprocal-rank fusion (fuse_ranks): CLIP's text-to-text cosines (~0.8 for a
-match) and text-to-image cosines (~0.3 for a match) live on different scales, so ranks
-are compared, not cosines. An image query searches the frames (image to image) when there
-are any, else the descriptions.
+side. When both do, the two ranked lists are merged by reciprocal-rank fusion
+(fuse_ranks): CLIP's text-to-text cosines (~0.8 for a match) and text-to-image cosines
+(~0.3 for a match) live on different scales, so ranks are compared, not cosines. An
+image query searches the frames (image to image) when there are any, else the
+descriptions.
 """
 
 from __future__ import annotations

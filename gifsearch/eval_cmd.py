@@ -8,9 +8,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from ingest.sources import BUNDLED_SOURCE as BUNDLED_SAMPLE
 from search_app.settings import Settings
 
-BUNDLED_SAMPLE = "tgif-sample"
 PROTOCOL_CHOICES = ("both", "one-per-gif", "all-descriptions")
 GAIN_HEADER = "R@10 - semantic's [95% CI]"
 
@@ -69,10 +69,16 @@ def resolve_eval_source(spec: str, settings: Settings) -> tuple[Path, str]:
     """Return the file to read and its label; 'tgif-sample' is the bundled sample."""
     from gifsearch.cli import notify
     from ingest.sources import bundled_sample_path, resolve_source
+    from search_app.errors import SourceError
 
     if spec == BUNDLED_SAMPLE:
         return bundled_sample_path(), BUNDLED_SAMPLE
     resolved = resolve_source(spec, settings.cache_dir, settings.network_timeout_s)
+    if resolved.gif_folder:
+        raise SourceError(
+            f"source {spec} is a folder of GIFs; eval needs descriptions: give a "
+            "TGIF-format file (URL<TAB>description), 'tgif' or 'tgif-sample'"
+        )
     if resolved.notice:
         notify(resolved.notice)
     return resolved.path, resolved.label

@@ -297,6 +297,8 @@ def fuse_ranks(ranked: Mapping[str, list[StoredRow]]) -> list[FusedGif]:
     in one of two lists and absent from the other, ~0.5.
     """
     kinds = [kind for kind, rows in ranked.items() if rows]
+    if not kinds:  # an empty collection, or its only GIF left out by "more like this"
+        return []
     if len(kinds) == 1:
         rows = ranked[kinds[0]]
         return [FusedGif(r.gif_id, 1.0 - float(r.distance or 0.0), {kinds[0]: r}) for r in rows]

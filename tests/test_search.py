@@ -20,6 +20,7 @@ from search_app.errors import (
 from search_app.records import StoredRow
 from search_app.search import SearchEngine, rescore_by_all_descriptions
 from search_app.settings import Settings
+from search_app.store import GifStore, ModelBinding
 from tests.conftest import BACKENDS, SAMPLE_LINES, backend_settings, write_tsv
 
 Loader = Callable[[str, Settings], Embedder]
@@ -126,6 +127,21 @@ def test_rescoring_prefers_a_gif_all_of_whose_descriptions_match() -> None:
     expected = [(cos[2] + cos[2:].mean()) / 2, (cos[0] + cos[:2].mean()) / 2]
     assert [1 - row.distance for row in ranked] == pytest.approx(expected, abs=1e-6)
     assert [row.row_id for row in ranked] == ["steady-0", "lucky-0"]  # their nearest rows
+
+
+def test_an_empty_collection_and_a_lone_gif_give_no_hits(
+    tmp_path: Path, cached_loader: Loader, minilm: Embedder
+) -> None:
+    settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "c", model="minilm")
+    store = GifStore.open(settings)
+    store.ensure_collection(ModelBinding(minilm.name, minilm.spec.ref, minilm.dimension))
+    engine = SearchEngine.open(settings, loader=cached_loader)
+    assert engine.search("a dog", k=5) == []
+    path = write_tsv(tmp_path / "one.tsv", ["https://x.test/1.gif\ta dog runs\n"])
+    run_ingest(IngestOptions(source=str(path)), settings, loader=cached_loader)
+    only = engine.search("a dog", k=5)
+    assert [hit.url for hit in only] == ["https://x.test/1.gif"]
+    assert engine.similar(only[0].gif_id, k=5) == []  # nothing left once it is left out
 
 
 def test_k_larger_than_the_first_fetch_still_returns_k_gifs(engine: SearchEngine) -> None:

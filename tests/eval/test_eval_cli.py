@@ -29,6 +29,19 @@ def test_eval_prints_a_table_and_writes_json(
     assert data["default_variant"] == "semantic-max+mean"
 
 
+def test_eval_on_a_folder_of_gifs_fails_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "gifs"
+    folder.mkdir()
+    (folder / "a.gif").write_bytes(b"GIF89a")  # a folder of GIFs has no descriptions
+    code = main(["eval", "--source", str(folder), "--model", "minilm", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("gifsearch: error: source ")
+    assert "folder of GIFs" in err[0] and "TGIF-format file" in err[0]
+
+
 def test_eval_on_rows_without_shared_urls_fails_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

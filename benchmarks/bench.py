@@ -14,7 +14,6 @@ Usage: python benchmarks/bench.py [--sizes 10000,20000] [--large-rows 100000] [-
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -25,9 +24,10 @@ import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
-from types import ModuleType
 
+from gifsearch.bench_cmd import load_benchmark
 from search_app.embedder import cpu_supports_bf16
+from search_app.settings import DEFAULT_BATCH_SIZE
 
 MEASURE_SCRIPT = Path(__file__).resolve().with_name("measure.py")
 DEFAULT_SIZES = (10_000, 20_000)
@@ -37,24 +37,12 @@ DEFAULT_QUERY_INDEX_ROWS = 20_000  # the default ingest --limit
 DEFAULT_QUERIES = 300
 DEFAULT_CLIP_TEXTS = 1_024
 DEFAULT_CLIP_IMAGES = 64
-BATCH_SIZE = 256
 SEARCH_K = 10
 FILLER_WORDS = ("really", "slowly", "quickly", "then", "again", "still", "just", "suddenly")
 
 
 class BenchError(RuntimeError):
     """A benchmark step failed; the message says which."""
-
-
-def load_sibling(name: str) -> ModuleType:
-    """Import benchmarks/NAME.py by its path (benchmarks/ holds scripts, not a package)."""
-    path = Path(__file__).resolve().with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"gifsearch_benchmarks_{name}", path)
-    if spec is None or spec.loader is None:
-        raise BenchError(f"can't load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def log(message: str) -> None:
@@ -185,7 +173,7 @@ def plan_tasks(args: argparse.Namespace, workdir: Path, rows: list) -> list[dict
         source = prepare_source(size, rows, workdir)
         store = str(workdir / f"store-{precision}-{size}")
         common = {**source, "model": args.model, "precision": precision, "size": size}
-        tasks.append({"kind": "encode", "batch_size": BATCH_SIZE, **common})
+        tasks.append({"kind": "encode", "batch_size": DEFAULT_BATCH_SIZE, **common})
         tasks.append({"kind": "ingest", "store": store, **common})
         tasks.append({"kind": "reingest", "store": store, **common})
     query_size = args.query_rows or max(args.sizes)
@@ -335,7 +323,10 @@ def run_bench(args: argparse.Namespace) -> int:
         tasks = plan_tasks(args, workdir, rows)
         started = time.perf_counter()
         results = run_tasks(tasks, args)
-        reporting = load_sibling("bench_report")
+        try:
+            reporting = load_benchmark("bench_report")
+        except ImportError as exc:
+            raise BenchError(f"can't load benchmarks/bench_report.py: {exc}") from exc
         report = reporting.collect(results, machine, ingest_runs(args), args.model, args.quick)
         report["seconds"] = time.perf_counter() - started
     if args.out:

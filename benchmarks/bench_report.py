@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-FRAMES_PER_GIF = 3  # frames embedded per GIF when GIFs are searched by their frames
+from search_app.frames import DEFAULT_FRAMES_PER_GIF
 
 # Targets of issue 6: (name, threshold, "min" = value must be >= threshold, "max" = <=).
 TARGETS = {
@@ -51,7 +51,7 @@ def collect(
     clip = next((r for r in results if r["task"]["kind"] == "clip"), None)
     if clip:
         for vision in clip["vision"].values():
-            vision["seconds_per_gif"] = FRAMES_PER_GIF / vision["images_per_s"]
+            vision["seconds_per_gif"] = DEFAULT_FRAMES_PER_GIF / vision["images_per_s"]
         for text in clip["text"].values():
             text["minutes_for_20k_rows"] = 20_000 / text["rows_per_s"] / 60
     machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -150,7 +150,7 @@ def format_report(report: dict) -> str:
             lines.append(
                 f"{precision:<5} text {text['rows_per_s']:>7.0f} rows/s "
                 f"(20k rows: {text['minutes_for_20k_rows']:.1f} min)   vision "
-                f"{vision['images_per_s']:>6.1f} images/s ({FRAMES_PER_GIF} frames/GIF: "
+                f"{vision['images_per_s']:>6.1f} images/s ({DEFAULT_FRAMES_PER_GIF} frames/GIF: "
                 f"{vision['seconds_per_gif']:.3f} s/GIF)"
             )
     lines += ["", "targets"]

@@ -38,13 +38,13 @@ from PIL import Image  # noqa: E402
 
 from search_app.frames import (  # noqa: E402
     DEFAULT_FRAME_STRATEGY,
+    DEFAULT_FRAMES_PER_GIF,
     FRAME_STRATEGIES,
     open_image,
     select_frames,
 )
 
 FRAME_SIZE = (360, 270)  # a typical TGIF GIF is ~300-500 px wide
-FRAMES_PER_GIF = 3
 PAN_PX = 3  # camera movement per frame
 
 
@@ -93,16 +93,16 @@ def measure_strategies(count: int, seed: int) -> None:
         lengths = random_lengths(rng)
         gifs.append((lengths, make_scene_gif(lengths, np_rng)))
     print(f"strategy: {count} GIFs of {FRAME_SIZE[0]}x{FRAME_SIZE[1]}, 1-4 scenes, "
-          f"20-60+ frames; {FRAMES_PER_GIF} frames asked for")  # fmt: skip
+          f"20-60+ frames; {DEFAULT_FRAMES_PER_GIF} frames asked for")  # fmt: skip
     print(f"{'strategy':10}{'scenes covered':>16}{'all covered':>13}{'frames':>8}{'ms/GIF':>9}")
     for strategy in FRAME_STRATEGIES:
         found = possible = complete = frames = 0
         times = []
         for lengths, data in gifs:
             started = time.perf_counter()
-            picked = select_frames(open_image(data), strategy, FRAMES_PER_GIF)
+            picked = select_frames(open_image(data), strategy, DEFAULT_FRAMES_PER_GIF)
             times.append(time.perf_counter() - started)
-            best = min(FRAMES_PER_GIF, len(lengths))
+            best = min(DEFAULT_FRAMES_PER_GIF, len(lengths))
             hit = covered(lengths, picked.indices)
             found, possible = found + hit, possible + best
             complete += hit == best
@@ -184,7 +184,7 @@ def measure_cost(count: int, seed: int, precisions: Sequence[str], rounds: int) 
         for _ in range(rounds):
             started = time.perf_counter()
             picked[strategy] = [
-                select_frames(open_image(d), strategy, FRAMES_PER_GIF) for d in gifs
+                select_frames(open_image(d), strategy, DEFAULT_FRAMES_PER_GIF) for d in gifs
             ]
             rounds_ms.append((time.perf_counter() - started) / count * 1000)
         decode_ms[strategy] = statistics.median(rounds_ms)

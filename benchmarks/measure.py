@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from search_app.embedder import IMAGE_BATCH_SIZE
+from search_app.settings import DEFAULT_BATCH_SIZE
+
 RESULT_PREFIX = "RESULT "
 WARMUP_QUERIES = 5
-CLIP_TEXT_BATCH = 256  # the ingest batch size
-CLIP_IMAGE_BATCH = 32
 CLIP_VOCAB = 49_408
 CLIP_BOS, CLIP_EOS = 49_406, 49_407
 CLIP_CONTEXT = 77
@@ -133,7 +134,7 @@ def run_query_task(task: dict, progress: bool) -> dict:
         binding = ModelBinding(embedder.name, embedder.spec.ref, embedder.dimension)
         store.ensure_collection(binding)
         tick = tqdm_progress(progress)(len(rows), "index")
-        vectors = embedder.embed_texts([r.description for r in rows], 256, tick)
+        vectors = embedder.embed_texts([r.description for r in rows], DEFAULT_BATCH_SIZE, tick)
         store.upsert_records(rows, vectors)
         engine = SearchEngine(store, embedder, binding)
         for text in queries[:WARMUP_QUERIES]:
@@ -160,7 +161,7 @@ def run_query_task(task: dict, progress: bool) -> dict:
                 timed(lambda g=gif_ids: store.rows_and_vectors_for_gifs(g))
             )
         position = {r.row_id: i for i, r in enumerate(rows)}
-        query_vectors = embedder.embed_texts(queries, 256)
+        query_vectors = embedder.embed_texts(queries, DEFAULT_BATCH_SIZE)
         overlaps = []
         for vector in query_vectors:
             exact = set(np.argsort(-(vectors @ vector), kind="stable")[:k].tolist())
@@ -244,7 +245,7 @@ def run_clip_task(task: dict, progress: bool) -> dict:
         hidden_act="quick_gelu",
     )
     lengths = [len(text.split()) + 2 for text in read_texts(task["source"], task["texts"])]
-    batches = clip_token_batches(lengths, CLIP_TEXT_BATCH)
+    batches = clip_token_batches(lengths, DEFAULT_BATCH_SIZE)  # the ingest batch size
     images = torch.randn(task["images"], 3, 224, 224)
     result: dict[str, object] = {
         "texts": len(lengths),
@@ -269,8 +270,8 @@ def run_clip_task(task: dict, progress: bool) -> dict:
             vision_model(pixel_values=images[:1].to(dtype))
             log(f"clip vision tower {precision}: {task['images']} images of 224x224")
             pixels = [
-                images[s : s + CLIP_IMAGE_BATCH].to(dtype)
-                for s in range(0, len(images), CLIP_IMAGE_BATCH)
+                images[s : s + IMAGE_BATCH_SIZE].to(dtype)
+                for s in range(0, len(images), IMAGE_BATCH_SIZE)
             ]
             seconds = timed(lambda vm=vision_model, px=pixels: [vm(pixel_values=p) for p in px])
             per_s = task["images"] / seconds

@@ -18,7 +18,6 @@ package).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import queue
 import statistics
@@ -30,7 +29,6 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from urllib.parse import urlsplit
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,6 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from gradio_client import Client  # noqa: E402
 from gradio_client.utils import QueueError  # noqa: E402
 
+from gifsearch.bench_cmd import load_benchmark  # noqa: E402
 from ingest.sources import bundled_sample_path  # noqa: E402
 from search_app.search import SearchEngine  # noqa: E402
 from search_app.settings import Settings  # noqa: E402
@@ -205,18 +204,6 @@ def call_search(
     return find_problem(hits, k, expected_ids), millis
 
 
-def load_sibling(name: str) -> ModuleType:
-    """Import benchmarks/<name>.py by its path (benchmarks/ is not a package)."""
-    path = Path(__file__).resolve().with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"gifsearch_benchmark_{name}", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def fill_store(store: Path) -> None:
     """Ingest the whole bundled sample into store with MiniLM (the CLI, as a user would)."""
     command = [sys.executable, "-m", "gifsearch", "ingest", "--source"]
@@ -247,7 +234,7 @@ def format_report(report: LoadReport) -> list[str]:
 
 def main() -> int:
     """Fill the store if needed, launch the app, run the load, print the figures."""
-    latency = load_sibling("web_latency")
+    latency = load_benchmark("web_latency")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, default=DEFAULT_STORE)
     parser.add_argument("--collection", default="gifs")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
-BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+BENCHMARKS_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCH_SCRIPT = BENCHMARKS_DIR / "bench.py"
 
 BENCH_HELP = """Measure ingest throughput, re-ingest, query latency and CLIP cost on this machine.
 
@@ -25,15 +27,32 @@ Example: gifsearch bench --out docs/bench.json
 """
 
 
-def load_bench_module() -> ModuleType | None:
-    """Import benchmarks/bench.py by its path, or return None when it isn't there."""
-    if not BENCH_SCRIPT.exists():
-        return None
-    spec = importlib.util.spec_from_file_location("gifsearch_bench_script", BENCH_SCRIPT)
+def load_benchmark(name: str) -> ModuleType:
+    """Import benchmarks/<name>.py by its path (benchmarks/ holds scripts, not a package).
+
+    The module is registered in sys.modules as gifsearch_benchmark_<name> (a @dataclass
+    looks its module up there), and a later call returns that module rather than running
+    the script again. Raises FileNotFoundError when the script isn't there (benchmarks/
+    comes with a source checkout, not with an installed package), ImportError when it
+    can't be loaded.
+    """
+    module_name = f"gifsearch_benchmark_{name}"
+    loaded = sys.modules.get(module_name)
+    if loaded is not None:
+        return loaded
+    path = BENCHMARKS_DIR / f"{name}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; benchmarks/ comes with a source checkout")
+    spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        return None
+        raise ImportError(f"cannot import {path}", name=module_name, path=str(path))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
     return module
 
 
@@ -41,10 +60,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark with the parsed options; a failed step is one line, exit 1."""
     from gifsearch.cli import notify
 
-    bench = load_bench_module()
-    if bench is None:
+    if not BENCH_SCRIPT.is_file():
         notify(f"error: {BENCH_SCRIPT} not found; run gifsearch bench from a source checkout")
         return 1
+    bench = load_benchmark("bench")  # the module add_bench_parser loaded, not a second run
     try:
         return int(bench.run_bench(args))
     except bench.BenchError as exc:
@@ -60,7 +79,6 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
         description=BENCH_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    bench = load_bench_module()
-    if bench is not None:
-        bench.add_arguments(parser)
+    if BENCH_SCRIPT.is_file():
+        load_benchmark("bench").add_arguments(parser)
     parser.set_defaults(func=cmd_bench)

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from ingest.reader import DEFAULT_LIMIT_ROWS
+from search_app.cards import match_parts
 from search_app.errors import GifSearchError
 from search_app.frames import (
     DEFAULT_FRAME_STRATEGY,
@@ -52,13 +54,18 @@ def tqdm_progress(enabled: bool) -> Callable[[int, str], Callable[[int], None]]:
     return factory
 
 
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The model, device and precision options (every command that embeds takes them)."""
+    parser.add_argument("--model", help=f"embedding model: {MODEL_CHOICES_HINT} (auto)")
+    parser.add_argument("--device", help="auto, cpu, cuda or mps (auto)")
+    parser.add_argument("--precision", choices=PRECISIONS, help="auto, fp32, bf16, fp16 (auto)")
+
+
 def add_store_options(parser: argparse.ArgumentParser) -> None:
     """Options every command that opens the index takes."""
     parser.add_argument("--store", dest="store_dir", help="store directory (chroma_store/)")
     parser.add_argument("--collection", help="collection name (gifs)")
-    parser.add_argument("--model", help=f"embedding model: {MODEL_CHOICES_HINT} (auto)")
-    parser.add_argument("--device", help="auto, cpu, cuda or mps (auto)")
-    parser.add_argument("--precision", choices=PRECISIONS, help="auto, fp32, bf16, fp16 (auto)")
+    add_model_options(parser)
     server = parser.add_argument_group("Chroma server (instead of the embedded store)")
     server.add_argument("--chroma-host", help="use the Chroma server on this host")
     server.add_argument("--chroma-port", type=positive_int, help="its port (8000)")
@@ -178,11 +185,7 @@ def with_match_note(hit: SearchHit) -> SearchHit:
     text = hit.description or "(no description)"
     if hit.frame_score is None:
         return replace(hit, description=text)
-    parts = []
-    if hit.description_score is not None:
-        parts.append(f"description {hit.description_score:.3f}")
-    parts.append(f"frame {(hit.frame_index or 0) + 1} {hit.frame_score:.3f}")
-    return replace(hit, description=f"{text}  [matched: {', '.join(parts)}]")
+    return replace(hit, description=f"{text}  [matched: {', '.join(match_parts(hit))}]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,7 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(the release; the bundled sample when offline)",
     )
     size = ingest.add_mutually_exclusive_group()
-    size.add_argument("--limit", type=positive_int, default=20_000, help="rows to keep (20000)")
+    size.add_argument(
+        "--limit",
+        type=positive_int,
+        default=DEFAULT_LIMIT_ROWS,
+        help=f"rows to keep ({DEFAULT_LIMIT_ROWS})",
+    )
     size.add_argument("--all", action="store_true", help="keep every row")
     ingest.add_argument("--seed", type=int, default=0, help="sample seed (0)")
     ingest.add_argument(

@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from ingest.reader import DEFAULT_LIMIT_ROWS
 from ingest.sources import BUNDLED_SOURCE as BUNDLED_SAMPLE
 from search_app.settings import Settings
 
@@ -123,8 +124,7 @@ def format_eval_report(data: dict) -> str:
 
 def add_eval_parser(commands: argparse._SubParsersAction) -> None:
     """Register `gifsearch eval`."""
-    from gifsearch.cli import positive_int
-    from search_app.settings import MODEL_CHOICES_HINT, PRECISIONS
+    from gifsearch.cli import add_model_options, positive_int
 
     parser = commands.add_parser(
         "eval",
@@ -139,12 +139,15 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> None:
         "or an http(s) URL",
     )
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--limit", type=positive_int, default=20_000, help="rows to keep (20000)")
+    size.add_argument(
+        "--limit",
+        type=positive_int,
+        default=DEFAULT_LIMIT_ROWS,
+        help=f"rows to keep ({DEFAULT_LIMIT_ROWS})",
+    )
     size.add_argument("--all", action="store_true", help="keep every row")
     parser.add_argument("--seed", type=int, default=0, help="sample and split seed (0)")
-    parser.add_argument("--model", help=f"embedding model: {MODEL_CHOICES_HINT} (auto)")
-    parser.add_argument("--device", help="auto, cpu, cuda or mps (auto)")
-    parser.add_argument("--precision", choices=PRECISIONS, help="auto, fp32, bf16, fp16 (auto)")
+    add_model_options(parser)
     parser.add_argument("--batch-size", type=positive_int, help="texts per encode batch (256)")
     parser.add_argument(
         "--protocol", choices=PROTOCOL_CHOICES, default="both", help="which protocol (both)"

@@ -96,12 +96,15 @@ def check_collection(settings: Settings, fill: str) -> None:
     from search_app.settings import store_location
     from search_app.store import GifStore
 
-    store = GifStore.open(settings)
     where = store_location(settings)
+    missing = CollectionNotFoundError(
+        f'no collection "{settings.collection}" in {where}; fill it first: {fill}'
+    )
+    if not settings.chroma_host and not settings.store_dir.exists():
+        raise missing  # as SearchEngine.open: don't let Chroma create an empty store
+    store = GifStore.open(settings)
     if store.binding() is None:
-        raise CollectionNotFoundError(
-            f'no collection "{settings.collection}" in {where}; fill it first: {fill}'
-        )
+        raise missing
     if store.count() == 0:
         raise CollectionNotFoundError(
             f'collection "{settings.collection}" in {where} is empty; fill it first: {fill}'

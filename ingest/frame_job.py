@@ -65,11 +65,10 @@ class GifTarget:
 
 @dataclass
 class FrameTally:
-    """What the frames step did: GIFs embedded, frames embedded, unchanged, failed."""
+    """What the frames step did: GIFs embedded, frames embedded, failures by reason."""
 
     gifs: int = 0
     frames: int = 0
-    unchanged: int = 0
     failed: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -86,8 +85,9 @@ def targets_from_files(paths: Sequence[Path], source: str) -> list[GifTarget]:
     """Return one target per local GIF file."""
     targets = []
     for path in paths:
-        url = file_url(path)
-        targets.append(GifTarget(url, make_gif_id(url), source, path.resolve()))
+        resolved = path.resolve()
+        url = file_url(resolved)
+        targets.append(GifTarget(url, make_gif_id(url), source, resolved))
     return targets
 
 
@@ -119,9 +119,7 @@ def try_load_frames(
     """Return a GIF's picked frames, or the reason it failed (never raises)."""
     try:
         return load_frames(target, options, limits)
-    except FetchError as exc:
-        return exc.reason
-    except ImageReadError as exc:
+    except (FetchError, ImageReadError) as exc:
         return exc.reason
     except Exception:  # anything else a hostile file makes Pillow raise: skip that GIF
         return DECODE_ERROR

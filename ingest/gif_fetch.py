@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
+from ingest.reader import is_web_url
+
 FETCH_FAILURES = (
     "bad_url",  # not an absolute http(s) URL
     "timeout",  # no answer within the read timeout, or the whole download over its deadline
@@ -82,7 +84,7 @@ def check_signature(data: bytes, where: str) -> None:
 
 def fetch_gif(url: str, limits: FetchLimits) -> bytes:
     """Download one GIF within limits; raise FetchError saying why it failed."""
-    if urlsplit(url).scheme.lower() not in WEB_SCHEMES or not urlsplit(url).hostname:
+    if not is_web_url(url):
         raise FetchError("bad_url", f"{url} is not an http(s) URL")
     deadline = Deadline(limits.deadline_s)
     opener = build_opener(deadline, limits.max_redirects)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from ingest.reader import seeded_hash
 
 GIF_SUFFIX = ".gif"
 
@@ -33,12 +34,8 @@ def sample_gif_files(folder: Path, limit: int | None, seed: int) -> tuple[list[P
     files = list(iter_gif_files(folder))
     if limit is None or len(files) <= limit:
         return files, len(files)
-    salt = seed.to_bytes(8, "little", signed=True)
-
-    def key(path: Path) -> bytes:
-        return hashlib.blake2b(str(path.resolve()).encode(), digest_size=8, salt=salt).digest()
-
-    return sorted(sorted(files, key=key)[:limit]), len(files)
+    picked = sorted(files, key=lambda path: seeded_hash(str(path.resolve()), seed))[:limit]
+    return sorted(picked), len(files)
 
 
 def file_url(path: Path) -> str:

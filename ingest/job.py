@@ -151,8 +151,7 @@ def run_ingest(
     on_skipped_gif: SkipHandler | None = None,
 ) -> IngestReport:
     """Run one ingest of options.source into the collection the settings name."""
-    job = IngestJob(options, settings, loader, progress, on_bad_line, on_notice)
-    job.on_skipped_gif = on_skipped_gif
+    job = IngestJob(options, settings, loader, progress, on_bad_line, on_notice, on_skipped_gif)
     return job.run()
 
 
@@ -167,6 +166,7 @@ class IngestJob:
         progress: ProgressFactory,
         on_bad_line: BadLineHandler | None,
         on_notice: Callable[[str], None],
+        on_skipped_gif: SkipHandler | None = None,
     ) -> None:
         self.options = options
         self.settings = settings
@@ -175,7 +175,7 @@ class IngestJob:
         self.on_bad_line = on_bad_line
         self.on_notice = on_notice
         self.notices: list[str] = []
-        self.on_skipped_gif: SkipHandler | None = None
+        self.on_skipped_gif = on_skipped_gif
         self.started = time.perf_counter()
 
     def notice(self, message: str) -> None:
@@ -206,10 +206,10 @@ class IngestJob:
             asked = resolve_model_spec(model).name
             check_binding(binding, asked, binding.dimension, store.collection_name)
 
-        rows, summary, targets = self.read_source(resolved)
         want_frames = options.frames or resolved.gif_folder
-        if want_frames and binding and binding.images is False:
+        if want_frames and binding and binding.images is False:  # before reading the source
             raise images_unsupported(store.collection_name, binding.model_name, INGEST_FRAMES_HINT)
+        rows, summary, targets = self.read_source(resolved)
         existing = store.existing_ids([r.row_id for r in rows])
         new_rows = [r for r in rows if r.row_id not in existing]
         frame_todo, framed_before = [], 0
@@ -271,7 +271,7 @@ class IngestJob:
                 "(into a new --collection if this one holds another model)"
             )
         binding = ModelBinding(
-            embedder.name, embedder.spec.ref, embedder.dimension, True, embedder.supports_images
+            embedder.name, embedder.spec.ref, embedder.dimension, images=embedder.supports_images
         )
         store.ensure_collection(binding)
         embed_and_upsert(new_rows, embedder, store, settings.batch_size, self.progress)

@@ -128,11 +128,15 @@ def iter_records(
             on_bad_line(line_no, reason)
 
 
+def seeded_hash(text: str, seed: int) -> bytes:
+    """Return text's 8-byte blake2b digest salted with seed: the order samples are cut in."""
+    salt = seed.to_bytes(8, "little", signed=True)
+    return hashlib.blake2b(text.encode(), digest_size=8, salt=salt).digest()
+
+
 def sample_key(record: GifRecord, seed: int) -> tuple[int, int]:
     """Seeded sort key: GIFs in hash order, a GIF's descriptions together."""
-    salt = seed.to_bytes(8, "little", signed=True)
-    gif = hashlib.blake2b(record.gif_id.encode(), digest_size=8, salt=salt[:8]).digest()
-    row = hashlib.blake2b(record.row_id.encode(), digest_size=8, salt=salt[:8]).digest()
+    gif, row = seeded_hash(record.gif_id, seed), seeded_hash(record.row_id, seed)
     return int.from_bytes(gif, "big"), int.from_bytes(row, "big")
 
 

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
+from ingest.frame_job import DECODE_ERROR
 from ingest.gif_fetch import FETCH_FAILURES
 from ingest.job import IngestReport
 from ingest.reader import DROP_REASONS
 
-GIF_FAILURES = (*FETCH_FAILURES, "decode_error")  # in the order the summary prints them
+GIF_FAILURES = (*FETCH_FAILURES, DECODE_ERROR)  # in the order the summary prints them
+
+
+def format_counts(counts: Mapping[str, int], order: Sequence[str]) -> str:
+    """Return 'reason n, ...' for every reason in order, zeros included."""
+    return ", ".join(f"{reason} {counts.get(reason, 0)}" for reason in order)
 
 
 def format_report(report: IngestReport) -> str:
     """Return the summary: rows read, kept, dropped by reason, embedded, timing, model."""
-    dropped = ", ".join(f"{reason} {report.dropped.get(reason, 0)}" for reason in DROP_REASONS)
+    dropped = format_counts(report.dropped, DROP_REASONS)
     lines = [
         f"source      {report.source}",
         f"collection  {report.collection}",
@@ -35,7 +43,7 @@ def format_report(report: IngestReport) -> str:
 def format_frames(report: IngestReport) -> list[str]:
     """Return the frames lines: GIFs framed, frames, unchanged, failures, time per GIF."""
     failed = sum(report.gifs_failed.values())
-    reasons = ", ".join(f"{reason} {report.gifs_failed.get(reason, 0)}" for reason in GIF_FAILURES)
+    reasons = format_counts(report.gifs_failed, GIF_FAILURES)
     per_gif = report.frame_seconds / report.gifs_framed if report.gifs_framed else 0.0
     return [
         f"frames      {report.frames_embedded} from {report.gifs_framed} GIFs "

@@ -44,16 +44,21 @@ def display_name(url: str) -> str:
     return unquote(path.rstrip("/").rsplit("/", 1)[-1]) or url
 
 
-def match_note(hit: SearchHit) -> str:
-    """Return what matched, e.g. 'description 0.871 · frame 12 0.294' ('' without frames)."""
-    if hit.frame_score is None and hit.score_kind != SCORE_RANK_FUSION:
-        return ""
+def match_parts(hit: SearchHit) -> list[str]:
+    """Return each kind's match, e.g. ['description 0.871', 'frame 12 0.294']."""
     parts = []
     if hit.description_score is not None:
         parts.append(f"description {hit.description_score:.3f}")
     if hit.frame_score is not None:
         parts.append(f"frame {(hit.frame_index or 0) + 1} {hit.frame_score:.3f}")
-    return " · ".join(parts)
+    return parts
+
+
+def match_note(hit: SearchHit) -> str:
+    """Return what matched, e.g. 'description 0.871 · frame 12 0.294' ('' without frames)."""
+    if hit.frame_score is None and hit.score_kind != SCORE_RANK_FUSION:
+        return ""
+    return " · ".join(match_parts(hit))
 
 
 def render_card(hit: SearchHit, rank: int) -> str:

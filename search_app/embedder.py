@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search_app.errors import ConfigError, ImagesUnsupportedError, ModelLoadError
+from search_app.errors import ConfigError, ImagesUnsupportedError, ModelLoadError, first_line
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 CLIP_NAME = "sentence-transformers/clip-ViT-B-32"
@@ -225,8 +225,7 @@ def load_model(spec: ModelSpec, device: str, precision: str, local_only: bool) -
     try:
         model = SentenceTransformer(_load_ref(spec.ref), device=device, local_files_only=local_only)
     except Exception as exc:  # sentence-transformers raises many types for "not found"
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"could not load model {spec.name!r}: {first_line}") from exc
+        raise ModelLoadError(f"could not load model {spec.name!r}: {first_line(exc)}") from exc
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
     if precision != "fp32":
         model.to(dtypes[precision])

@@ -1,6 +1,12 @@
 """Typed errors of gifsearch: each one's message is a single line meant for a person."""
 
 
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an exception's message, or its type name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class GifSearchError(Exception):
     """Base class: an expected failure whose message says what failed and what to do."""
 

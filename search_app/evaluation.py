@@ -29,7 +29,7 @@ from search_app.embedder import Embedder
 from search_app.errors import ConfigError
 from search_app.lexical import BM25Index, normalize_query, raw_style
 from search_app.records import GifRecord
-from search_app.search import MAX_K, best_row_per_gif
+from search_app.search import MAX_K, RRF_K, best_row_per_gif
 from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding
 
@@ -38,7 +38,6 @@ PROTOCOL_ALL = "all-descriptions"
 RECALL_AT = (1, 5, 10)
 RANK_DEPTH = MAX_K  # GIFs ranked per query; a target ranked lower counts as missed (MRR@100)
 CANDIDATE_ROWS = 400  # rows each ranker hands to grouping and fusion (search fetches 4 per GIF)
-RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
 HYBRID_LEXICAL_WEIGHTS = (0.1, 0.2, 0.3)  # weight of normalized BM25 in the weighted sum
 RERANK_GIFS = 30  # GIFs (best by max) that mean/centroid grouping re-scores: 3 x k for k=10
 BOOTSTRAP_SAMPLES = 1_000  # resamples of query GIFs for the 95% interval of a difference

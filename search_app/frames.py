@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from search_app.errors import ConfigError, ImageReadError
+from search_app.errors import ConfigError, ImageReadError, first_line
 
 FRAME_STRATEGIES = ("diverse", "even")
 DEFAULT_FRAME_STRATEGY = "diverse"  # covers more of a GIF's scenes (benchmarks/frames_cost.py)
@@ -59,7 +59,7 @@ def open_image(data: bytes) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageReadError("not an image format Pillow can decode") from None
     except Exception as exc:  # Pillow raises many types for a broken file
-        raise ImageReadError(f"not a readable image ({_first_line(exc)})") from None
+        raise ImageReadError(f"not a readable image ({first_line(exc)})") from None
     check_canvas(image)
     return image
 
@@ -86,7 +86,7 @@ def read_image_file(path: Path) -> Image.Image:
     except ImageReadError as exc:
         raise ImageReadError(f"can't read image {path}: {exc}", exc.reason) from None
     except Exception as exc:
-        raise ImageReadError(f"can't read image {path}: {_first_line(exc)}") from None
+        raise ImageReadError(f"can't read image {path}: {first_line(exc)}") from None
     return image
 
 
@@ -132,7 +132,7 @@ def iter_frames(
             return
         except Exception as exc:  # a broken frame: Pillow raises OSError, ValueError, ...
             if index == 0:
-                raise ImageReadError(f"not a readable image ({_first_line(exc)})") from None
+                raise ImageReadError(f"not a readable image ({first_line(exc)})") from None
             return
         yield index, image
 
@@ -212,8 +212,3 @@ def choose_diverse(thumbs: np.ndarray, count: int) -> list[int]:
 def rms_distances(thumbs: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Return the root-mean-square difference of each thumbnail row from target."""
     return np.sqrt(np.mean((thumbs - target) ** 2, axis=1))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -17,6 +17,7 @@ descriptions.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -95,6 +96,8 @@ class SearchEngine:
         self.store = store
         self.embedder = embedder
         self.binding = binding
+        self._stats: CollectionStats | None = None
+        self._stats_lock = threading.Lock()  # web handlers share one engine
 
     @classmethod
     def open(
@@ -221,14 +224,24 @@ class SearchEngine:
         return self.rank({kind: centres.get(kind, fallback) for kind in ROW_KINDS}, k, gif_id)
 
     def stats(self) -> CollectionStats:
-        """Return the collection's name, GIF, description and frame counts, and model."""
-        return CollectionStats(
-            collection=self.store.collection_name,
-            gifs=self.store.count_gifs(),
-            descriptions=self.store.count_kind(KIND_DESCRIPTION),
-            model_name=self.binding.model_name,
-            frames=self.store.count_kind(KIND_FRAME),
-        )
+        """Return the collection's name, GIF, description and frame counts, and model.
+
+        GIFs are counted by reading every row's metadata, so that count is redone only
+        when the description or frame count changed since the last call.
+        """
+        descriptions = self.store.count_kind(KIND_DESCRIPTION)
+        frames = self.store.count_kind(KIND_FRAME)
+        with self._stats_lock:
+            known = self._stats
+            if known is None or (known.descriptions, known.frames) != (descriptions, frames):
+                known = self._stats = CollectionStats(
+                    collection=self.store.collection_name,
+                    gifs=self.store.count_gifs(),
+                    descriptions=descriptions,
+                    model_name=self.binding.model_name,
+                    frames=frames,
+                )
+            return known
 
 
 def unit_mean(vectors: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from search_app.errors import (
     ConfigError,
     ModelMismatchError,
     StoreUnavailableError,
+    first_line,
 )
 from search_app.records import KIND_DESCRIPTION, KIND_FRAME, FrameRecord, GifRecord, StoredRow
 from search_app.settings import Settings, chroma_headers, store_location
@@ -143,12 +144,6 @@ def forget_cached_system(settings: Settings) -> None:
         SharedSystemClient.clear_system_cache()
 
 
-def first_line(exc: BaseException) -> str:
-    """Return the first line of an exception's message, or its type name."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 class GifStore:
     """A Chroma collection of descriptions (documents) with URL, GIF id and source metadata,
     and its sibling collection of frames (label documents, frame index metadata)."""
@@ -158,7 +153,6 @@ class GifStore:
         self.client = open_client(settings)
         self.collection_name = settings.collection
         self.frames_name = settings.collection + FRAMES_SUFFIX
-        self.location = store_location(settings)
         self._collection: object | None = None
         self._frames: object | None = None
         # An embedded store with no frames collection is not asked again on every query;
@@ -279,16 +273,19 @@ class GifStore:
         collection = self._of_kind(kind)
         return 0 if collection is None else int(collection.count())  # type: ignore[attr-defined]
 
-    def read_all(self, kinds: Sequence[str] = (KIND_DESCRIPTION, KIND_FRAME)) -> list[StoredRow]:
-        """Return every row of the given kinds (without vectors), in pages."""
+    def read_all(
+        self, kinds: Sequence[str] = (KIND_DESCRIPTION, KIND_FRAME), documents: bool = True
+    ) -> list[StoredRow]:
+        """Return every row of the given kinds (without vectors; without their documents
+        unless documents), in pages."""
         rows: list[StoredRow] = []
         for kind in kinds:
-            rows += self._read(self._of_kind(kind), {})
+            rows += self._read(self._of_kind(kind), {}, documents)
         return rows
 
     def count_gifs(self) -> int:
         """Return the number of distinct GIFs (reads every row's metadata, in pages)."""
-        return len({row.gif_id for row in self.read_all()})
+        return len({row.gif_id for row in self.read_all(documents=False)})
 
     def existing_ids(self, ids: Sequence[str], kind: str = KIND_DESCRIPTION) -> set[str]:
         """Return the subset of ids already in the collection of that kind of row."""

@@ -144,17 +144,10 @@ class SearchHandlers:
     def __init__(self, engine: SearchEngine, fill_command: str = "gifsearch ingest") -> None:
         self.engine = engine
         self.fill_command = fill_command
-        self._lock = threading.Lock()
-        self._stats: CollectionStats | None = None
-        self._stats_rows = -1
 
     def stats(self) -> CollectionStats:
-        """Return the collection's stats, recounted only when its row count changed."""
-        rows = self.engine.store.count()
-        with self._lock:
-            if self._stats is None or rows != self._stats_rows:
-                self._stats, self._stats_rows = self.engine.stats(), rows
-            return self._stats
+        """Return the collection's stats (SearchEngine.stats recounts GIFs only on change)."""
+        return self.engine.stats()
 
     def status_line(self, latency_ms: float | None = None, shown: int = 0) -> str:
         """Return the status line for the open collection."""

@@ -48,13 +48,15 @@ def serve_handlers(routes: dict[str, Route]) -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
-def body_route(body: bytes, delay_s: float = 0.0) -> Route:
-    """A route answering 200 with body, after waiting delay_s."""
+def body_route(body: bytes, delay_s: float = 0.0, content_type: str | None = None) -> Route:
+    """A route answering 200 with body after waiting delay_s; a Content-Type when given."""
 
     def answer(request: BaseHTTPRequestHandler) -> None:
         if delay_s:
             time.sleep(delay_s)
         request.send_response(200)
+        if content_type is not None:
+            request.send_header("Content-Type", content_type)
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         request.wfile.write(body)

@@ -7,11 +7,14 @@ are never lost, and a refused file leaves the store exactly as it was.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from gifsearch.cli import main
+from ingest.job import IngestOptions, run_ingest
 from search_app.settings import Settings
 from search_app.store import GifStore
 from tests.conftest import SAMPLE_LINES, write_tsv
@@ -55,11 +58,15 @@ REFUSED = {
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Settings:
-    """A store already holding BASE_ROWS real rows from another source."""
+def store(tmp_path: Path, cached_loader: Callable) -> Settings:
+    """A store already holding BASE_ROWS real rows from another source.
+
+    Filled by run_ingest with the session's MiniLM, as `ingest --model minilm` would.
+    """
     settings = Settings(store_dir=tmp_path / "store")
     base = write_tsv(tmp_path / "base.tsv", SAMPLE_LINES[100 : 100 + BASE_ROWS])
-    assert ingest(settings, base) == 0
+    minilm_settings = replace(settings, model="minilm")
+    run_ingest(IngestOptions(source=str(base)), minilm_settings, loader=cached_loader)
     return settings
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import socket
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from ingest.sources import (
     resolve_tgif,
 )
 from search_app.errors import NetworkUnavailableError, SourceError
+from tests.chroma_server import free_port
 from tests.local_http import serve_routes
 
 BODY = b"https://x.test/a.gif\ta man is dancing .\n"
@@ -59,9 +59,7 @@ def test_tgif_failing_its_integrity_check_falls_back_to_the_bundled_sample(
 
 
 def test_unreachable_tgif_falls_back_to_the_bundled_sample_at_once(tmp_path: Path) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     started = time.monotonic()
     resolved = resolve_tgif(tmp_path, 2.0, url=f"http://127.0.0.1:{port}/tgif.tsv")
     assert time.monotonic() - started < 5

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -14,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from search_app.settings import Settings
-from tests.local_http import Route, serve_handlers
+from tests.local_http import Route, body_route
 
 SIZE = (64, 48)
 SHAPES = ("circle", "square", "triangle", "bar")
@@ -88,10 +86,8 @@ SET_OF_GIFS = {  # file name -> GIF: four different looking GIFs
 }
 
 
-@pytest.fixture
-def gif_folder(tmp_path: Path) -> Path:
-    """A folder of four GIF files (one in a sub-folder) and a file that is not a GIF."""
-    folder = tmp_path / "gifs"
+def write_gif_folder(folder: Path) -> Path:
+    """Fill folder with four GIF files (one in a sub-folder) and a file that is not a GIF."""
     (folder / "more").mkdir(parents=True)
     for number, (name, data) in enumerate(SET_OF_GIFS.items()):
         (folder / ("more" if number == 3 else "") / name).write_bytes(data)
@@ -100,17 +96,22 @@ def gif_folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def gif_folder(tmp_path: Path) -> Path:
+    """A folder of four GIF files (one in a sub-folder) and a file that is not a GIF."""
+    return write_gif_folder(tmp_path / "gifs")
+
+
+@pytest.fixture
 def clip_settings(settings: Settings, tiny_clip_dir: Path) -> Settings:
     """The test's settings (embedded store or server) with the tiny CLIP as model."""
     return replace(settings, model=str(tiny_clip_dir), precision="fp32")
 
 
-@pytest.fixture
-def embedded_clip_settings(tmp_path: Path, tiny_clip_dir: Path) -> Settings:
-    """Settings for an embedded store in tmp_path with the tiny CLIP as model."""
+def tiny_clip_settings(root: Path, tiny_clip_dir: Path) -> Settings:
+    """Settings for an embedded store under root with the tiny CLIP as model."""
     return Settings(
-        store_dir=tmp_path / "store",
-        cache_dir=tmp_path / "cache",
+        store_dir=root / "store",
+        cache_dir=root / "cache",
         model=str(tiny_clip_dir),
         device="cpu",
         precision="fp32",
@@ -118,14 +119,10 @@ def embedded_clip_settings(tmp_path: Path, tiny_clip_dir: Path) -> Settings:
     )
 
 
-def send(handler: BaseHTTPRequestHandler, body: bytes, content_type: str | None) -> None:
-    """Answer 200 with body, a Content-Length and (unless None) a Content-Type."""
-    handler.send_response(200)
-    if content_type:
-        handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
+@pytest.fixture
+def embedded_clip_settings(tmp_path: Path, tiny_clip_dir: Path) -> Settings:
+    """Settings for an embedded store in tmp_path with the tiny CLIP as model."""
+    return tiny_clip_settings(tmp_path, tiny_clip_dir)
 
 
 def redirect(location: str) -> Route:
@@ -141,18 +138,13 @@ def redirect(location: str) -> Route:
 
 
 def gif_route(data: bytes, content_type: str | None = "image/gif") -> Route:
-    """A route serving data with content_type."""
-    return lambda handler: send(handler, data, content_type)
+    """A route serving data with content_type (None: no Content-Type header)."""
+    return body_route(data, content_type=content_type)
 
 
 def slow_route(data: bytes, delay_s: float) -> Route:
     """A route that waits delay_s before answering at all."""
-
-    def route(handler: BaseHTTPRequestHandler) -> None:
-        time.sleep(delay_s)
-        send(handler, data, "image/gif")
-
-    return route
+    return body_route(data, delay_s, content_type="image/gif")
 
 
 def trickle_route(data: bytes, every_s: float) -> Route:
@@ -208,10 +200,3 @@ def endless_route(declare_length: bool) -> Route:
             return
 
     return route
-
-
-@contextmanager
-def serve(routes: dict[str, Route]) -> Iterator[tuple[str, list[str]]]:
-    """Serve routes on 127.0.0.1; yield (base URL, requested paths). Unknown paths: 404."""
-    with serve_handlers(routes) as served:
-        yield served

@@ -10,7 +10,7 @@ from PIL import Image
 
 from gifsearch.cli import main
 from tests.conftest import write_tsv
-from tests.frames.conftest import SET_OF_GIFS
+from tests.frames.conftest import SET_OF_GIFS, write_gif_folder
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -19,10 +19,13 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return code, out, err
 
 
-@pytest.fixture
-def store(tmp_path: Path, gif_folder: Path, tiny_clip_dir: Path) -> Path:
-    """A store filled by `gifsearch ingest --source FOLDER` with the tiny CLIP."""
-    store = tmp_path / "store"
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Path:
+    """A store filled by `gifsearch ingest --source FOLDER` with the tiny CLIP, once per module
+    (its tests only search it)."""
+    root = tmp_path_factory.mktemp("cli-store")
+    gif_folder = write_gif_folder(root / "gifs")
+    store = root / "store"
     code = main(["ingest", "--source", str(gif_folder), "--store", str(store),
                  "--model", str(tiny_clip_dir), "--precision", "fp32", "--quiet"])  # fmt: skip
     assert code == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,16 +11,17 @@ import pytest
 from PIL import Image
 
 from ingest.gif_fetch import FetchError, FetchLimits, fetch_gif, read_gif_file
+from tests.chroma_server import free_port
 from tests.frames.conftest import (
     endless_route,
     gif_route,
     one_scene_gif,
     redirect,
-    serve,
     slow_route,
     trickle_headers_route,
     trickle_route,
 )
+from tests.local_http import serve_handlers
 
 GIF = one_scene_gif("white", "circle", "red")
 LIMITS = FetchLimits(timeout_s=1.0, deadline_s=2.5, max_bytes=100_000)
@@ -52,7 +52,7 @@ def server() -> Iterator[str]:
         "/loop.gif": redirect("/loop.gif"),
         "/hop.gif": redirect("/ok.gif"),
     }
-    with serve(routes) as (base_url, _):
+    with serve_handlers(routes) as (base_url, _):
         yield base_url
 
 
@@ -110,11 +110,8 @@ def test_a_slow_server_times_out_within_the_deadline(server: str, path: str) -> 
 
 
 def test_a_closed_port_is_a_network_error() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     with pytest.raises(FetchError) as caught:
-        fetch_gif(f"http://127.0.0.1:{port}/a.gif", LIMITS)
+        fetch_gif(f"http://127.0.0.1:{free_port()}/a.gif", LIMITS)
     assert caught.value.reason == "network_error"
 
 

@@ -24,9 +24,9 @@ from tests.frames.conftest import (
     endless_route,
     gif_route,
     redirect,
-    serve,
     slow_route,
 )
+from tests.local_http import serve_handlers
 
 GOOD = {f"/{name}": data for name, data in SET_OF_GIFS.items()}
 BAD = {  # path -> the reason it is counted under
@@ -52,7 +52,7 @@ def gif_server() -> Iterator[str]:
         "/huge.gif": endless_route(declare_length=False),
         "/broken.gif": gif_route(b"GIF89a" + b"\xff" * 200),
     }
-    with serve(routes) as (base_url, _):
+    with serve_handlers(routes) as (base_url, _):
         yield base_url
 
 

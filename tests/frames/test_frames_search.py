@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,8 +17,9 @@ from search_app.frames import open_image
 from search_app.records import KIND_DESCRIPTION, KIND_FRAME, StoredRow
 from search_app.search import RRF_K, SearchEngine, fuse_ranks, load_for_settings
 from search_app.settings import Settings
-from tests.conftest import write_tsv
-from tests.frames.conftest import SET_OF_GIFS, gif_route, serve
+from tests.conftest import BACKENDS, backend_settings, write_tsv
+from tests.frames.conftest import SET_OF_GIFS, gif_route, tiny_clip_settings, write_gif_folder
+from tests.local_http import serve_handlers
 
 
 def row(gif_id: str, cosine: float, kind: str = KIND_DESCRIPTION) -> StoredRow:
@@ -63,24 +64,30 @@ def png_of_first_frame(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(buffer.getvalue()))
 
 
-@pytest.fixture
-def mixed(clip_settings: Settings, gif_folder: Path, tmp_path: Path) -> Iterator[SearchEngine]:
-    """A collection with described GIFs (served, with frames) and a folder of frame-only GIFs."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def mixed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path
+) -> SearchEngine:
+    """A collection with described GIFs (served, with frames) and a folder of frame-only GIFs,
+    built once per backend (its tests only read it)."""
+    root = tmp_path_factory.mktemp("mixed")
+    clip_settings = backend_settings(request, tiny_clip_settings(root, tiny_clip_dir))
+    gif_folder = write_gif_folder(root / "gifs")
     served = {
         "/dancer.gif": SET_OF_GIFS["red-circle.gif"],
         "/dogs.gif": SET_OF_GIFS["two-scenes.gif"],
     }
-    with serve({path: gif_route(data) for path, data in served.items()}) as (base, _):
+    with serve_handlers({path: gif_route(data) for path, data in served.items()}) as (base, _):
         lines = [
             f"{base}/dancer.gif\ta man is dancing on the stage\n",
             f"{base}/dancer.gif\ta guy dancing\n",
             f"{base}/dogs.gif\ttwo dogs are playing with a ball\n",
             "https://x.test/cat.gif\ta cat is sleeping in the car\n",  # unreachable: no frames
         ]
-        source = write_tsv(tmp_path / "gifs.tsv", lines)
+        source = write_tsv(root / "gifs.tsv", lines)
         run_ingest(IngestOptions(source=str(source), frames=True), clip_settings)
     run_ingest(IngestOptions(source=str(gif_folder)), clip_settings)
-    yield SearchEngine.open(replace(clip_settings, model="auto"), load_for_settings)
+    return SearchEngine.open(replace(clip_settings, model="auto"), load_for_settings)
 
 
 def test_text_search_gives_one_hit_per_gif_from_both_kinds(mixed: SearchEngine) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from ingest.job import IngestOptions, run_ingest
 from search_app.embedder import Embedder
 from search_app.search import SearchEngine
 from search_app.settings import Settings
+from tests.chroma_server import free_port
 from tests.conftest import SAMPLE_LINES, write_tsv
 from tests.local_http import serve_routes
 
@@ -47,13 +47,6 @@ def pick_web_lines() -> list[str]:
     multi = [rows for rows in by_url.values() if len(rows) > 1][:MULTI_DESCRIPTION_GIFS]
     single = [rows for rows in by_url.values() if len(rows) == 1][:SINGLE_DESCRIPTION_GIFS]
     return [line for rows in multi + single for line in rows]
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def filled_settings(root: Path, lines: list[str], loader: Callable) -> Settings:

@@ -6,22 +6,19 @@ runs the same function with 1,000 searches on the whole sample.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import random
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from gifsearch.bench_cmd import load_benchmark
 from search_app.embedder import Embedder
 from search_app.search import SearchEngine
 from search_app.settings import Settings
 from tests.web.conftest import LaunchedApp, launch, pick_web_lines
 
-WEB_LOAD_SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "web_load.py"
 CLIENTS = 20
 QUICK_SEARCHES = 200  # the default run; the slow test sends the issue's 1,000
 FULL_SEARCHES = 1_000
@@ -34,12 +31,7 @@ TIME_LIMIT_S = 240.0  # under pytest's 300 s timeout: a stuck run fails with not
 @pytest.fixture(scope="module")
 def web_load() -> ModuleType:
     """benchmarks/web_load.py, imported by its path (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("gifsearch_benchmark_web_load", WEB_LOAD_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("web_load")
 
 
 @pytest.fixture(scope="module")

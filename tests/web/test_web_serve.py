@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,7 @@ from gradio_client import Client
 from gifsearch.cli import main
 from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding
-from tests.web.conftest import free_port
+from tests.chroma_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
@@ -67,6 +66,7 @@ def test_missing_collection_says_how_to_fill_it(
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f'no collection "gifs" in {store}/' in err
     assert f"gifsearch ingest --store {store}" in err
+    assert not store.exists()  # serve never creates an empty store
 
 
 def test_empty_collection_says_how_to_fill_it(
@@ -82,7 +82,7 @@ def test_empty_collection_says_how_to_fill_it(
 
 
 def test_serve_launches_locally_behind_the_auth_from_the_environment(
-    web_settings: Settings, cached_loader: Callable
+    web_settings: Settings,
 ) -> None:
     port = free_port()
     env = {**os.environ, "GIFSEARCH_AUTH": "alice:wonderland", "GIFSEARCH_DEVICE": "cpu"}

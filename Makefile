@@ -15,7 +15,9 @@ test: setup
 	HF_HUB_OFFLINE=1 $(VENV)/pytest
 
 eval: setup
-	$(VENV)/gifsearch eval --out benchmarks/results/eval.json
+	$(VENV)/gifsearch eval --source tgif-sample --out benchmarks/results/eval-sample-minilm-bf16.json
+	$(VENV)/gifsearch eval --source tgif-sample ../shared/data/tgif-multicaption-dev.tsv \
+		--protocol all-descriptions --out benchmarks/results/eval-sample+dev-minilm-bf16.json
 
 bench: setup
 	$(VENV)/gifsearch bench --out benchmarks/results/bench.json

@@ -131,7 +131,7 @@ def format_report(report: dict) -> str:
         "encode": "  model.encode alone",
         "query": "  store.query(k) (Chroma) alone",
         "query_overfetch": f"search's steps: store.query({q.get('candidate_rows')} rows)",
-        "candidates": f"  all descriptions of its {q.get('candidate_gifs')} candidate GIFs",
+        "descriptions": f"  the descriptions of the top {q.get('k')} GIFs, for display",
     }
     for key, label in names.items():
         lat = q["latency"][key]

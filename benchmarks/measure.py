@@ -117,12 +117,8 @@ def run_query_task(task: dict, progress: bool) -> dict:
     """
     from gifsearch.cli import tqdm_progress
     from ingest.reader import read_rows
-    from search_app.search import (
-        CANDIDATE_OVERFETCH,
-        RERANK_FACTOR,
-        SearchEngine,
-        best_row_per_gif,
-    )
+    from search_app.ranking import best_row_per_gif
+    from search_app.search import CANDIDATE_FACTOR, ROWS_PER_CANDIDATE, SearchEngine
     from search_app.store import GifStore, ModelBinding
 
     rows, _ = read_rows(Path(task["source"]), "bench", task["limit"])
@@ -139,8 +135,8 @@ def run_query_task(task: dict, progress: bool) -> dict:
         engine = SearchEngine(store, embedder, binding)
         for text in queries[:WARMUP_QUERIES]:
             engine.search(text, k)
-        wide, candidates = k * RERANK_FACTOR * CANDIDATE_OVERFETCH, k * RERANK_FACTOR
-        names = ("search", "bare", "encode", "query", "query_overfetch", "candidates")
+        wide, candidates = k * CANDIDATE_FACTOR * ROWS_PER_CANDIDATE, k * CANDIDATE_FACTOR
+        names = ("search", "bare", "encode", "query", "query_overfetch", "descriptions")
         timings: dict[str, list[float]] = {name: [] for name in names}
         for text in queries:
             started = time.perf_counter()
@@ -156,10 +152,8 @@ def run_query_task(task: dict, progress: bool) -> dict:
             timings["bare"].append(done - started)
             # The steps search adds to the bare path, timed one by one.
             timings["query_overfetch"].append(timed(lambda v=vector: store.query(v, wide)))
-            gif_ids = list(best_row_per_gif(store.query(vector, wide), None))[:candidates]
-            timings["candidates"].append(
-                timed(lambda g=gif_ids: store.rows_and_vectors_for_gifs(g))
-            )
+            gif_ids = list(best_row_per_gif(store.query(vector, wide)))[:k]
+            timings["descriptions"].append(timed(lambda g=gif_ids: store.rows_for_gifs(g)))
         position = {r.row_id: i for i, r in enumerate(rows)}
         query_vectors = embedder.embed_texts(queries, DEFAULT_BATCH_SIZE)
         overlaps = []

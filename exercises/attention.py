@@ -27,7 +27,7 @@ from exercises.encoder import (
     encode_tokens,
     resolve_layer_and_head,
 )
-from exercises.errors import ConfigError, FocusWordError
+from exercises.errors import FocusWordError, OptionError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -262,12 +262,12 @@ def analyze_sentences(
 ) -> AttentionReport:
     """Attention per sentence, plus cos(focus_i, focus_j) for each pair and vs the word alone."""
     if not sentences:
-        raise ConfigError("give at least one sentence")
+        raise OptionError("give at least one sentence")
     for number, sentence in enumerate(sentences, start=1):
         if not sentence.strip():
-            raise ConfigError(f"sentence {number} is empty")
+            raise OptionError(f"sentence {number} is empty")
     if top_k < 1:
-        raise ConfigError(f"--top-k must be >= 1, got {top_k}")
+        raise OptionError(f"--top-k must be >= 1, got {top_k}")
     word = check_focus_word(word)
     layer_and_head = resolve_layer_and_head(model, layer, head) if include_heads else None
     pieces, alone_vector = encode_word_alone(model, word)

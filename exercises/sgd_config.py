@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from exercises.errors import ConfigError
+from exercises.errors import OptionError
 
 CONFIG_KEYS = ("lr", "weights", "bias", "examples", "epochs")
 EXAMPLE_KEYS = ("x", "y")
@@ -37,28 +37,28 @@ class SgdConfig:
 
 
 def check_sgd_config(config: SgdConfig) -> None:
-    """Raise ConfigError unless lr > 0, labels lie in [0, 1] and every x has one value per w."""
+    """Raise OptionError unless lr > 0, labels lie in [0, 1] and every x has one value per w."""
     if not math.isfinite(config.learning_rate) or config.learning_rate <= 0:
-        raise ConfigError(f"learning rate must be a number > 0, got {config.learning_rate!r}")
+        raise OptionError(f"learning rate must be a number > 0, got {config.learning_rate!r}")
     if not config.weights:
-        raise ConfigError("at least one weight is needed, got none")
+        raise OptionError("at least one weight is needed, got none")
     if not config.examples:
-        raise ConfigError("at least one example is needed, got none")
+        raise OptionError("at least one example is needed, got none")
     if config.epochs < 1:
-        raise ConfigError(f"epochs must be an integer >= 1, got {config.epochs!r}")
+        raise OptionError(f"epochs must be an integer >= 1, got {config.epochs!r}")
     values = [*config.weights, config.bias]
     for example in config.examples:
         values.extend(example.features)
     if not all(math.isfinite(value) for value in values):
-        raise ConfigError("weights, bias and features must be finite numbers (no nan or inf)")
+        raise OptionError("weights, bias and features must be finite numbers (no nan or inf)")
     for number, example in enumerate(config.examples, start=1):
         if len(example.features) != len(config.weights):
-            raise ConfigError(
+            raise OptionError(
                 f"example {number} has {len(example.features)} features but there are "
                 f"{len(config.weights)} weights; give one weight per feature"
             )
         if not 0.0 <= example.label <= 1.0:
-            raise ConfigError(
+            raise OptionError(
                 f"example {number} has label y={example.label!r}; y must lie in [0, 1]"
             )
 
@@ -79,38 +79,38 @@ def parse_number(text: str, what: str) -> float:
     try:
         value = float(text.strip())
     except ValueError:
-        raise ConfigError(f"{what} must be a number, got {text!r}") from None
+        raise OptionError(f"{what} must be a number, got {text!r}") from None
     if not math.isfinite(value):
-        raise ConfigError(f"{what} must be a finite number, got {text!r}")
+        raise OptionError(f"{what} must be a finite number, got {text!r}")
     return value
 
 
 def parse_number_list(text: str, what: str) -> tuple[float, ...]:
     """Parse comma-separated numbers such as "0.5,-0.3"."""
     if not text.strip():
-        raise ConfigError(f"{what} must be comma-separated numbers such as 0.5,-0.3, got {text!r}")
+        raise OptionError(f"{what} must be comma-separated numbers such as 0.5,-0.3, got {text!r}")
     return tuple(parse_number(part, what) for part in text.split(","))
 
 
 def read_json_value(value: Any, what: str) -> float:
     """Return a JSON number as float; booleans, strings and null are refused."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{what} must be a number, got {json.dumps(value)}")
+        raise OptionError(f"{what} must be a number, got {json.dumps(value)}")
     return float(value)
 
 
 def read_examples(value: Any) -> tuple[Example, ...]:
     """Read examples from JSON data shaped [{"x": [x1, x2, ...], "y": y}, ...]."""
     if not isinstance(value, list):
-        raise ConfigError('examples must be a JSON list like [{"x": [1.0, 0.5], "y": 1}]')
+        raise OptionError('examples must be a JSON list like [{"x": [1.0, 0.5], "y": 1}]')
     examples = []
     for number, item in enumerate(value, start=1):
         if not isinstance(item, dict) or set(item) != set(EXAMPLE_KEYS):
-            raise ConfigError(
+            raise OptionError(
                 f'example {number} must be an object with keys "x" and "y", got {json.dumps(item)}'
             )
         if not isinstance(item["x"], list):
-            raise ConfigError(f'example {number}: "x" must be a list of numbers')
+            raise OptionError(f'example {number}: "x" must be a list of numbers')
         features = tuple(read_json_value(v, f"example {number} feature") for v in item["x"])
         label = read_json_value(item["y"], f"example {number} label y")
         examples.append(Example(features=features, label=label))
@@ -122,7 +122,7 @@ def parse_examples_json(text: str) -> tuple[Example, ...]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"--examples is not valid JSON ({exc.msg} at char {exc.pos})") from None
+        raise OptionError(f"--examples is not valid JSON ({exc.msg} at char {exc.pos})") from None
     return read_examples(value)
 
 
@@ -131,18 +131,18 @@ def read_config_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        raise OptionError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(
+        raise OptionError(
             f"config file {path} is not valid JSON ({exc.msg} at line {exc.lineno})"
         ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a JSON object, got {type(data).__name__}")
+        raise OptionError(f"config file {path} must hold a JSON object, got {type(data).__name__}")
     unknown = sorted(set(data) - set(CONFIG_KEYS))
     if unknown:
-        raise ConfigError(
+        raise OptionError(
             f"config file {path} has unknown keys {unknown}; allowed: {list(CONFIG_KEYS)}"
         )
     return data
@@ -155,7 +155,7 @@ def read_config_changes(data: dict[str, Any]) -> dict[str, Any]:
         changes["learning_rate"] = read_json_value(data["lr"], "lr")
     if "weights" in data:
         if not isinstance(data["weights"], list):
-            raise ConfigError("weights must be a JSON list of numbers such as [0.5, -0.3]")
+            raise OptionError("weights must be a JSON list of numbers such as [0.5, -0.3]")
         changes["weights"] = tuple(read_json_value(v, "weight") for v in data["weights"])
     if "bias" in data:
         changes["bias"] = read_json_value(data["bias"], "bias")
@@ -164,7 +164,7 @@ def read_config_changes(data: dict[str, Any]) -> dict[str, Any]:
     if "epochs" in data:
         epochs = data["epochs"]
         if isinstance(epochs, bool) or not isinstance(epochs, int):
-            raise ConfigError(f"epochs must be an integer >= 1, got {json.dumps(epochs)}")
+            raise OptionError(f"epochs must be an integer >= 1, got {json.dumps(epochs)}")
         changes["epochs"] = epochs
     return changes
 

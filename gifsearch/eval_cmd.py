@@ -13,37 +13,41 @@ from ingest.sources import BUNDLED_SOURCE as BUNDLED_SAMPLE
 from search_app.settings import Settings
 
 PROTOCOL_CHOICES = ("both", "one-per-gif", "all-descriptions")
-GAIN_HEADER = "R@10 - semantic's [95% CI]"
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Measure how often a held-out description finds its own GIF (recall@1/5/10, MRR).
+    """Measure how often a held-out description finds its own GIF (recall@1/5/10, MRR@10).
 
     For GIFs with several descriptions, one description is the query and the GIF is the
     right answer. Two protocols: one-per-gif indexes one description per GIF (the others
     are queries); all-descriptions indexes every description and hides each query's own
-    row. Every query is ranked by the semantic baseline (a GIF scored by its best
-    description), search's ranking (semantic-max+mean, marked *), a BM25 baseline and the
-    other variants tried (grouping, hybrid lexical + semantic, query normalization).
-    The index is built in its own store (a temporary one unless --store is given); the
-    collection "gifs" is never touched. Results go to stdout, progress to stderr.
+    row. Every query goes through search's own ranking code (SearchEngine) under each
+    variant: best description only (the baseline), search's soft-best (marked *), other
+    poolings, BM25 and a hybrid. Metrics are given overall and by stratum (how many
+    descriptions of the target GIF the query can find), with 95% bootstrap intervals.
+    Several --source files are read as one set. The index is built in its own store (a
+    temporary one unless --store is given); the collection "gifs" is never touched.
+    Results go to stdout, progress to stderr.
 
-    Example: gifsearch eval --model minilm --precision fp32 --out eval.json
+    Example: gifsearch eval --source tgif-sample ../shared/data/tgif-multicaption-dev.tsv
     """
     from gifsearch.cli import notify, settings_from_args, tqdm_progress
-    from ingest.reader import read_rows
-    from search_app.evaluation import run_evaluation
+    from ingest.reader import read_many
     from search_app.search import load_for_settings
     from search_app.writer_lock import hold_writer_lock
+    from search_eval.report import format_eval_report
+    from search_eval.run import run_evaluation
+    from search_eval.splits import Protocol
 
     settings = settings_from_args(args)
-    path, label = resolve_eval_source(args.source, settings)
-    rows, _ = read_rows(path, label, None if args.all else args.limit, args.seed)
+    files = [resolve_eval_source(spec, settings) for spec in args.source]
+    rows, _ = read_many(files, None if args.all else args.limit, args.seed)
+    labels = [label for _, label in files]
     embedder = load_for_settings(settings.model, settings)
     if embedder.notice:
         notify(embedder.notice)
-    notify(f"evaluating {embedder.describe()} on {len(rows)} rows of {label}")
-    protocols = PROTOCOL_CHOICES[1:] if args.protocol == "both" else (args.protocol,)
+    notify(f"evaluating {embedder.describe()} on {len(rows)} rows of {' + '.join(labels)}")
+    protocols = list(Protocol) if args.protocol == "both" else [Protocol(args.protocol)]
     with tempfile.TemporaryDirectory(prefix="gifsearch-eval-") as scratch:
         store_dir = Path(args.eval_store) if args.eval_store else Path(scratch)
         # Always an embedded store of its own, even when settings name a Chroma server.
@@ -53,7 +57,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 rows,
                 embedder,
                 scratch_settings,
-                source=label,
+                sources=labels,
                 protocols=protocols,
                 seed=args.seed,
                 progress=tqdm_progress(not args.quiet),
@@ -85,58 +89,22 @@ def resolve_eval_source(spec: str, settings: Settings) -> tuple[Path, str]:
     return resolved.path, resolved.label
 
 
-def format_eval_report(data: dict) -> str:
-    """Return the report as one table per protocol, variants as rows."""
-    lines = [
-        f"model   {data['model']} on {data['device']} ({data['precision']})",
-        f"data    {data['source']}: {data['rows']} rows, {data['gifs']} GIFs, "
-        f"{data['multi_description_gifs']} with 2+ descriptions",
-    ]
-    for protocol, result in data["protocols"].items():
-        lines += [
-            "",
-            f"{protocol}: {result['indexed']} descriptions indexed, {result['queries']} queries",
-            f"{'variant':<30} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR':>6}  {GAIN_HEADER}",
-        ]
-        gains = result["recall@10_gain_vs_semantic"]
-        metrics = result["metrics"]
-        default = data["default_variant"] if data["default_variant"] in metrics else "semantic"
-        for name, m in metrics.items():
-            gain = gains.get(name)
-            change = (
-                f"{gain['delta']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]" if gain else ""
-            )
-            label = f"{name} *" if name == default else name
-            lines.append(
-                f"{label:<30} {m['recall@1']:6.3f} {m['recall@5']:6.3f} "
-                f"{m['recall@10']:6.3f} {m['mrr']:6.3f}  {change}"
-            )
-    lines += [
-        "",
-        f"* search's ranking ({data['default_variant']}; with one description per GIF it "
-        "equals semantic)",
-        "",
-        "variants:",
-    ]
-    lines += [f"  {name}: {text}" for name, text in data["variants"].items()]
-    return "\n".join(lines)
-
-
 def add_eval_parser(commands: argparse._SubParsersAction) -> None:
     """Register `gifsearch eval`."""
     from gifsearch.cli import add_model_options, positive_int
 
     parser = commands.add_parser(
         "eval",
-        help="measure search quality (recall@k, MRR) against a BM25 baseline",
+        help="measure search quality (recall@k, MRR) by stratum, against baselines",
         description=cmd_eval.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--source",
-        default=BUNDLED_SAMPLE,
-        help="'tgif-sample' (the bundled 11,112 rows; default), 'tgif', a TGIF-format file "
-        "or an http(s) URL",
+        nargs="+",
+        default=[BUNDLED_SAMPLE],
+        help="one or more of: 'tgif-sample' (the bundled 11,112 rows; default), 'tgif', a "
+        "TGIF-format file or an http(s) URL; several are read as one set",
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument(

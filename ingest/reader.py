@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -106,10 +106,17 @@ def iter_lines(stream: BinaryIO) -> Iterator[bytes]:
 
 
 def iter_records(
-    stream: BinaryIO, source: str, summary: ReadSummary, on_bad_line: BadLineHandler | None = None
+    stream: BinaryIO,
+    source: str,
+    summary: ReadSummary,
+    on_bad_line: BadLineHandler | None = None,
+    seen: set[str] | None = None,
 ) -> Iterator[GifRecord]:
-    """Yield the good rows of a stream once each, counting every dropped row by reason."""
-    seen: set[str] = set()
+    """Yield the good rows of a stream once each, counting every dropped row by reason.
+
+    seen holds the row ids already yielded (pass one set to read several streams as one).
+    """
+    seen = set() if seen is None else seen
     for line_no, raw in enumerate(iter_lines(stream), start=1):
         summary.rows_read += 1
         cleaned = clean_line(raw)
@@ -173,9 +180,23 @@ def read_rows(
     on_bad_line: BadLineHandler | None = None,
 ) -> tuple[list[GifRecord], ReadSummary]:
     """Read, clean, de-duplicate and sample a TGIF-format file."""
+    return read_many([(path, source)], limit, seed, on_bad_line)
+
+
+def read_many(
+    files: Sequence[tuple[Path, str]],
+    limit: int | None = DEFAULT_LIMIT_ROWS,
+    seed: int = DEFAULT_SEED,
+    on_bad_line: BadLineHandler | None = None,
+) -> tuple[list[GifRecord], ReadSummary]:
+    """Read several TGIF-format files (path, source label) as one set: cleaned,
+    de-duplicated across files, and sampled together."""
     summary = ReadSummary()
-    with path.open("rb") as stream:
-        rows = sample_records(
-            iter_records(stream, source, summary, on_bad_line), limit, seed, summary
-        )
-    return rows, summary
+    seen: set[str] = set()
+
+    def records() -> Iterator[GifRecord]:
+        for path, source in files:
+            with path.open("rb") as stream:
+                yield from iter_records(stream, source, summary, on_bad_line, seen)
+
+    return sample_records(records(), limit, seed, summary), summary

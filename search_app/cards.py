@@ -80,8 +80,8 @@ def render_card(hit: SearchHit, rank: int) -> str:
     score_title = (
         "rank fusion of description and frame matches"
         if hit.score_kind == SCORE_RANK_FUSION
-        else "cosine similarity: mean of the best description's and the average over all"
-        " the GIF's descriptions (best frame's, for frames)"
+        else "cosine similarity of the best-matching description (plus at most 0.02 when"
+        " other descriptions match almost as well); of the best frame, for frames"
     )
     media = (
         f'<img src="{escape(image_url)}" alt="" loading="lazy" decoding="async" '

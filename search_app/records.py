@@ -9,7 +9,7 @@ ID_DIGEST_BYTES = 16
 KIND_DESCRIPTION = "description"  # a row holding one description of a GIF (text vector)
 KIND_FRAME = "frame"  # a row holding one frame of a GIF (image vector)
 ROW_KINDS = (KIND_DESCRIPTION, KIND_FRAME)
-SCORE_COSINE = "cosine"  # cosine-based: (best + mean) / 2 of descriptions, or best frame
+SCORE_COSINE = "cosine"  # cosine-based: soft-best of descriptions (ranking.py), or best frame
 SCORE_RANK_FUSION = "rank_fusion"  # a hit's score fuses its description and frame ranks
 
 
@@ -111,9 +111,10 @@ class StoredRow:
 class SearchHit:
     """One GIF in a result list: its score, its best description and what matched.
 
-    description_score is the GIF's score on its descriptions: (best cosine + mean cosine
-    of all its descriptions) / 2, the plain cosine for a GIF with one description;
-    frame_score is the cosine of its best frame (each None when that kind did not match).
+    description_score is the GIF's score on its descriptions: the cosine of its best
+    description plus a bonus of at most 0.02 when others match almost as well (soft-best,
+    search_app/ranking.py), the plain cosine for a GIF with one description; frame_score
+    is the cosine of its best frame (each None when that kind did not match).
     score is the score of the one kind that matched, or their rank fusion when the
     collection holds both (score_kind says which; see search_app.search). A hit built
     with neither kind's score is a description hit scored by score. description is ""

@@ -1,25 +1,23 @@
 """The search function: query text or image -> ranked GIFs, one hit per GIF.
 
 A collection may hold two kinds of row: descriptions (text vectors) and frames (image
-vectors, in the sibling frames collection). Each kind is searched on its own and grouped
-to one row per GIF (its nearest). On the description side the first RERANK_FACTOR x k
-GIFs are then re-scored by all their descriptions: score = (best cosine + mean cosine over
-the GIF's descriptions) / 2, which is the plain cosine for a GIF with one description
-(`gifsearch eval` measured it against best-only, mean and centroid scoring: recall@10
-0.578 -> 0.601 on the bundled sample; docs/results.md). A frame's score is the cosine of
-the GIF's nearest frame. When only one kind has rows, a GIF's score is its score on that
-side. When both do, the two ranked lists are merged by reciprocal-rank fusion
-(fuse_ranks): CLIP's text-to-text cosines (~0.8 for a match) and text-to-image cosines
-(~0.3 for a match) live on different scales, so ranks are compared, not cosines. An
-image query searches the frames (image to image) when there are any, else the
-descriptions.
+vectors, in the sibling frames collection). Each kind is searched on its own with one
+Chroma query for the nearest rows. Description rows are grouped by GIF and pooled
+(search_app.ranking: soft-best, the best cosine plus a bonus of at most 0.02 when other
+descriptions match nearly as well); a GIF's frame score is its nearest frame's cosine.
+When only one kind has rows, a GIF's score is its score on that side. When both do, the
+two ranked lists are merged by reciprocal-rank fusion (fuse_ranks): CLIP's text-to-text
+cosines (~0.8 for a match) and text-to-image cosines (~0.3) live on different scales, so
+ranks are compared, not cosines. An image query searches the frames (image to image) when
+there are any, else the descriptions.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 from PIL import Image
@@ -27,6 +25,16 @@ from PIL import Image
 from search_app.embedder import Embedder, load_embedder, resolve_model_spec
 from search_app.errors import ConfigError, EmptyQueryError, ImagesUnsupportedError
 from search_app.frames import query_frames
+from search_app.ranking import (
+    BEST_ONLY,
+    DEFAULT_POOLING,
+    FusedGif,
+    Pooling,
+    ScoredGif,
+    best_row_per_gif,
+    fuse_ranks,
+    rank_rows,
+)
 from search_app.records import (
     KIND_DESCRIPTION,
     KIND_FRAME,
@@ -40,19 +48,24 @@ from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding, check_binding
 
 MAX_K = 100
-OVERFETCH = 4  # rows fetched per wanted GIF: GIFs have up to ~4 descriptions (or 3 frames)
-RRF_K = 60  # reciprocal-rank fusion constant (Cormack, Clarke & Buettcher, SIGIR 2009)
 FUSION_DEPTH = 2  # with both kinds, each kind's list is FUSION_DEPTH x k GIFs deep
-# Description candidates re-scored per wanted GIF. In eval (k = 10), re-scoring the first
-# 20, 30, 50 or all GIFs of the nearest 400 rows gave recall@10 within 0.003 of each other.
-RERANK_FACTOR = 3
-# Rows first fetched per candidate GIF: the nearest rows are ~1.2 per GIF (60 rows gave 53
-# GIFs on average for 30 wanted, 20k rows); too few and nearest_gifs asks again for twice.
-CANDIDATE_OVERFETCH = 2
+# GIFs whose rows are fetched per wanted GIF (docs/results.md: recall@10 did not change
+# beyond 3 x k), and rows first fetched per such GIF (the nearest rows are ~1.2 per GIF;
+# too few and nearest_rows asks again for twice as many).
+CANDIDATE_FACTOR = 3
+ROWS_PER_CANDIDATE = 2
+ROWS_PER_FRAME_GIF = 4  # frames: a GIF has up to 3 frames by default
 SEARCH_BY_IMAGE_HINT = "ingest with --model clip to search by image"
 INGEST_FRAMES_HINT = "use --model clip and another --collection to ingest frames"
 
 EmbedderLoader = Callable[[str, Settings], Embedder]
+
+
+class Scope(StrEnum):
+    """Which description rows a GIF's score pools."""
+
+    NEAREST_ROWS = "nearest-rows"  # its rows among the query's nearest (one Chroma call)
+    ALL_DESCRIPTIONS = "all-descriptions"  # every description it has (a second call)
 
 
 def load_for_settings(model: str, settings: Settings) -> Embedder:
@@ -72,13 +85,19 @@ class CollectionStats:
 
 
 @dataclass(frozen=True)
-class FusedGif:
-    """One GIF after fusion: its score and its nearest row of each kind that matched."""
+class Candidates:
+    """The description rows one query's ranking pools, nearest first.
 
-    gif_id: str
-    score: float
-    rows: Mapping[str, StoredRow]
-    score_kind: str = SCORE_COSINE
+    cosines are the rows' cosines to the query (from stored vectors with the
+    all-descriptions scope; None: each row's 1 - distance).
+    """
+
+    rows: list[StoredRow]
+    cosines: np.ndarray | None = None
+
+    def rank(self, pooling: Pooling = DEFAULT_POOLING) -> list[ScoredGif]:
+        """Return the GIFs ranked by their pooled description cosines, best first."""
+        return rank_rows(self.rows, pooling, self.cosines)
 
 
 def images_unsupported(collection: str, model_name: str, hint: str) -> ImagesUnsupportedError:
@@ -160,51 +179,85 @@ class SearchEngine:
         return self.rank(dict.fromkeys(ROW_KINDS, vector), k, exclude_gif)
 
     def rank(
-        self, vectors: Mapping[str, np.ndarray], k: int, exclude_gif: str | None = None
+        self,
+        vectors: Mapping[str, np.ndarray],
+        k: int,
+        exclude_gif: str | None = None,
+        pooling: Pooling = DEFAULT_POOLING,
+        scope: Scope = Scope.NEAREST_ROWS,
     ) -> list[SearchHit]:
         """Search each kind of row with its vector, fuse per GIF, return the top k hits."""
         self.store.refresh_if_changed()
         # No count() per query: Chroma answers n_results beyond a collection's size with
-        # every row it has, which is how nearest_gifs knows it has seen them all.
+        # every row it has, which is how nearest_rows knows it has seen them all.
         kinds = [kind for kind in vectors if self.store.has_kind(kind)]
         depth = k * (FUSION_DEPTH if len(kinds) > 1 else 1)
-        ranked: dict[str, list[StoredRow]] = {}
+        ranked: dict[str, list[ScoredGif]] = {}
         described: list[StoredRow] = []
         for kind in kinds:
             if kind == KIND_DESCRIPTION:
-                wanted = RERANK_FACTOR * depth
-                candidates = self.nearest_gifs(
-                    kind, vectors[kind], wanted, exclude_gif, CANDIDATE_OVERFETCH
-                )[:wanted]
-                described, matrix = self.store.rows_and_vectors_for_gifs(
-                    [row.gif_id for row in candidates], kind
+                candidates = self.description_candidates(
+                    vectors[kind], depth, exclude_gif, scope=scope
                 )
-                scored = rescore_by_all_descriptions(candidates, described, matrix, vectors[kind])
-                ranked[kind] = scored[:depth]
+                ranked[kind] = candidates.rank(pooling)[:depth]
+                if scope is Scope.ALL_DESCRIPTIONS:
+                    described = candidates.rows
             else:
-                ranked[kind] = self.nearest_gifs(kind, vectors[kind], depth, exclude_gif)
-        top = fuse_ranks(ranked)[:k]
+                rows = self.nearest_rows(kind, vectors[kind], depth, exclude_gif)
+                ranked[kind] = rank_rows(rows, BEST_ONLY)[:depth]
+        top = fuse_ranks(ranked, prefer=KIND_DESCRIPTION)[:k]
         have = {row.gif_id for row in described}
         described += self.store.rows_for_gifs([g.gif_id for g in top if g.gif_id not in have])
         return make_hits(top, described)
 
-    def nearest_gifs(
+    def description_candidates(
+        self,
+        vector: np.ndarray,
+        depth: int,
+        exclude_gif: str | None = None,
+        hidden_rows: Collection[str] = (),
+        scope: Scope = Scope.NEAREST_ROWS,
+    ) -> Candidates:
+        """Return the description rows that rank the first `depth` GIFs for a query.
+
+        The nearest rows of at least CANDIDATE_FACTOR x depth GIFs; with the
+        all-descriptions scope, every description of those GIFs instead, with cosines
+        from their stored vectors. hidden_rows are left out as if not stored (eval's
+        leave-one-out).
+        """
+        wanted = CANDIDATE_FACTOR * depth
+        rows = self.nearest_rows(
+            KIND_DESCRIPTION, vector, wanted, exclude_gif, hidden_rows, ROWS_PER_CANDIDATE
+        )
+        if scope is Scope.NEAREST_ROWS:
+            return Candidates(rows)
+        gif_ids = list(best_row_per_gif(rows))[:wanted]
+        every, matrix = self.store.rows_and_vectors_for_gifs(gif_ids, KIND_DESCRIPTION)
+        keep = [i for i, row in enumerate(every) if row.row_id not in hidden_rows]
+        if not keep:
+            return Candidates([])
+        cosines = matrix[keep] @ np.asarray(vector, dtype=np.float32)
+        order = np.argsort(-cosines, kind="stable")
+        return Candidates([every[keep[i]] for i in order], cosines[order])
+
+    def nearest_rows(
         self,
         kind: str,
         vector: np.ndarray,
-        wanted: int,
-        exclude_gif: str | None,
-        overfetch: int = OVERFETCH,
+        wanted_gifs: int,
+        exclude_gif: str | None = None,
+        hidden_rows: Collection[str] = (),
+        rows_per_gif: int = ROWS_PER_FRAME_GIF,
     ) -> list[StoredRow]:
-        """Return the nearest row of each of (at least) wanted GIFs, nearest first."""
-        n_results = (wanted + (1 if exclude_gif else 0)) * overfetch
+        """Return the nearest rows of one kind, nearest first, covering at least
+        wanted_gifs GIFs (or every row there is); exclude_gif's and hidden rows left out."""
+        n_results = (wanted_gifs + (1 if exclude_gif else 0)) * rows_per_gif + len(hidden_rows)
         while True:
-            rows = self.store.query(vector, n_results, kind)
-            best = best_row_per_gif(rows, exclude_gif)
-            if len(best) >= wanted or len(rows) < n_results:  # enough, or every row seen
-                break
+            fetched = self.store.query(vector, n_results, kind)
+            rows = [r for r in fetched if r.gif_id != exclude_gif and r.row_id not in hidden_rows]
+            if len(best_row_per_gif(rows)) >= wanted_gifs or len(fetched) < n_results:
+                return rows  # enough GIFs, or every row seen
             n_results *= 2
-        return sorted(best.values(), key=lambda row: row.distance or 0.0)
 
     def similar(self, gif_id: str, k: int = 10) -> list[SearchHit]:
         """Return up to k GIFs most like a stored GIF, excluding it.
@@ -266,75 +319,12 @@ def validate_k(k: int) -> None:
         raise ConfigError(f"k={k} is out of range: use 1 to {MAX_K}")
 
 
-def best_row_per_gif(rows: list[StoredRow], exclude_gif: str | None) -> dict[str, StoredRow]:
-    """Keep the nearest row of each GIF (rows come nearest first)."""
-    best: dict[str, StoredRow] = {}
-    for row in rows:
-        if row.gif_id != exclude_gif and row.gif_id not in best:
-            best[row.gif_id] = row
-    return best
-
-
-def rescore_by_all_descriptions(
-    candidates: list[StoredRow], rows: list[StoredRow], vectors: np.ndarray, query: np.ndarray
-) -> list[StoredRow]:
-    """Re-rank GIFs (their nearest description each) by all their descriptions.
-
-    rows and vectors are every description of the candidates' GIFs. A GIF's score is
-    (best cosine + mean cosine of its descriptions) / 2; ties keep the better best cosine,
-    then the candidates' order. Each GIF's nearest row is handed on with distance =
-    1 - score, so fusion and hits see the new score.
-    """
-    cosines = vectors @ query.astype(np.float32) if len(rows) else np.zeros(0)
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    for row, cosine in zip(rows, cosines, strict=True):
-        sums[row.gif_id] = sums.get(row.gif_id, 0.0) + float(cosine)
-        counts[row.gif_id] = counts.get(row.gif_id, 0) + 1
-    scored = []
-    for row in candidates:
-        best = 1.0 - float(row.distance or 0.0)
-        count = counts.get(row.gif_id, 0)
-        mean = sums[row.gif_id] / count if count else best  # rows gone since the query
-        scored.append(((best + mean) / 2.0, best, row))
-    scored.sort(key=lambda item: (-item[0], -item[1]))  # stable: candidates' order next
-    return [replace(row, distance=1.0 - score) for score, _, row in scored]
-
-
-def fuse_ranks(ranked: Mapping[str, list[StoredRow]]) -> list[FusedGif]:
-    """Merge per-kind lists (each one row per GIF, nearest first) into one list of GIFs.
-
-    One non-empty list: its order and cosines, unchanged. Several: reciprocal-rank fusion,
-    score = (RRF_K + 1) / n_kinds x sum over kinds of 1 / (RRF_K + rank), where a GIF
-    missing from a kind's list adds nothing. A GIF first in every list scores 1.0; first
-    in one of two lists and absent from the other, ~0.5.
-    """
-    kinds = [kind for kind, rows in ranked.items() if rows]
-    if not kinds:  # an empty collection, or its only GIF left out by "more like this"
-        return []
-    if len(kinds) == 1:
-        rows = ranked[kinds[0]]
-        return [FusedGif(r.gif_id, 1.0 - float(r.distance or 0.0), {kinds[0]: r}) for r in rows]
-    found: dict[str, dict[str, StoredRow]] = {}
-    scores: dict[str, float] = {}
-    for kind in kinds:
-        for rank, row in enumerate(ranked[kind], start=1):
-            found.setdefault(row.gif_id, {})[kind] = row
-            scores[row.gif_id] = scores.get(row.gif_id, 0.0) + 1.0 / (RRF_K + rank)
-    scale = (RRF_K + 1) / len(kinds)
-    fused = [
-        FusedGif(gif_id, scores[gif_id] * scale, rows, SCORE_RANK_FUSION)
-        for gif_id, rows in found.items()
-    ]
-    # Equal scores: the GIF whose description matched first (people wrote those), then id.
-    return sorted(fused, key=lambda g: (-g.score, KIND_DESCRIPTION not in g.rows, g.gif_id))
-
-
 def make_hits(top: list[FusedGif], described: list[StoredRow]) -> list[SearchHit]:
     """Turn fused GIFs into hits carrying each GIF's descriptions and per-kind scores.
 
-    A GIF's description is its matching description, else (matched by frames only) the
-    first of its descriptions, else "".
+    A GIF's description is its best-matching description, else (matched by frames only)
+    the first of its descriptions, else "". A kind's score is the GIF's score in that
+    kind's list (its pooled description score; its nearest frame's cosine).
     """
     texts: dict[str, list[str]] = {}
     for row in described:
@@ -352,17 +342,13 @@ def make_hits(top: list[FusedGif], described: list[StoredRow]) -> list[SearchHit
                 score=gif.score,
                 description=best,
                 other_descriptions=tuple(d for d in own if d != best),
-                description_score=_cosine(description_row),
-                frame_score=_cosine(frame_row),
+                description_score=gif.kind_scores.get(KIND_DESCRIPTION),
+                frame_score=gif.kind_scores.get(KIND_FRAME),
                 frame_index=frame_row.frame_index if frame_row else None,
-                score_kind=gif.score_kind,
+                score_kind=SCORE_RANK_FUSION if gif.fused else SCORE_COSINE,
             )
         )
     return hits
-
-
-def _cosine(row: StoredRow | None) -> float | None:
-    return None if row is None else 1.0 - float(row.distance or 0.0)
 
 
 def search(query: str, k: int = 10, settings: Settings | None = None) -> list[SearchHit]:

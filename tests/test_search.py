@@ -17,8 +17,9 @@ from search_app.errors import (
     EmptyQueryError,
     ModelMismatchError,
 )
-from search_app.records import StoredRow
-from search_app.search import SearchEngine, rescore_by_all_descriptions
+from search_app.ranking import SOFT_BEST_CAP, SOFT_BEST_TEMPERATURE, Pooling, PoolingKind
+from search_app.records import KIND_DESCRIPTION
+from search_app.search import Scope, SearchEngine
 from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding
 from tests.conftest import BACKENDS, SAMPLE_LINES, backend_settings, write_tsv
@@ -67,16 +68,24 @@ def test_results_are_grouped_by_gif_with_other_descriptions(engine: SearchEngine
     assert scores == sorted(scores, reverse=True)
 
 
-def test_score_averages_the_best_and_the_mean_cosine_of_the_gifs_descriptions(
+def soft_best(cosines: np.ndarray) -> float:
+    """The documented score, computed here independently of search_app.ranking."""
+    best = float(np.max(cosines))
+    soft = SOFT_BEST_TEMPERATURE * float(np.log(np.sum(np.exp(cosines / SOFT_BEST_TEMPERATURE))))
+    return min(best + SOFT_BEST_CAP, soft)
+
+
+def test_score_is_the_best_cosine_plus_a_bounded_bonus_from_the_others(
     engine: SearchEngine, minilm: Embedder
 ) -> None:
     hit = engine.search("a woman dancing", k=1)[0]
     assert hit.url == "https://x.test/dance.gif"
     dance = ["a woman is dancing on a stage .", "a girl dances under bright lights ."]
     query, *own = minilm.embed_texts(["a woman dancing", *dance])
-    cosines = [float(np.dot(query, vector)) for vector in own]
+    cosines = np.array([float(np.dot(query, vector)) for vector in own])
     assert hit.description == dance[int(np.argmax(cosines))]
-    assert hit.score == pytest.approx((max(cosines) + np.mean(cosines)) / 2, abs=1e-3)
+    assert hit.score == pytest.approx(soft_best(cosines), abs=1e-3)
+    assert cosines.max() - 1e-3 <= hit.score <= cosines.max() + SOFT_BEST_CAP + 1e-3
     assert hit.description_score == hit.score and hit.score_kind == "cosine"
 
 
@@ -89,7 +98,7 @@ def test_a_gif_with_one_description_scores_its_plain_cosine(
     assert hit.score == pytest.approx(float(np.dot(query, own)), abs=1e-3)
 
 
-def test_every_hit_is_scored_by_all_its_descriptions(
+def test_every_hit_is_scored_by_its_descriptions_as_documented(
     engine: SearchEngine, minilm: Embedder
 ) -> None:
     hits = engine.search("dogs chasing a ball", k=10)
@@ -97,36 +106,39 @@ def test_every_hit_is_scored_by_all_its_descriptions(
     for hit in hits:
         texts = [hit.description, *hit.other_descriptions]
         cosines = minilm.embed_texts(texts) @ query
-        assert hit.score == pytest.approx((cosines.max() + cosines.mean()) / 2, abs=2e-3)
+        assert hit.score == pytest.approx(soft_best(cosines), abs=2e-3)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
-def unit(angle_deg: float) -> np.ndarray:
-    """A 2-d unit vector whose cosine with (1, 0) is cos(angle)."""
-    angle = np.deg2rad(angle_deg)
-    return np.array([np.cos(angle), np.sin(angle)], dtype=np.float32)
-
-
-def test_rescoring_prefers_a_gif_all_of_whose_descriptions_match() -> None:
-    query = np.array([1.0, 0.0], dtype=np.float32)
-    lucky = [unit(20), unit(85)]  # one close description, one unrelated
-    steady = [unit(30), unit(32)]  # two fairly close ones
-    rows = [
-        StoredRow(f"{gif}-{n}", gif, f"https://x.test/{gif}.gif", "", "src")
-        for gif, vectors in (("lucky", lucky), ("steady", steady))
-        for n in range(len(vectors))
+def test_a_well_described_gif_is_not_pulled_below_a_one_description_gif(
+    tmp_path: Path, cached_loader: Loader
+) -> None:
+    """The old (best + mean) / 2 ranked a GIF described in many ways below a GIF with one
+    matching description; soft-best ranks it by its best match and never lower."""
+    settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "c", model="minilm")
+    many = [
+        "a dog catches a frisbee in the park .",
+        "the sky is blue and there are clouds .",
+        "someone is holding a camera .",
+        "a man in a red shirt waves .",
     ]
-    matrix = np.stack(lucky + steady)
-    candidates = [  # nearest description of each GIF, nearest first, as Chroma gives them
-        replace(rows[0], distance=1 - float(lucky[0] @ query)),
-        replace(rows[2], distance=1 - float(steady[0] @ query)),
-    ]
-    ranked = rescore_by_all_descriptions(candidates, rows, matrix, query)
-    assert [row.gif_id for row in ranked] == ["steady", "lucky"]
-    cos = np.cos(np.deg2rad([20, 85, 30, 32]))
-    expected = [(cos[2] + cos[2:].mean()) / 2, (cos[0] + cos[:2].mean()) / 2]
-    assert [1 - row.distance for row in ranked] == pytest.approx(expected, abs=1e-6)
-    assert [row.row_id for row in ranked] == ["steady-0", "lucky-0"]  # their nearest rows
+    lines = [f"https://x.test/many.gif\t{text}\n" for text in many]
+    lines.append("https://x.test/one.gif\ta dog jumps to catch a disc .\n")
+    run_ingest(
+        IngestOptions(source=str(write_tsv(tmp_path / "g.tsv", lines))),
+        settings,
+        loader=cached_loader,
+    )
+    engine = SearchEngine.open(settings, loader=cached_loader)
+    hits = {hit.url: hit for hit in engine.search("a dog catches a frisbee", k=2)}
+    old = engine.rank(
+        {KIND_DESCRIPTION: engine.embedder.embed_query("a dog catches a frisbee")},
+        2,
+        pooling=Pooling(PoolingKind.MAX_MEAN),
+        scope=Scope.ALL_DESCRIPTIONS,
+    )
+    assert [h.url for h in old][0] == "https://x.test/one.gif"  # the penalty it had
+    assert hits["https://x.test/many.gif"].score > hits["https://x.test/one.gif"].score
 
 
 def test_an_empty_collection_and_a_lone_gif_give_no_hits(

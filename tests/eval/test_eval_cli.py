@@ -21,12 +21,27 @@ def test_eval_prints_a_table_and_writes_json(
     captured = capsys.readouterr()
     assert code == 0
     assert "all-descriptions:" in captured.out
-    assert "semantic-max+mean *" in captured.out  # search's ranking, marked
+    assert "soft-best *" in captured.out  # search's ranking, marked
+    assert "target GIF with 1 findable description(s)" in captured.out  # a stratum table
     data = json.loads(out.read_text())
-    metrics = data["protocols"]["all-descriptions"]["metrics"]
-    assert 0.0 <= metrics["bm25"]["recall@10"] <= metrics["semantic"]["recall@10"] <= 1.0
+    variants = data["protocols"]["all-descriptions"]["variants"]
+    bm25, search = variants["bm25"]["all"], variants["soft-best"]["all"]
+    assert 0.0 <= bm25["recall@10"]["value"] <= search["recall@10"]["value"] <= 1.0
     assert data["model"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert data["default_variant"] == "semantic-max+mean"
+    assert data["default_variant"] == "soft-best" and data["baseline"] == "best"
+
+
+def test_eval_reads_several_sources_as_one_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = write_tsv(tmp_path / "a.tsv", SAMPLE_LINES[:150])
+    second = write_tsv(tmp_path / "b.tsv", SAMPLE_LINES[150:300] + SAMPLE_LINES[:10])
+    argv = ["eval", "--source", str(first), str(second), "--model", "minilm", "--json"]
+    code = main([*argv, "--protocol", "all-descriptions", "--quiet"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert data["sources"] == [str(first.resolve()), str(second.resolve())]
+    assert data["rows"] == 300  # the 10 repeated rows are read once
 
 
 def test_eval_on_a_folder_of_gifs_fails_in_one_line(

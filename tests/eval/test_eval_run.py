@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +12,22 @@ from ingest.reader import read_rows
 from ingest.sources import bundled_sample_path
 from search_app.embedder import Embedder, ModelSpec
 from search_app.errors import ConfigError
-from search_app.evaluation import (
-    DEFAULT_VARIANT,
-    PROTOCOL_ALL,
-    PROTOCOL_ONE_PER_GIF,
-    EvalSplit,
-    SplitIndex,
-    TextVectors,
-    run_evaluation,
-    split_all_descriptions,
-    split_one_per_gif,
-)
-from search_app.lexical import normalize_query
+from search_app.ranking import DEFAULT_POOLING
 from search_app.records import GifRecord
-from search_app.search import SearchEngine
+from search_app.search import Scope, SearchEngine
 from search_app.settings import Settings
 from search_app.store import GifStore
+from search_eval.run import (
+    BASELINE,
+    DEFAULT_VARIANT,
+    VARIANTS,
+    Lexical,
+    TextVectors,
+    open_engine,
+    rank_query,
+    run_evaluation,
+)
+from search_eval.splits import Protocol, split_all_descriptions, split_one_per_gif
 
 # Hand-set vectors: every similarity, so every rank, is known.
 VECTORS = {
@@ -51,7 +51,7 @@ class HandModel:
     """A stand-in sentence-transformers model returning the hand-set vectors."""
 
     def encode(self, texts: list[str], **_: object) -> np.ndarray:
-        return np.array([VECTORS[normalize_query(t)] for t in texts], dtype=np.float32)
+        return np.array([VECTORS[t] for t in texts], dtype=np.float32)
 
     def get_embedding_dimension(self) -> int:
         return 4
@@ -72,18 +72,33 @@ def hand_embedder() -> Embedder:
     return Embedder(HandModel(), ModelSpec("hand", "hand-vectors"), "cpu", "fp32")
 
 
+def overall(result: object, variant: str) -> dict[str, float]:
+    cell = result.variants[variant]["all"]  # type: ignore[attr-defined]
+    return {name: m.value for name, m in cell.metrics.items()}
+
+
 def test_all_descriptions_metrics_on_a_hand_made_case(
     hand_embedder: Embedder, settings: Settings
 ) -> None:
-    report = run_evaluation(hand_rows(), hand_embedder, settings, "hand", protocols=[PROTOCOL_ALL])
+    report = run_evaluation(
+        hand_rows(), hand_embedder, settings, ["hand"], protocols=[Protocol.ALL_DESCRIPTIONS]
+    )
     (result,) = report.protocols
     assert (result.indexed, result.queries) == (7, 6)
-    semantic = result.variants["semantic"]
-    # Five queries find their GIF first; "someone makes music ." ranks the dog GIF first
-    # (cosine 0.8 > 0.6 to "a man plays guitar ."), so its GIF is second.
-    assert semantic.recall == {1: pytest.approx(5 / 6), 5: 1.0, 10: 1.0}
-    assert semantic.mrr == pytest.approx((5 + 1 / 2) / 6)
+    best = overall(result, BASELINE)
+    # Five queries find their GIF first; "someone makes music ." (its own row hidden) ranks
+    # the dog GIF first (cosine 0.8 > 0.6 to "a man plays guitar ."), so its GIF is second.
+    assert (best["recall@1"], best["recall@5"], best["recall@10"]) == (
+        pytest.approx(5 / 6),
+        1.0,
+        1.0,
+    )
+    assert best["mrr"] == pytest.approx((5 + 1 / 2) / 6)
     assert (report.rows, report.gifs, report.multi_description_gifs) == (7, 4, 3)
+    # every query's GIF has one findable description left: one stratum, besides "all"
+    assert list(result.variants[DEFAULT_VARIANT]) == ["all", "1"]
+    assert result.variants[BASELINE]["1"].recall10_vs_baseline is None
+    assert set(result.variants) == {v.name for v in VARIANTS}
 
 
 def test_one_per_gif_metrics_depend_on_which_description_is_indexed(
@@ -94,12 +109,13 @@ def test_one_per_gif_metrics_depend_on_which_description_is_indexed(
     indexed_guitar = next(r for r in split.indexed if r.url.endswith("guitar.gif"))
     # Querying with "music" ranks the guitar GIF 2nd; querying with "guitar" ranks it 1st.
     expected_rr = 0.5 if indexed_guitar.description == "a man plays guitar ." else 1.0
-    report = run_evaluation(rows, hand_embedder, settings, protocols=[PROTOCOL_ONE_PER_GIF])
+    report = run_evaluation(rows, hand_embedder, settings, protocols=[Protocol.ONE_PER_GIF])
     (result,) = report.protocols
     assert result.queries == 3
-    assert result.variants["semantic"].mrr == pytest.approx((2 + expected_rr) / 3)
-    assert result.variants["semantic-raw-query"] == result.variants["semantic"]
-    assert "semantic-mean" not in result.variants  # one description per GIF: nothing to group
+    assert overall(result, BASELINE)["mrr"] == pytest.approx((2 + expected_rr) / 3)
+    # one description per GIF: search's pooling is the best cosine, nothing to group
+    assert overall(result, DEFAULT_VARIANT) == overall(result, BASELINE)
+    assert "mean-all" not in result.variants
 
 
 def test_eval_builds_its_own_collections_and_leaves_the_main_one_alone(
@@ -117,7 +133,15 @@ def test_rows_without_multi_description_gifs_are_refused(
 ) -> None:
     single = [GifRecord("https://x.test/bird.gif", "a bird in a tree .", "hand")]
     with pytest.raises(ConfigError, match="two or more descriptions"):
-        run_evaluation(single, hand_embedder, settings, "one.tsv")
+        run_evaluation(single, hand_embedder, settings, ["one.tsv"])
+
+
+def test_the_default_variant_is_searchs_own_ranking() -> None:
+    """Eval's default variant is SearchEngine.rank with its default pooling and scope."""
+    default = next(v for v in VARIANTS if v.name == DEFAULT_VARIANT)
+    rank = inspect.signature(SearchEngine.rank).parameters
+    assert default.pooling is rank["pooling"].default is DEFAULT_POOLING
+    assert default.scope is rank["scope"].default is Scope.NEAREST_ROWS
 
 
 @pytest.fixture(scope="module")
@@ -130,54 +154,43 @@ def test_minilm_finds_held_out_descriptions_better_than_bm25(
     minilm: Embedder, real_rows: list[GifRecord], tmp_path: Path
 ) -> None:
     settings = Settings(store_dir=tmp_path / "eval", model="minilm", device="cpu")
-    report = run_evaluation(real_rows, minilm, settings, "tgif-sample")
+    report = run_evaluation(real_rows, minilm, settings, ["tgif-sample"])
     for result in report.protocols:
-        semantic, bm25 = result.variants["semantic"], result.variants["bm25"]
-        assert semantic.recall[10] > 0.3
-        assert semantic.recall[10] > bm25.recall[10]
-        assert semantic.recall[1] <= semantic.recall[5] <= semantic.recall[10]
-    assert report.to_dict()["protocols"][PROTOCOL_ALL]["queries"] > 100
+        search, bm25 = overall(result, DEFAULT_VARIANT), overall(result, "bm25")
+        assert search["recall@10"] > 0.3
+        assert search["recall@10"] > bm25["recall@10"]
+        assert search["recall@1"] <= search["recall@5"] <= search["recall@10"]
+    data = report.to_dict()
+    all_descriptions = data["protocols"]["all-descriptions"]
+    assert all_descriptions["queries"] > 100
+    by_stratum = all_descriptions["variants"][DEFAULT_VARIANT]
+    assert {"all", "1", "2"} <= set(by_stratum)
+    assert (
+        sum(by_stratum[s]["queries"] for s in by_stratum if s != "all")
+        == (by_stratum["all"]["queries"])
+    )
+    gain = by_stratum["1"]["recall@10_vs_baseline"]
+    assert gain["low"] <= gain["value"] <= gain["high"]
 
 
-def indexed_with_engine(
-    split: EvalSplit, rows: list[GifRecord], embedder: Embedder, tmp_path: Path
-) -> tuple[SplitIndex, TextVectors, SearchEngine]:
-    """Index the split as eval does, and open a SearchEngine on the very same collection."""
-    settings = Settings(store_dir=tmp_path / "eval", model="minilm", device="cpu")
-    vectors = TextVectors(embedder, 256)
-    vectors.add([r.description for r in rows])
-    index = SplitIndex(split, vectors, settings)
-    store = GifStore.open(replace(settings, collection=index.store.collection_name))
-    return index, vectors, SearchEngine(store, embedder, store.require_binding())
-
-
-def test_semantic_variant_ranks_like_search_engine_with_one_description_per_gif(
+def test_a_hidden_row_is_not_found_by_any_variant(
     minilm: Embedder, real_rows: list[GifRecord], tmp_path: Path
 ) -> None:
-    split = split_one_per_gif(real_rows)
-    index, vectors, engine = indexed_with_engine(split, real_rows, minilm, tmp_path)
-    for query in split.queries[:20]:
-        vector = vectors.of([query.description])[0]
-        ours = [gif for gif, _ in index.semantic(vector, None)[:10]]
-        assert ours == [hit.gif_id for hit in engine.search_vector(vector, 10)]
-
-
-def test_default_variant_ranks_and_scores_like_search_engine(
-    minilm: Embedder, real_rows: list[GifRecord], tmp_path: Path
-) -> None:
-    """With every description indexed, search ranks as eval's semantic-max+mean."""
     split = split_all_descriptions(real_rows)
-    index, vectors, engine = indexed_with_engine(split, real_rows, minilm, tmp_path)
-    texts = ["a man is dancing", "a cat jumps off a table", "two people kiss"]
-    texts += [q.description for q in split.queries[:17]]
-    vectors.add(texts)
-    reordered = 0
-    for text in texts:
-        vector = vectors.of([text])[0]
-        semantic = index.semantic(vector, None)
-        ours = index.regrouped(semantic, vector, None)[DEFAULT_VARIANT][:10]
-        hits = engine.search_vector(vector, 10)
-        assert [gif for gif, _ in ours] == [hit.gif_id for hit in hits]
-        assert [hit.score for hit in hits] == pytest.approx([s for _, s in ours], abs=1e-5)
-        reordered += [gif for gif, _ in semantic[:10]] != [gif for gif, _ in ours]
-    assert reordered > 0  # the check compares two rankings that do differ from best-only
+    settings = Settings(store_dir=tmp_path / "eval", model="minilm", device="cpu")
+    vectors = TextVectors(minilm, 256)
+    vectors.add([r.description for r in real_rows])
+    engine = open_engine(split, vectors, settings)
+    lexical = Lexical(split)
+    query = split.queries[0]
+    vector = vectors.of([query.description])[0]
+    seen = rank_query(engine, lexical, query, vector, None, VARIANTS)
+    for name in seen:
+        assert seen[name][0] == query.gif_id  # its own row: a perfect match
+    for scope in Scope:
+        candidates = engine.description_candidates(
+            vector, 10, hidden_rows=(query.row_id,), scope=scope
+        )
+        assert query.row_id not in {row.row_id for row in candidates.rows}
+        assert query.gif_id in {row.gif_id for row in candidates.rows}  # its other rows
+    assert query.row_id not in {g.row.row_id for g in lexical.rank(query.description, query.row_id)}

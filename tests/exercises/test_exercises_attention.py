@@ -17,7 +17,7 @@ from exercises.attention import (
     merge_word_vectors,
 )
 from exercises.encoder import encode_tokens, find_transformer
-from exercises.errors import ConfigError, FocusWordError
+from exercises.errors import FocusWordError, OptionError
 from exercises.heatmap import plot_attention, plot_head_attention
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -161,7 +161,7 @@ def test_focus_word_that_is_not_one_word_raises(minilm_model, word, message):
 
 
 def test_layer_out_of_range_raises_config_error(minilm_model):
-    with pytest.raises(ConfigError, match=r"--layer must be in 0\.\.5 for this model, got 6"):
+    with pytest.raises(OptionError, match=r"--layer must be in 0\.\.5 for this model, got 6"):
         analyze_sentences(["A bat flew"], "bat", minilm_model, layer=6)
 
 

@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from exercises.errors import ConfigError
+from exercises.errors import OptionError
 from exercises.sgd import compute_example_loss, run_sgd, take_sgd_step
 from exercises.sgd_config import DEFAULT_SGD_CONFIG, Example, SgdConfig, build_sgd_config
 from exercises.sgd_report import format_sgd_markdown, format_sgd_text
@@ -197,6 +197,6 @@ def test_config_file_is_read_and_flags_override_it(tmp_path):
     ],
 )
 def test_bad_options_raise_config_error_naming_the_value(options, message):
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(OptionError) as info:
         build_sgd_config(**options)
     assert message in str(info.value)

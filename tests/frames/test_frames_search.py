@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -14,48 +15,13 @@ from ingest.job import IngestOptions, run_ingest
 from search_app.embedder import Embedder
 from search_app.errors import ImagesUnsupportedError
 from search_app.frames import open_image
-from search_app.records import KIND_DESCRIPTION, KIND_FRAME, StoredRow
-from search_app.search import RRF_K, SearchEngine, fuse_ranks, load_for_settings
+from search_app.ranking import SOFT_BEST_CAP, SOFT_BEST_TEMPERATURE
+from search_app.records import KIND_FRAME
+from search_app.search import SearchEngine, load_for_settings
 from search_app.settings import Settings
 from tests.conftest import BACKENDS, backend_settings, write_tsv
 from tests.frames.conftest import SET_OF_GIFS, gif_route, tiny_clip_settings, write_gif_folder
 from tests.local_http import serve_handlers
-
-
-def row(gif_id: str, cosine: float, kind: str = KIND_DESCRIPTION) -> StoredRow:
-    return StoredRow(f"{kind}-{gif_id}", gif_id, f"https://x.test/{gif_id}.gif", "", "",
-                     1.0 - cosine, kind)  # fmt: skip
-
-
-def test_one_kind_keeps_its_order_and_cosines() -> None:
-    fused = fuse_ranks({KIND_DESCRIPTION: [row("a", 0.9), row("b", 0.7)], KIND_FRAME: []})
-    assert [(g.gif_id, round(g.score, 6), g.score_kind) for g in fused] == [
-        ("a", 0.9, "cosine"),
-        ("b", 0.7, "cosine"),
-    ]
-
-
-def test_two_kinds_fuse_ranks_not_cosines() -> None:
-    descriptions = [row("a", 0.95), row("b", 0.90), row("c", 0.85)]
-    frames = [row("b", 0.31, KIND_FRAME), row("d", 0.30, KIND_FRAME), row("a", 0.20, KIND_FRAME)]
-    fused = fuse_ranks({KIND_DESCRIPTION: descriptions, KIND_FRAME: frames})
-    order = [g.gif_id for g in fused]
-    # b: 2nd and 1st; a: 1st and 3rd; d: 2nd by frames beats c: 3rd by descriptions,
-    # though d's cosine (0.30) is far below c's (0.85): ranks count, not cosines
-    assert order == ["b", "a", "d", "c"]
-    assert len(order) == len(set(order))
-    scale = (RRF_K + 1) / 2
-    b = fused[0]
-    assert b.score == pytest.approx(scale * (1 / (RRF_K + 2) + 1 / (RRF_K + 1)))
-    assert set(b.rows) == {KIND_DESCRIPTION, KIND_FRAME} and b.score_kind == "rank_fusion"
-    d = fused[2]  # matched only by frames
-    assert set(d.rows) == {KIND_FRAME} and d.score == pytest.approx(scale / (RRF_K + 2))
-
-
-def test_a_tie_goes_to_the_description_match() -> None:
-    fused = fuse_ranks({KIND_DESCRIPTION: [row("z", 0.5)], KIND_FRAME: [row("a", 0.3, KIND_FRAME)]})
-    assert [g.gif_id for g in fused] == ["z", "a"]
-    assert fused[0].score == fused[1].score == pytest.approx(0.5)
 
 
 def png_of_first_frame(data: bytes) -> Image.Image:
@@ -100,10 +66,11 @@ def test_text_search_gives_one_hit_per_gif_from_both_kinds(mixed: SearchEngine) 
     dancer = by_name["dancer.gif"]
     assert dancer.matched == ("description", "frame")
     assert dancer.description == "a man is dancing on the stage"
-    # its description side: (best cosine 1.0 + mean over its two descriptions) / 2
+    # its description side: soft-best of its two descriptions' cosines (1.0 and other)
     query, other = mixed.embedder.embed_texts(["a man is dancing on the stage", "a guy dancing"])
-    expected = (1.0 + (1.0 + float(query @ other)) / 2) / 2
-    assert dancer.description_score == pytest.approx(expected, abs=1e-4)
+    cosines = np.array([1.0, float(query @ other)])
+    soft = SOFT_BEST_TEMPERATURE * np.log(np.exp(cosines / SOFT_BEST_TEMPERATURE).sum())
+    assert dancer.description_score == pytest.approx(min(soft, 1.0 + SOFT_BEST_CAP), abs=1e-4)
     assert dancer.other_descriptions == ("a guy dancing",)
     assert dancer.frame_index is not None and dancer.score_kind == "rank_fusion"
     assert by_name["cat.gif"].matched == ("description",)

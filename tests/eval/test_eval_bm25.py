@@ -1,4 +1,4 @@
-"""BM25 scoring and TGIF-style text normalization, checked against hand computations."""
+"""BM25 scoring and tokenization, checked against hand computations."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from search_app.lexical import BM25Index, bm25_idf, normalize_query, raw_style, tokenize
+from search_eval.bm25 import BM25Index, bm25_idf, tokenize
 
 DOCS = ["a dog runs", "a dog and a dog play", "a cat sleeps"]
 
@@ -65,22 +65,3 @@ def test_tokenize_gives_the_same_tokens_for_raw_and_tokenized_text(
     raw: str, tokens: list[str]
 ) -> None:
     assert tokenize(raw) == tokens
-
-
-@pytest.mark.parametrize(
-    ("raw", "normalized"),
-    [
-        ("A man's dancing, isn't he?", "a man 's dancing , is n't he ?"),
-        ("Two dogs play.", "two dogs play ."),
-        ("they're   on a STAGE", "they 're on a stage"),
-    ],
-    ids=["clitics-and-punctuation", "final-period", "spaces-and-case"],
-)
-def test_normalize_query_writes_text_as_tgif_does(raw: str, normalized: str) -> None:
-    assert normalize_query(raw) == normalized
-
-
-def test_raw_style_undoes_tgif_tokenization_and_normalize_query_restores_it() -> None:
-    tokenized = "a man 's dancing and he does n't stop ."
-    assert raw_style(tokenized) == "A man's dancing and he doesn't stop."
-    assert normalize_query(raw_style(tokenized)) == tokenized

@@ -1,4 +1,4 @@
-"""The lexical side of search: TGIF-style text normalization and an in-memory BM25 index."""
+"""BM25: the lexical baseline eval compares search with (an in-memory Okapi BM25 index)."""
 
 from __future__ import annotations
 
@@ -12,24 +12,6 @@ import numpy as np
 BM25_K1 = 1.2  # term-frequency saturation (the usual Lucene/Elasticsearch default)
 BM25_B = 0.75  # how much a long description is penalised
 TOKEN_PATTERN = re.compile(r"\w+")
-CLITICS = r"(n't|'s|'re|'ve|'ll|'d|'m)"  # split off as separate tokens in TGIF
-
-
-def normalize_query(text: str) -> str:
-    """Lower-case and space out punctuation and clitics as TGIF descriptions are written.
-
-    "A man's dancing, isn't he?" -> "a man 's dancing , is n't he ?"
-    """
-    text = re.sub(r"([.,!?;:\"()])", r" \1 ", text.lower())
-    text = re.sub(r"(\w)" + CLITICS + r"\b", r"\1 \2", text)
-    return " ".join(text.split())
-
-
-def raw_style(text: str) -> str:
-    """Return a tokenized TGIF description as a person types it: "A man's dancing."."""
-    text = re.sub(r" ([.,!?;:])", r"\1", text)
-    text = re.sub(r" " + CLITICS + r"\b", r"\1", text)
-    return text[:1].upper() + text[1:]
 
 
 def tokenize(text: str) -> list[str]:

@@ -1,5 +1,5 @@
 # The README's two commands are `make run` and `make test`.
-.PHONY: run setup test test-slow lint format bench eval ingest serve
+.PHONY: run setup test test-slow lint format bench eval ingest serve settings-table
 
 VENV := .venv/bin
 
@@ -32,3 +32,8 @@ lint: setup
 format: setup
 	$(VENV)/ruff format .
 	$(VENV)/ruff check --fix .
+
+settings-table: setup
+	@$(VENV)/python -c "from gifsearch.flags import settings_table; \
+	from gifsearch.serve_cmd import ServeSettings; from search_app.settings import Settings; \
+	print(settings_table((Settings, ServeSettings)))"

@@ -25,7 +25,6 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from gifsearch.bench_cmd import load_benchmark
 from search_app.embedder import cpu_supports_bf16
 from search_app.settings import DEFAULT_BATCH_SIZE
 
@@ -323,10 +322,8 @@ def run_bench(args: argparse.Namespace) -> int:
         tasks = plan_tasks(args, workdir, rows)
         started = time.perf_counter()
         results = run_tasks(tasks, args)
-        try:
-            reporting = load_benchmark("bench_report")
-        except ImportError as exc:
-            raise BenchError(f"can't load benchmarks/bench_report.py: {exc}") from exc
+        import bench_report as reporting  # a sibling script: benchmarks/ is on sys.path
+
         report = reporting.collect(results, machine, ingest_runs(args), args.model, args.quick)
         report["seconds"] = time.perf_counter() - started
     if args.out:
@@ -336,9 +333,13 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the options and run the benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Parse the options and run the benchmark (a bad option exits 2, a failed step 1)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(parser)
     try:
         return run_bench(parser.parse_args(argv))

@@ -71,7 +71,7 @@ def read_texts(source: str, limit: int | None) -> list[str]:
 
 def run_ingest_task(task: dict, progress: bool) -> dict:
     """Run the whole ingest job (ingest.job.run_ingest) into task['store']."""
-    from gifsearch.cli import tqdm_progress
+    from gifsearch.console import tqdm_progress
     from ingest.job import IngestOptions, run_ingest
 
     settings = settings_for(task["store"], "bench", task["model"], task["precision"])
@@ -115,7 +115,7 @@ def run_query_task(task: dict, progress: bool) -> dict:
     Also HNSW recall@k: Chroma's top k rows against exact brute force over the same
     vectors (numpy dot products of unit vectors).
     """
-    from gifsearch.cli import tqdm_progress
+    from gifsearch.console import tqdm_progress
     from ingest.reader import read_rows
     from search_app.ranking import best_row_per_gif
     from search_app.search import CANDIDATE_FACTOR, ROWS_PER_CANDIDATE, SearchEngine
@@ -126,7 +126,7 @@ def run_query_task(task: dict, progress: bool) -> dict:
     embedder = load(task["model"], task["precision"])
     k = task["k"]
     with tempfile.TemporaryDirectory(prefix="gifsearch-bench-query-") as scratch:
-        store = GifStore.open(settings_for(scratch, "bench-query", task["model"], "fp32"))
+        store = GifStore(settings_for(scratch, "bench-query", task["model"], "fp32"))
         binding = ModelBinding(embedder.name, embedder.spec.ref, embedder.dimension)
         store.ensure_collection(binding)
         tick = tqdm_progress(progress)(len(rows), "index")

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.reader import read_many
-from ingest.sources import bundled_sample_path
+from ingest.sources import TsvSource, bundled_sample_path, read_together
 from search_app.embedder import load_embedder
 from search_app.ranking import BEST_ONLY, Pooling, PoolingKind, pool_cosines
 from search_eval.metrics import measure_strata, stratum_of
@@ -44,7 +43,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--source", nargs="+", default=[str(bundled_sample_path())])
     parser.add_argument("--precision", default="bf16")
     args = parser.parse_args(argv)
-    rows, _ = read_many([(Path(s), s) for s in args.source], limit=None)
+    rows, _ = read_together([TsvSource(Path(s), s) for s in args.source], None, 0)
     embedder = load_embedder("minilm", "cpu", args.precision)
     vectors = embedder.embed_texts([r.description for r in rows], 256).astype(np.float64)
     gif_index: dict[str, int] = {}

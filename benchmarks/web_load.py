@@ -36,7 +36,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from gradio_client import Client  # noqa: E402
 from gradio_client.utils import QueueError  # noqa: E402
 
-from gifsearch.bench_cmd import load_benchmark  # noqa: E402
 from ingest.sources import bundled_sample_path  # noqa: E402
 from search_app.search import SearchEngine  # noqa: E402
 from search_app.settings import Settings  # noqa: E402
@@ -234,7 +233,8 @@ def format_report(report: LoadReport) -> list[str]:
 
 def main() -> int:
     """Fill the store if needed, launch the app, run the load, print the figures."""
-    latency = load_benchmark("web_latency")
+    import web_latency as latency  # a sibling script: benchmarks/ is on sys.path
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, default=DEFAULT_STORE)
     parser.add_argument("--collection", default="gifs")

@@ -30,7 +30,7 @@ from exercises.encoder import (
 from exercises.errors import FocusWordError, OptionError
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+    from exercises.encoder import SentenceTransformer
 
 DEFAULT_SENTENCES = (
     "She saw a bat flying in the night sky",

@@ -112,6 +112,7 @@ def add_sgd_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     """Register the `sgd` subcommand."""
     parser = subparsers.add_parser(
         "sgd",
+        allow_abbrev=False,
         help="gradient descent by hand on one neuron",
         description=SGD_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -160,6 +161,7 @@ def add_attention_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
 
     parser = subparsers.add_parser(
         "attention",
+        allow_abbrev=False,
         help="self-attention over SBERT token embeddings, with heatmaps",
         description=ATTENTION_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -205,7 +207,9 @@ def add_exercise_parsers(subparsers: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The `python -m exercises` parser."""
     parser = argparse.ArgumentParser(
-        prog="python -m exercises", description="Teaching exercises: SGD by hand and attention."
+        allow_abbrev=False,
+        prog="python -m exercises",
+        description="Teaching exercises: SGD by hand and attention.",
     )
     add_exercise_parsers(parser.add_subparsers(dest="command", required=True, metavar="EXERCISE"))
     return parser

@@ -7,10 +7,23 @@ import json
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ingest.reader import DEFAULT_LIMIT_ROWS
-from ingest.sources import BUNDLED_SOURCE as BUNDLED_SAMPLE
-from search_app.settings import Settings
+from gifsearch.console import notify, tqdm_progress
+from gifsearch.flags import (
+    add_command,
+    add_sample_flags,
+    add_setting_flags,
+    settings_from_args,
+)
+from ingest.release import BUNDLED_SOURCE as BUNDLED_SAMPLE
+from search_app.errors import SourceError
+from search_app.settings import SettingGroup, Settings
+
+if TYPE_CHECKING:
+    from ingest.sources import Source
+
+GROUPS = (SettingGroup.MODEL, SettingGroup.EMBED, SettingGroup.NETWORK)
 
 PROTOCOL_CHOICES = ("both", "one-per-gif", "all-descriptions")
 
@@ -31,8 +44,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     Example: gifsearch eval --source tgif-sample ../shared/data/tgif-multicaption-dev.tsv
     """
-    from gifsearch.cli import notify, settings_from_args, tqdm_progress
-    from ingest.reader import read_many
+    from ingest.sources import read_together
     from search_app.search import load_for_settings
     from search_app.writer_lock import hold_writer_lock
     from search_eval.report import format_eval_report
@@ -40,9 +52,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from search_eval.splits import Protocol
 
     settings = settings_from_args(args)
-    files = [resolve_eval_source(spec, settings) for spec in args.source]
-    rows, _ = read_many(files, None if args.all else args.limit, args.seed)
-    labels = [label for _, label in files]
+    sources = [open_eval_source(spec, settings) for spec in args.source]
+    rows, _ = read_together(sources, None if args.all else args.limit, args.seed)
+    labels = [source.label for source in sources]
     embedder = load_for_settings(settings.model, settings)
     if embedder.notice:
         notify(embedder.notice)
@@ -70,62 +82,52 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve_eval_source(spec: str, settings: Settings) -> tuple[Path, str]:
-    """Return the file to read and its label; 'tgif-sample' is the bundled sample."""
-    from gifsearch.cli import notify
-    from ingest.sources import bundled_sample_path, resolve_source
-    from search_app.errors import SourceError
+def open_eval_source(spec: str, settings: Settings) -> Source:
+    """Open a --source for eval: it needs descriptions, so a folder of GIFs is refused."""
+    from ingest.sources import open_source
 
-    if spec == BUNDLED_SAMPLE:
-        return bundled_sample_path(), BUNDLED_SAMPLE
-    resolved = resolve_source(spec, settings.cache_dir, settings.network_timeout_s)
-    if resolved.gif_folder:
+    source = open_source(spec, settings.cache_dir, settings.network_timeout_s)
+    if not source.has_descriptions:
         raise SourceError(
             f"source {spec} is a folder of GIFs; eval needs descriptions: give a "
             "TGIF-format file (URL<TAB>description), 'tgif' or 'tgif-sample'"
         )
-    if resolved.notice:
-        notify(resolved.notice)
-    return resolved.path, resolved.label
+    if source.notice:
+        notify(source.notice)
+    return source
 
 
 def add_eval_parser(commands: argparse._SubParsersAction) -> None:
     """Register `gifsearch eval`."""
-    from gifsearch.cli import add_model_options, positive_int
-
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "eval",
-        help="measure search quality (recall@k, MRR) by stratum, against baselines",
-        description=cmd_eval.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_eval,
+        "measure search quality (recall@k, MRR) by stratum, against baselines",
+        GROUPS,
     )
     parser.add_argument(
         "--source",
         nargs="+",
         default=[BUNDLED_SAMPLE],
-        help="one or more of: 'tgif-sample' (the bundled 11,112 rows; default), 'tgif', a "
-        "TGIF-format file or an http(s) URL; several are read as one set",
+        help="one or more of: 'tgif-sample' (the bundled 11,112 rows), 'tgif', a "
+        "TGIF-format file or an http(s) URL; several are read as one set "
+        f"(default: {BUNDLED_SAMPLE})",
     )
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument(
-        "--limit",
-        type=positive_int,
-        default=DEFAULT_LIMIT_ROWS,
-        help=f"rows to keep ({DEFAULT_LIMIT_ROWS})",
-    )
-    size.add_argument("--all", action="store_true", help="keep every row")
-    parser.add_argument("--seed", type=int, default=0, help="sample and split seed (0)")
-    add_model_options(parser)
-    parser.add_argument("--batch-size", type=positive_int, help="texts per encode batch (256)")
+    add_sample_flags(parser)
     parser.add_argument(
-        "--protocol", choices=PROTOCOL_CHOICES, default="both", help="which protocol (both)"
+        "--protocol",
+        choices=PROTOCOL_CHOICES,
+        default="both",
+        help="which protocol (default: both)",
     )
     parser.add_argument(
         "--store",
         dest="eval_store",
+        metavar="DIR",
         help="keep the evaluation collections in this directory (default: a temporary one)",
     )
     parser.add_argument("--out", help="also write the results as JSON to this file")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.set_defaults(func=cmd_eval)
+    add_setting_flags(parser, GROUPS)

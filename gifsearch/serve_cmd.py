@@ -1,78 +1,161 @@
-"""The `serve` command: the Gradio web UI over the persistent collection."""
+"""`gifsearch serve`: the Gradio web UI over the persistent collection.
+
+This edge composes the page: the search app (search_app/web.py) plus the exercises' tab
+(gifsearch/exercise_tab.py), so the search core never imports the teaching module.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
+from gifsearch.console import notify
+from gifsearch.flags import (
+    add_command,
+    add_setting_flags,
+    from_args,
+    settings_from_args,
+)
 from search_app.errors import CollectionNotFoundError, ConfigError
-from search_app.settings import Settings
+from search_app.settings import SettingGroup, Settings, setting
 
-AUTH_ENV_VAR = "GIFSEARCH_AUTH"
-# The same defaults as search_app.web, repeated so that building the CLI parser (which
-# every command does) never imports gradio.
+# The web module's defaults, declared here so that building the CLI parser (which every
+# command does) never imports gradio; search_app/web.py takes them from LaunchOptions.
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
+MAX_AUTH_FILE_BYTES = 4_096
+GROUPS = (SettingGroup.INDEX, SettingGroup.MODEL, SettingGroup.SERVE)
 
 
 def parse_auth(text: str) -> tuple[str, str]:
     """Split 'user:password' into its two parts; raise ConfigError when either is empty."""
-    user, sep, password = text.partition(":")
+    user, sep, password = text.strip().partition(":")
     if not sep or not user or not password:
         raise ConfigError("auth must look like user:password (both parts non-empty)")
     return user, password
 
 
-def auth_arg(text: str) -> tuple[str, str]:
-    """argparse type for --auth."""
+def _port_problem(port: int) -> str | None:
+    return None if 1 <= port <= 65_535 else "is out of range: use 1 to 65535"
+
+
+def _auth_problem(text: str | None) -> str | None:
+    if text is None:
+        return None
     try:
-        return parse_auth(text)
+        parse_auth(text)
     except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        return f"is not accepted: {exc}"
+    return None
 
 
-def port_arg(text: str) -> int:
-    """argparse type for --port: 1 to 65535."""
+@dataclass(frozen=True)
+class ServeSettings:
+    """Where and how the web app listens (turned into search_app.web.LaunchOptions)."""
+
+    host: str = setting(
+        DEFAULT_HOST,
+        help="address to bind; another than loopback needs a login or --insecure",
+        env="GIFSEARCH_HOST",
+        group=SettingGroup.SERVE,
+    )
+    port: int = setting(
+        DEFAULT_PORT,
+        help="port",
+        env="GIFSEARCH_PORT",
+        group=SettingGroup.SERVE,
+        check=_port_problem,
+    )
+    auth: str | None = setting(
+        None,
+        help="require this login, user:password (environment only: a flag would show the "
+        "password in `ps`)",
+        env="GIFSEARCH_AUTH",
+        group=SettingGroup.SERVE,
+        env_only=True,
+        label="GIFSEARCH_AUTH",
+        check=_auth_problem,
+    )
+    auth_file: Path | None = setting(
+        None,
+        help="read the login, user:password, from this file's first line",
+        env="GIFSEARCH_AUTH_FILE",
+        group=SettingGroup.SERVE,
+        metavar="FILE",
+    )
+    insecure: bool = setting(
+        False,
+        help="allow a non-loopback host without a login",
+        env="GIFSEARCH_INSECURE",
+        group=SettingGroup.SERVE,
+    )
+
+    def __repr__(self) -> str:  # never print the password
+        return f"ServeSettings(host={self.host!r}, port={self.port}, insecure={self.insecure})"
+
+    def __post_init__(self) -> None:
+        from search_app.settings import validate
+
+        validate(self)
+
+    @property
+    def login(self) -> tuple[str, str] | None:
+        """The (user, password) to require (GIFSEARCH_AUTH wins over the file), or None."""
+        if self.auth:
+            return parse_auth(self.auth)
+        if self.auth_file is None:
+            return None
+        return parse_auth(read_auth_file(self.auth_file))
+
+
+def read_auth_file(path: Path) -> str:
+    """Return the first line of a small regular file holding user:password."""
     try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is out of range: use 1 to 65535")
-    return port
+        if not path.is_file():
+            raise ConfigError(f"auth file {path} is not a regular file")
+        if path.stat().st_size > MAX_AUTH_FILE_BYTES:
+            raise ConfigError(f"auth file {path} is over {MAX_AUTH_FILE_BYTES} bytes")
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"can't read auth file {path}: {getattr(exc, 'strerror', exc)}") from None
+    if not lines:
+        raise ConfigError(f"auth file {path} is empty: write user:password on its first line")
+    return lines[0]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Search the GIFs in your browser: a local web page over the collection.
 
-    Binds 127.0.0.1 by default. Serving on another address needs --auth user:password
-    (or GIFSEARCH_AUTH=user:password), or --insecure.
+    Binds 127.0.0.1 by default. Serving on another address needs a login,
+    user:password, from --auth-file FILE or the variable GIFSEARCH_AUTH (never a flag
+    of its own: `ps` would show the password), or --insecure.
 
     Example: gifsearch serve --port 7860
     """
-    from gifsearch.cli import notify, settings_from_args
+    from gifsearch.exercise_tab import exercises_tab
     from search_app.search import SearchEngine
     from search_app.web import LaunchOptions, build_app, ingest_command, launch_app
 
     settings = settings_from_args(args)
-    env_auth = os.environ.get(AUTH_ENV_VAR)
-    auth = args.auth or (parse_auth(env_auth) if env_auth else None)
+    serve = from_args(ServeSettings, args)
+    assert isinstance(serve, ServeSettings)
     # Gradio's file route must never hand out the index or the model cache.
     private_dirs = (str(settings.store_dir.resolve()), str(settings.cache_dir.resolve()))
-    options = LaunchOptions(args.host, args.port, auth, args.insecure, private_dirs)
+    options = LaunchOptions(serve.host, serve.port, serve.login, serve.insecure, private_dirs)
     fill = ingest_command(settings)
     check_collection(settings, fill)
 
     engine = SearchEngine.open(settings)
     if engine.embedder.notice:
         notify(engine.embedder.notice)
-    app = build_app(engine, fill_command=fill)
+    app = build_app(engine, fill_command=fill, extra_tabs=[exercises_tab()])
     try:
         url = launch_app(app, options, prevent_thread_lock=True, quiet=True)
     except OSError as exc:
         raise ConfigError(
-            f"cannot listen on {args.host}:{args.port} ({exc.strerror or 'port taken?'}); "
+            f"cannot listen on {serve.host}:{serve.port} ({exc.strerror or 'port taken?'}); "
             "pick another with --port"
         ) from None
     stats = engine.stats()
@@ -102,7 +185,7 @@ def check_collection(settings: Settings, fill: str) -> None:
     )
     if not settings.chroma_host and not settings.store_dir.exists():
         raise missing  # as SearchEngine.open: don't let Chroma create an empty store
-    store = GifStore.open(settings)
+    store = GifStore(settings)
     if store.binding() is None:
         raise missing
     if store.count() == 0:
@@ -111,29 +194,15 @@ def check_collection(settings: Settings, fill: str) -> None:
         )
 
 
-def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_serve_parser(commands: argparse._SubParsersAction) -> None:
     """Register the `serve` subcommand."""
-    from gifsearch.cli import add_store_options
-
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "serve",
-        help="search GIFs in the browser (Gradio web UI)",
-        description=cmd_serve.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_serve,
+        "search GIFs in the browser (Gradio web UI)",
+        GROUPS,
+        (Settings, ServeSettings),
     )
-    add_store_options(parser)
-    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind ({DEFAULT_HOST})")
-    parser.add_argument("--port", type=port_arg, default=DEFAULT_PORT, help=f"({DEFAULT_PORT})")
-    parser.add_argument(
-        "--auth",
-        type=auth_arg,
-        metavar="USER:PASSWORD",
-        help=f"require this login (or set {AUTH_ENV_VAR})",
-    )
-    parser.add_argument(
-        "--insecure",
-        action="store_true",
-        help="allow a non-loopback --host without --auth",
-    )
-    parser.set_defaults(func=cmd_serve)
-    return parser
+    add_setting_flags(parser, GROUPS[2:], ServeSettings)
+    add_setting_flags(parser, GROUPS[:2])

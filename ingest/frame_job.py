@@ -14,8 +14,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.gif_fetch import FetchError, FetchLimits, fetch_gif, read_gif_file
+from ingest.gif_fetch import fetch_gif, read_gif_file
 from ingest.gif_folder import file_url
+from ingest.http_download import DownloadError, DownloadLimits
 from search_app.embedder import Embedder
 from search_app.errors import ImageReadError
 from search_app.frames import (
@@ -26,7 +27,7 @@ from search_app.frames import (
     open_image,
     select_frames,
 )
-from search_app.records import KIND_FRAME, FrameRecord, GifRecord, make_frame_id, make_gif_id
+from search_app.records import FrameRecord, GifRecord, RowKind, make_frame_id, make_gif_id
 from search_app.store import GifStore
 
 FETCH_WORKERS = 8  # concurrent downloads: enough to hide latency, polite to one host
@@ -99,13 +100,13 @@ def split_done(
     A GIF's frames are upserted together, so its first frame's id stands for all of them.
     """
     first_ids = [make_frame_id(t.gif_id, options.frame_set, 0) for t in targets]
-    done = store.existing_ids(first_ids, KIND_FRAME)
+    done = store.existing_ids(first_ids, RowKind.FRAME)
     todo = [t for t, row_id in zip(targets, first_ids, strict=True) if row_id not in done]
     return todo, len(targets) - len(todo)
 
 
-def load_frames(target: GifTarget, options: FrameOptions, limits: FetchLimits) -> SelectedFrames:
-    """Fetch (or read) one GIF and pick its frames; raise FetchError or ImageReadError."""
+def load_frames(target: GifTarget, options: FrameOptions, limits: DownloadLimits) -> SelectedFrames:
+    """Fetch (or read) one GIF and pick its frames; raise DownloadError or ImageReadError."""
     if target.path is not None:
         data = read_gif_file(target.path, limits.max_bytes)
     else:
@@ -114,12 +115,12 @@ def load_frames(target: GifTarget, options: FrameOptions, limits: FetchLimits) -
 
 
 def try_load_frames(
-    target: GifTarget, options: FrameOptions, limits: FetchLimits
+    target: GifTarget, options: FrameOptions, limits: DownloadLimits
 ) -> SelectedFrames | str:
     """Return a GIF's picked frames, or the reason it failed (never raises)."""
     try:
         return load_frames(target, options, limits)
-    except (FetchError, ImageReadError) as exc:
+    except (DownloadError, ImageReadError) as exc:
         return exc.reason
     except Exception:  # anything else a hostile file makes Pillow raise: skip that GIF
         return DECODE_ERROR
@@ -130,7 +131,7 @@ def embed_frames(
     embedder: Embedder,
     store: GifStore,
     options: FrameOptions,
-    limits: FetchLimits,
+    limits: DownloadLimits,
     tick: Tick = lambda n: None,
     on_skip: SkipHandler | None = None,
 ) -> FrameTally:

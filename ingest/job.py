@@ -20,23 +20,14 @@ from ingest.frame_job import (
     SkipHandler,
     embed_frames,
     split_done,
-    targets_from_files,
-    targets_from_records,
 )
-from ingest.gif_fetch import DEFAULT_DEADLINE_S, DEFAULT_MAX_GIF_BYTES, FetchLimits
-from ingest.gif_folder import sample_gif_files
-from ingest.reader import (
-    DEFAULT_LIMIT_ROWS,
-    DEFAULT_SEED,
-    BadLineHandler,
-    ReadSummary,
-    read_rows,
-)
-from ingest.sources import ResolvedSource, resolve_source
+from ingest.http_download import DownloadLimits
+from ingest.reader import DEFAULT_LIMIT_ROWS, DEFAULT_SEED, BadLineHandler
+from ingest.sources import FieldMapping, Source, SourceFormat, SourceRows, open_source
 from search_app.embedder import Embedder, resolve_model_spec
 from search_app.errors import ConfigError, ImagesUnsupportedError, SourceError
 from search_app.frames import DEFAULT_FRAME_STRATEGY, DEFAULT_FRAMES_PER_GIF
-from search_app.records import KIND_FRAME, GifRecord
+from search_app.records import GifRecord, RowKind
 from search_app.search import (
     INGEST_FRAMES_HINT,
     EmbedderLoader,
@@ -62,6 +53,8 @@ class IngestOptions:
     """
 
     source: str = "tgif"
+    fields: FieldMapping = field(default_factory=FieldMapping)
+    source_format: SourceFormat | None = None  # None: by the file name's suffix
     limit: int | None = DEFAULT_LIMIT_ROWS
     seed: int = DEFAULT_SEED
     prune: bool = False
@@ -69,8 +62,8 @@ class IngestOptions:
     frame_strategy: str = DEFAULT_FRAME_STRATEGY
     frames_per_gif: int = DEFAULT_FRAMES_PER_GIF
     gif_timeout_s: float | None = None
-    gif_deadline_s: float = DEFAULT_DEADLINE_S
-    max_gif_bytes: int = DEFAULT_MAX_GIF_BYTES
+    gif_deadline_s: float = DownloadLimits.deadline_s
+    max_gif_bytes: int = DownloadLimits.max_bytes
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -82,10 +75,10 @@ class IngestOptions:
         """How frames are picked."""
         return FrameOptions(self.frame_strategy, self.frames_per_gif)
 
-    def fetch_limits(self, network_timeout_s: float) -> FetchLimits:
+    def fetch_limits(self, network_timeout_s: float) -> DownloadLimits:
         """Return the download limits, the timeout defaulting to network_timeout_s."""
         timeout = self.gif_timeout_s if self.gif_timeout_s is not None else network_timeout_s
-        return FetchLimits(timeout, self.gif_deadline_s, self.max_gif_bytes)
+        return DownloadLimits(timeout, self.gif_deadline_s, self.max_gif_bytes)
 
 
 @dataclass(frozen=True)
@@ -184,32 +177,37 @@ class IngestJob:
         self.on_notice(message)
 
     def run(self) -> IngestReport:
-        """Resolve the source, then ingest it holding the store's writer lock."""
-        settings = self.settings
-        resolved = resolve_source(
-            self.options.source, settings.cache_dir, settings.network_timeout_s
+        """Open the source, then ingest it holding the store's writer lock."""
+        settings, options = self.settings, self.options
+        source = open_source(
+            options.source,
+            settings.cache_dir,
+            settings.network_timeout_s,
+            options.fields,
+            options.source_format,
         )
-        if resolved.notice:
-            self.notice(resolved.notice)
+        if source.notice:
+            self.notice(source.notice)
         # The embedded store admits one writer; a Chroma server serializes writers itself.
         lock = nullcontext() if settings.chroma_host else hold_writer_lock(settings.store_dir)
         with lock:
-            return self.ingest(resolved)
+            return self.ingest(source)
 
-    def ingest(self, resolved: ResolvedSource) -> IngestReport:
+    def ingest(self, source: Source) -> IngestReport:
         """Read and sample the rows, embed and upsert the new ones (and frames), prune."""
         options, settings = self.options, self.settings
-        store = GifStore.open(settings)
+        store = GifStore(settings)
         binding = store.binding()
         model = binding.model if settings.model == "auto" and binding else settings.model
         if binding and model != "auto":
             asked = resolve_model_spec(model).name
             check_binding(binding, asked, binding.dimension, store.collection_name)
 
-        want_frames = options.frames or resolved.gif_folder
+        want_frames = options.frames or not source.has_descriptions
         if want_frames and binding and binding.images is False:  # before reading the source
             raise images_unsupported(store.collection_name, binding.model_name, INGEST_FRAMES_HINT)
-        rows, summary, targets = self.read_source(resolved)
+        read = self.read_source(source)
+        rows, summary, targets = read.rows, read.summary, read.targets
         existing = store.existing_ids([r.row_id for r in rows])
         new_rows = [r for r in rows if r.row_id not in existing]
         frame_todo, framed_before = [], 0
@@ -222,12 +220,12 @@ class IngestJob:
 
         pruned = 0
         if options.prune:
-            stale = store.ids_for_source(resolved.label) - {r.row_id for r in rows}
+            stale = store.ids_for_source(source.label) - {r.row_id for r in rows}
             pruned = store.delete_ids(sorted(stale))
-            pruned += prune_frames(store, resolved.label, {t.gif_id for t in targets})
+            pruned += prune_frames(store, source.label, {t.gif_id for t in targets})
 
         return IngestReport(
-            source=resolved.label,
+            source=source.label,
             collection=store.collection_name,
             rows_read=summary.rows_read,
             kept=summary.kept,
@@ -290,36 +288,29 @@ class IngestJob:
         device = f"{embedder.device} ({embedder.precision})"
         return EmbedWork(embedder.name, device, load_seconds, tally)
 
-    def read_source(
-        self, resolved: ResolvedSource
-    ) -> tuple[list[GifRecord], ReadSummary, list[GifTarget]]:
-        """Return the sampled description rows, the read summary and the GIFs to frame.
-
-        A folder of GIFs has no rows: its files are its GIFs (sampled by --limit too).
-        """
+    def read_source(self, source: Source) -> SourceRows:
+        """Return the source's sampled rows, read summary and GIFs to frame; a source with
+        descriptions but no usable row is refused, changing nothing."""
         options = self.options
-        if resolved.gif_folder:
-            files, found = sample_gif_files(resolved.path, options.limit, options.seed)
-            summary = ReadSummary(rows_read=found, kept=found, sampled_out=found - len(files))
-            return [], summary, targets_from_files(files, resolved.label)
-        rows, summary = read_rows(
-            resolved.path, resolved.label, options.limit, options.seed, self.on_bad_line
-        )
-        if not rows:
+        read = source.read(options.limit, options.seed, self.on_bad_line)
+        if source.has_descriptions and not read.rows:
+            summary = read.summary
             raise SourceError(
-                f"no usable rows in {resolved.label} ({summary.rows_read} read, "
+                f"no usable rows in {source.label} ({summary.rows_read} read, "
                 f"{summary.dropped_total} dropped{format_drops(summary.dropped)}); "
                 "nothing was changed"
             )
-        return rows, summary, targets_from_records(rows)
+        return read
 
 
 def prune_frames(store: GifStore, source: str, current_gifs: set[str]) -> int:
     """Delete the frames of source's GIFs that are no longer in it; return how many."""
     stale = [
-        r.row_id for r in store.rows_for_source(source, KIND_FRAME) if r.gif_id not in current_gifs
+        r.row_id
+        for r in store.rows_for_source(source, RowKind.FRAME)
+        if r.gif_id not in current_gifs
     ]
-    return store.delete_ids(sorted(stale), KIND_FRAME)
+    return store.delete_ids(sorted(stale), RowKind.FRAME)
 
 
 def embed_and_upsert(
@@ -333,9 +324,8 @@ def embed_and_upsert(
 
     Rows are embedded shortest first so each batch pads little. On an accelerator the
     previous chunk is upserted on a second thread while the next one is embedded; on the
-    CPU that overlap was measured slower (torch and Chroma's index build compete for the
-    same cores: 18.5 s overlapped vs 15.8 s in turn for 11k rows on 2 cores), so chunks are
-    upserted in turn there.
+    CPU that overlap measured slower (torch and Chroma's index build compete for the same
+    cores; docs/results.md, "Design measurements"), so chunks are upserted in turn there.
     """
     ordered = sorted(rows, key=lambda r: len(r.description))
     tick = progress(len(ordered), "embed")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -17,12 +18,15 @@ MAX_LINE_BYTES = 64 * 1024  # a longer line is read past in pieces and counted a
 MAX_URL_CHARS = 2_048
 MAX_DESCRIPTION_CHARS = 1_000
 URL_FORBIDDEN_CHARS = frozenset('"<>\\^`{|}')  # never valid unescaped in a URL (RFC 3986)
+BLANK_SYMBOLS = frozenset("\u2800\u3164\uffa0\u115f\u1160")  # braille/Hangul fillers
 DEFAULT_LIMIT_ROWS = 20_000
 DEFAULT_SEED = 0
 
 # Reasons a row is dropped, in the order the summary prints them.
 DROP_REASONS = (
     "wrong_columns",
+    "missing_field",
+    "bad_json",
     "bad_url",
     "empty_description",
     "undecodable",
@@ -65,28 +69,56 @@ def is_web_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def clean_line(raw: bytes) -> tuple[str, str] | str:
-    """Return (url, description) for a good line, else the drop reason."""
-    if len(raw) > MAX_LINE_BYTES:
-        return "too_long"
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "undecodable"
-    line = line.lstrip("\ufeff").rstrip("\r\n")
-    if "\x00" in line:
+def has_control_chars(text: str) -> bool:
+    """Whether text holds a C0 or C1 control character or DEL (tabs and newlines aside:
+    they are whitespace here), which a terminal or a log could act on."""
+    return any(
+        (ord(char) < 0x20 and char not in "\t\n\r") or 0x7F <= ord(char) < 0xA0 for char in text
+    )
+
+
+def is_blank(text: str) -> bool:
+    """Whether text shows nothing: only whitespace, format characters (zero-width space,
+    joiners, BOM, bidi marks) and blank symbols such as the braille blank U+2800."""
+    return all(
+        char.isspace() or unicodedata.category(char) in ("Cf", "Zs") or char in BLANK_SYMBOLS
+        for char in text
+    )
+
+
+def clean_pair(url: str, text: str) -> tuple[str, str] | str:
+    """Return (url, description) cleaned, else the drop reason (one of DROP_REASONS)."""
+    if has_control_chars(url) or has_control_chars(text):
         return "control_chars"
-    columns = line.split("\t")
-    if len(columns) != 2:
-        return "wrong_columns"
-    url, description = columns[0].strip(), normalize_text(columns[1])
+    url, description = url.strip(), normalize_text(text)
     if not is_web_url(url):
         return "bad_url"
-    if not description:
+    if not description or is_blank(description):
         return "empty_description"
     if len(url) > MAX_URL_CHARS or len(description) > MAX_DESCRIPTION_CHARS:
         return "too_long"
     return url, description
+
+
+def decode_line(raw: bytes) -> str | None:
+    """Return a line's text without its BOM and line end, or None when it isn't UTF-8."""
+    try:
+        return raw.decode("utf-8").lstrip("\ufeff").rstrip("\r\n")
+    except UnicodeDecodeError:
+        return None
+
+
+def clean_line(raw: bytes) -> tuple[str, str] | str:
+    """Return (url, description) for a good TSV line, else the drop reason."""
+    if len(raw) > MAX_LINE_BYTES:
+        return "too_long"
+    line = decode_line(raw)
+    if line is None:
+        return "undecodable"
+    columns = line.split("\t")
+    if len(columns) != 2:
+        return "control_chars" if has_control_chars(line) else "wrong_columns"
+    return clean_pair(columns[0], columns[1])
 
 
 def iter_lines(stream: BinaryIO) -> Iterator[bytes]:
@@ -105,6 +137,9 @@ def iter_lines(stream: BinaryIO) -> Iterator[bytes]:
         yield line
 
 
+Parsed = tuple[str, str] | str  # (url, description) or the reason a row is dropped
+
+
 def iter_records(
     stream: BinaryIO,
     source: str,
@@ -112,14 +147,26 @@ def iter_records(
     on_bad_line: BadLineHandler | None = None,
     seen: set[str] | None = None,
 ) -> Iterator[GifRecord]:
-    """Yield the good rows of a stream once each, counting every dropped row by reason.
+    """Yield the good rows of a TGIF-format stream once each, counting every dropped row."""
+    parsed = ((n, clean_line(raw)) for n, raw in enumerate(iter_lines(stream), start=1))
+    return keep_records(parsed, source, summary, on_bad_line, seen)
 
-    seen holds the row ids already yielded (pass one set to read several streams as one).
+
+def keep_records(
+    parsed: Iterable[tuple[int, Parsed]],
+    source: str,
+    summary: ReadSummary,
+    on_bad_line: BadLineHandler | None = None,
+    seen: set[str] | None = None,
+) -> Iterator[GifRecord]:
+    """Yield a record for each good (line number, parsed row) once, counting every dropped
+    row by reason; any source format feeds its rows through here.
+
+    seen holds the row ids already yielded (pass one set to read several sources as one).
     """
     seen = set() if seen is None else seen
-    for line_no, raw in enumerate(iter_lines(stream), start=1):
+    for line_no, cleaned in parsed:
         summary.rows_read += 1
-        cleaned = clean_line(raw)
         if isinstance(cleaned, str):
             reason = cleaned
         else:
@@ -179,24 +226,9 @@ def read_rows(
     seed: int = DEFAULT_SEED,
     on_bad_line: BadLineHandler | None = None,
 ) -> tuple[list[GifRecord], ReadSummary]:
-    """Read, clean, de-duplicate and sample a TGIF-format file."""
-    return read_many([(path, source)], limit, seed, on_bad_line)
-
-
-def read_many(
-    files: Sequence[tuple[Path, str]],
-    limit: int | None = DEFAULT_LIMIT_ROWS,
-    seed: int = DEFAULT_SEED,
-    on_bad_line: BadLineHandler | None = None,
-) -> tuple[list[GifRecord], ReadSummary]:
-    """Read several TGIF-format files (path, source label) as one set: cleaned,
-    de-duplicated across files, and sampled together."""
+    """Read, clean, de-duplicate and sample a TGIF-format file (ingest/sources.py reads
+    the other formats, and several files as one set)."""
     summary = ReadSummary()
-    seen: set[str] = set()
-
-    def records() -> Iterator[GifRecord]:
-        for path, source in files:
-            with path.open("rb") as stream:
-                yield from iter_records(stream, source, summary, on_bad_line, seen)
-
-    return sample_records(records(), limit, seed, summary), summary
+    with path.open("rb") as stream:
+        records = iter_records(stream, source, summary, on_bad_line)
+        return sample_records(records, limit, seed, summary), summary

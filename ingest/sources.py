@@ -1,138 +1,273 @@
-"""Sources: turn --source (a file, an http(s) URL, a folder of GIFs or 'tgif') into a
-local file or folder to read."""
+"""Sources: what --source names, as one kind of object, chosen in one place (open_source).
+
+A source reads its GIF rows (URL + description), cleaned by ingest/reader.py, or, for a
+folder of GIF files, its GIFs. Formats: TGIF's TSV (`URL<TAB>description`, the default),
+CSV with a header and JSON Lines (the URL and text fields named by a FieldMapping, so sets
+exported from other tools ingest as they are), and a folder of .gif files. A new format is
+one Source subclass here and one entry in FORMATS.
+
+Local sources must be regular files or directories: a FIFO, a device (/dev/zero) or a
+socket would block or never end, so they are refused before they are opened.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import sys
-import tempfile
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
-from importlib import resources
+import csv
+import json
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ingest.gif_folder import has_gif_files
-from search_app.embedder import probe_host
-from search_app.errors import IntegrityError, NetworkUnavailableError, SourceError
+from ingest.frame_job import GifTarget, targets_from_files, targets_from_records
+from ingest.gif_folder import has_gif_files, sample_gif_files
+from ingest.reader import (
+    BadLineHandler,
+    Parsed,
+    ReadSummary,
+    clean_line,
+    clean_pair,
+    decode_line,
+    iter_lines,
+    keep_records,
+    sample_records,
+)
+from ingest.release import BUNDLED_SOURCE, TGIF_SOURCE, bundled_sample_path, fetch_tgif, fetch_url
+from search_app.errors import ConfigError, SourceError
+from search_app.records import GifRecord
 
-TGIF_SOURCE = "tgif"
-TGIF_URL = "https://raw.githubusercontent.com/raingo/TGIF-Release/master/data/tgif-v1.0.tsv"
-TGIF_BLOB_SHA1 = "0e2385be39b9b818006cf8a562d4a8dcf227a5ea"  # git blob id of tgif-v1.0.tsv
-TGIF_FILE_NAME = "tgif-v1.0.tsv"
-BUNDLED_SOURCE = "tgif-sample"
-DOWNLOAD_CHUNK_BYTES = 1 << 16
-MAX_DOWNLOAD_BYTES = 2 << 30  # 2 GiB: far above any TGIF-format file, below a full disk
+MAX_HEADER_FIELDS = 200
+
+
+class SourceFormat(StrEnum):
+    """The file formats a source can be read in."""
+
+    TSV = "tsv"
+    CSV = "csv"
+    JSONL = "jsonl"
 
 
 @dataclass(frozen=True)
-class ResolvedSource:
-    """A local file (or GIF folder) to read, the label its rows are stored under, a notice."""
+class FieldMapping:
+    """Which CSV column or JSON key holds a GIF's URL, and which its description."""
+
+    url_field: str = "url"
+    text_field: str = "description"
+
+    def __post_init__(self) -> None:
+        for name in (self.url_field, self.text_field):
+            if not name.strip() or len(name) > 100:
+                raise ConfigError(f"field name {name[:100]!r} must be 1 to 100 characters")
+
+
+@dataclass(frozen=True)
+class SourceRows:
+    """What a source read: its sampled rows, the read summary, and the GIFs to frame."""
+
+    rows: list[GifRecord]
+    summary: ReadSummary
+    targets: list[GifTarget]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file of GIF rows: its path, the label rows are stored under, a notice to show."""
 
     path: Path
     label: str
     notice: str | None = None
-    gif_folder: bool = False
+    fields: FieldMapping = field(default_factory=FieldMapping)
+
+    has_descriptions = True  # a folder of GIFs has none
+
+    def records(
+        self,
+        summary: ReadSummary,
+        on_bad_line: BadLineHandler | None = None,
+        seen: set[str] | None = None,
+    ) -> Iterator[GifRecord]:
+        """Yield the good rows once each, counting every dropped row in summary."""
+        with self.path.open("rb") as stream:
+            yield from keep_records(self.parse(stream), self.label, summary, on_bad_line, seen)
+
+    def parse(self, stream: object) -> Iterator[tuple[int, Parsed]]:
+        """Yield (line number, (url, description) or a drop reason) for each row."""
+        raise NotImplementedError
+
+    def read(
+        self, limit: int | None, seed: int, on_bad_line: BadLineHandler | None = None
+    ) -> SourceRows:
+        """Read, clean, de-duplicate and sample the rows; every GIF among them is a target."""
+        summary = ReadSummary()
+        rows = sample_records(self.records(summary, on_bad_line), limit, seed, summary)
+        return SourceRows(rows, summary, targets_from_records(rows))
 
 
-def bundled_sample_path() -> Path:
-    """Return the TGIF sample shipped inside the package (see ingest/data/TGIF-LICENSE)."""
-    return Path(str(resources.files("ingest") / "data" / "tgif-sample.tsv"))
+class TsvSource(Source):
+    """TGIF's format: `URL<TAB>description`, one row per line, no header."""
+
+    def parse(self, stream: object) -> Iterator[tuple[int, Parsed]]:
+        """Yield each line's row (over-long lines are cut and counted as too long)."""
+        for number, raw in enumerate(iter_lines(stream), start=1):  # type: ignore[arg-type]
+            yield number, clean_line(raw)
 
 
-def git_blob_sha1(path: Path) -> str:
-    """Return the git blob id of a file: SHA-1 of b'blob <size>\\0' + its bytes."""
-    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(DOWNLOAD_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+class CsvSource(Source):
+    """CSV with a header row naming the columns; one row per line."""
+
+    def parse(self, stream: object) -> Iterator[tuple[int, Parsed]]:
+        """Yield each data line's row; a header without the mapped columns is an error."""
+        lines = enumerate(iter_lines(stream), start=1)  # type: ignore[arg-type]
+        header_line = next(lines, None)
+        if header_line is None:
+            return
+        header = _csv_cells(header_line[1])
+        if header is None or len(header) > MAX_HEADER_FIELDS:
+            raise SourceError(f"source {self.label}: its first line is not a CSV header")
+        columns = {name.strip(): index for index, name in enumerate(header)}
+        wanted = (self.fields.url_field, self.fields.text_field)
+        missing = [name for name in wanted if name not in columns]
+        if missing:
+            shown = ", ".join(sorted(columns))[:200]
+            raise SourceError(
+                f"source {self.label} has no column {missing[0]!r} (its columns: {shown}); "
+                "name them with --url-field and --text-field"
+            )
+        url_at, text_at = columns[wanted[0]], columns[wanted[1]]
+        for number, raw in lines:
+            cells = _csv_cells(raw)
+            if cells is None:
+                yield number, "undecodable"
+            elif len(cells) != len(header):
+                yield number, "wrong_columns"
+            else:
+                yield number, clean_pair(cells[url_at], cells[text_at])
 
 
-def resolve_source(spec: str, cache_dir: Path, timeout_s: float) -> ResolvedSource:
-    """Resolve a --source value; 'tgif' falls back to the bundled sample when offline."""
+def _csv_cells(raw: bytes) -> list[str] | None:
+    line = decode_line(raw)
+    if line is None:
+        return None
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return None
+
+
+class JsonlSource(Source):
+    """JSON Lines: one JSON object per line, the URL and description under mapped keys."""
+
+    def parse(self, stream: object) -> Iterator[tuple[int, Parsed]]:
+        """Yield each line's row; a line that is not an object with both keys is dropped."""
+        for number, raw in enumerate(iter_lines(stream), start=1):  # type: ignore[arg-type]
+            line = decode_line(raw)
+            if line is None:
+                yield number, "undecodable"
+                continue
+            try:
+                item = json.loads(line)
+            except (json.JSONDecodeError, RecursionError):
+                yield number, "bad_json"
+                continue
+            url = item.get(self.fields.url_field) if isinstance(item, dict) else None
+            text = item.get(self.fields.text_field) if isinstance(item, dict) else None
+            if not isinstance(url, str) or not isinstance(text, str):
+                yield number, "missing_field"
+                continue
+            yield number, clean_pair(url, text)
+
+
+class GifFolderSource(Source):
+    """A folder of .gif files: each file is a GIF without descriptions (ingested by frames)."""
+
+    has_descriptions = False
+
+    def read(
+        self, limit: int | None, seed: int, on_bad_line: BadLineHandler | None = None
+    ) -> SourceRows:
+        """Sample the folder's GIF files (by --limit too); they have no rows."""
+        files, found = sample_gif_files(self.path, limit, seed)
+        summary = ReadSummary(rows_read=found, kept=found, sampled_out=found - len(files))
+        return SourceRows([], summary, targets_from_files(files, self.label))
+
+
+FORMATS: dict[SourceFormat, type[Source]] = {
+    SourceFormat.TSV: TsvSource,
+    SourceFormat.CSV: CsvSource,
+    SourceFormat.JSONL: JsonlSource,
+}
+SUFFIXES = {".csv": SourceFormat.CSV, ".jsonl": SourceFormat.JSONL, ".ndjson": SourceFormat.JSONL}
+
+
+def format_of(name: str, asked: SourceFormat | None) -> SourceFormat:
+    """Return the asked format, else the one the name's suffix says (TSV by default)."""
+    if asked is not None:
+        return asked
+    return SUFFIXES.get(Path(urlsplit(name).path).suffix.lower(), SourceFormat.TSV)
+
+
+def open_source(
+    spec: str,
+    cache_dir: Path,
+    timeout_s: float,
+    fields: FieldMapping | None = None,
+    source_format: SourceFormat | None = None,
+) -> Source:
+    """Return the Source a --source value names: 'tgif' (the release; the bundled sample
+    when offline), 'tgif-sample', an http(s) URL, a folder of GIFs or a file."""
+    fields = fields or FieldMapping()
     if spec == TGIF_SOURCE:
-        return resolve_tgif(cache_dir, timeout_s)
+        fetched = fetch_tgif(cache_dir, timeout_s)
+        return TsvSource(fetched.path, fetched.label, fetched.notice)
+    if spec == BUNDLED_SOURCE:
+        return TsvSource(bundled_sample_path(), BUNDLED_SOURCE)
     if spec.startswith(("http://", "https://")):
-        target = cache_dir / "downloads" / hashlib.sha256(spec.encode()).hexdigest()[:16]
-        download(spec, target, timeout_s)
-        return ResolvedSource(path=target, label=spec)
+        fetched = fetch_url(spec, cache_dir, timeout_s)
+        kind = FORMATS[format_of(spec, source_format)]
+        return kind(fetched.path, fetched.label, fetched.notice, fields)
     if "://" in spec or spec.startswith(("javascript:", "data:")):
-        raise SourceError(f"source {spec!r}: use a local file, an http(s) URL or 'tgif'")
+        raise SourceError(f"source {spec[:200]!r}: use a local file, an http(s) URL or 'tgif'")
     path = Path(spec).expanduser()
-    if not path.exists():
-        raise SourceError(f"source file {spec} does not exist")
-    if path.is_dir():
+    mode = _mode_of(path, spec)
+    if stat.S_ISDIR(mode):
         if not has_gif_files(path):
             raise SourceError(
                 f"source {spec} is a directory with no .gif files: "
                 "give a TGIF-format .tsv file or a folder of GIFs"
             )
-        return ResolvedSource(path=path, label=str(path.resolve()), gif_folder=True)
-    return ResolvedSource(path=path, label=str(path.resolve()))
-
-
-def resolve_tgif(
-    cache_dir: Path, timeout_s: float, url: str = TGIF_URL, blob_sha1: str = TGIF_BLOB_SHA1
-) -> ResolvedSource:
-    """Return the cached TGIF release, downloading it once; else the bundled sample."""
-    cached = cache_dir / TGIF_FILE_NAME
-    if cached.exists():
-        return ResolvedSource(path=cached, label=TGIF_SOURCE)
-    try:
-        download(url, cached, timeout_s, expected_blob_sha1=blob_sha1)
-    except (NetworkUnavailableError, IntegrityError) as exc:
-        return ResolvedSource(
-            path=bundled_sample_path(),
-            label=BUNDLED_SOURCE,
-            notice=f"{exc}; using the bundled TGIF sample (11,112 rows) instead",
+        return GifFolderSource(path, str(path.resolve()))
+    if not stat.S_ISREG(mode):
+        raise SourceError(
+            f"source {spec} is not a regular file (a device, a pipe or a socket); "
+            "copy the rows into a file first"
         )
-    return ResolvedSource(path=cached, label=TGIF_SOURCE)
+    kind = FORMATS[format_of(spec, source_format)]
+    return kind(path, str(path.resolve()), None, fields)
 
 
-def download(
-    url: str, target: Path, timeout_s: float, expected_blob_sha1: str | None = None
-) -> Path:
-    """Download url to target atomically with a progress bar, checking size and checksum."""
-    host = urlsplit(url).hostname or ""
-    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
-    problem = probe_host(host, port, timeout_s)
-    if problem:
-        raise NetworkUnavailableError(f"can't reach {host} ({problem})")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-    tmp = Path(tmp_name)
+def _mode_of(path: Path, spec: str) -> int:
     try:
-        with os.fdopen(fd, "wb") as out:
-            _copy_response(url, out, timeout_s)
-        if expected_blob_sha1 and git_blob_sha1(tmp) != expected_blob_sha1:
-            raise IntegrityError(f"download of {url} failed its integrity check")
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+        return path.stat().st_mode  # follows links: a link to /dev/zero is a device
+    except FileNotFoundError:
+        raise SourceError(f"source file {spec} does not exist") from None
+    except OSError as exc:
+        raise SourceError(f"source {spec} can't be read: {exc.strerror or exc}") from None
 
 
-def _copy_response(url: str, out: object, timeout_s: float) -> None:
-    from tqdm import tqdm
+def read_together(
+    sources: Sequence[Source],
+    limit: int | None,
+    seed: int,
+    on_bad_line: BadLineHandler | None = None,
+) -> tuple[list[GifRecord], ReadSummary]:
+    """Read several sources as one set: cleaned, de-duplicated across them, sampled together."""
+    summary = ReadSummary()
+    seen: set[str] = set()
 
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (http(s) only)
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(
-                total=total, unit="B", unit_scale=True, desc="download", file=sys.stderr
-            ) as bar:
-                size = 0
-                for chunk in iter(lambda: response.read(DOWNLOAD_CHUNK_BYTES), b""):
-                    size += len(chunk)
-                    if size > MAX_DOWNLOAD_BYTES:
-                        raise SourceError(f"download of {url} is larger than 2 GiB; stopped")
-                    out.write(chunk)  # type: ignore[attr-defined]
-                    bar.update(len(chunk))
-    except urllib.error.HTTPError as exc:
-        raise SourceError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise NetworkUnavailableError(f"download of {url} failed: {reason}") from None
+    def records() -> Iterator[GifRecord]:
+        for source in sources:
+            yield from source.records(summary, on_bad_line, seen)
+
+    return sample_records(records(), limit, seed, summary), summary

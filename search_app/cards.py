@@ -6,7 +6,7 @@ import html
 from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit
 
-from search_app.records import SCORE_RANK_FUSION, SearchHit
+from search_app.records import ScoreKind, SearchHit
 from search_app.search import CollectionStats
 
 # Class names shared with the browser script in search_app/web.py.
@@ -44,21 +44,11 @@ def display_name(url: str) -> str:
     return unquote(path.rstrip("/").rsplit("/", 1)[-1]) or url
 
 
-def match_parts(hit: SearchHit) -> list[str]:
-    """Return each kind's match, e.g. ['description 0.871', 'frame 12 0.294']."""
-    parts = []
-    if hit.description_score is not None:
-        parts.append(f"description {hit.description_score:.3f}")
-    if hit.frame_score is not None:
-        parts.append(f"frame {(hit.frame_index or 0) + 1} {hit.frame_score:.3f}")
-    return parts
-
-
 def match_note(hit: SearchHit) -> str:
     """Return what matched, e.g. 'description 0.871 · frame 12 0.294' ('' without frames)."""
-    if hit.frame_score is None and hit.score_kind != SCORE_RANK_FUSION:
+    if hit.frame_score is None and hit.score_kind != ScoreKind.RANK_FUSION:
         return ""
-    return " · ".join(match_parts(hit))
+    return " · ".join(hit.match_parts())
 
 
 def render_card(hit: SearchHit, rank: int) -> str:
@@ -79,7 +69,7 @@ def render_card(hit: SearchHit, rank: int) -> str:
     note_block = f'<p class="gs-match">matched: {escape(note)}</p>' if note else ""
     score_title = (
         "rank fusion of description and frame matches"
-        if hit.score_kind == SCORE_RANK_FUSION
+        if hit.score_kind == ScoreKind.RANK_FUSION
         else "cosine similarity of the best-matching description (plus at most 0.02 when"
         " other descriptions match almost as well); of the best frame, for frames"
     )

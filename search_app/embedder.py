@@ -81,11 +81,6 @@ def probe_host(host: str, port: int, timeout_s: float) -> str | None:
     return result[0] if result else f"no answer within {timeout_s:g} s"
 
 
-def host_reachable(host: str, port: int, timeout_s: float) -> bool:
-    """Return whether a TCP connection to host:port opens within timeout_s (DNS included)."""
-    return probe_host(host, port, timeout_s) is None
-
-
 def cpu_supports_bf16() -> bool:
     """Return whether this CPU has native bf16 dot products (AVX512-BF16 or AMX)."""
     try:
@@ -249,7 +244,7 @@ def load_embedder(
     if model != "auto":
         spec = resolve_model_spec(model)
         local_only = spec.ref == "minilm" or Path(_load_ref(spec.ref)).exists()
-        if not local_only and not host_reachable(HUB_HOST, HUB_PORT, network_timeout_s):
+        if not local_only and probe_host(HUB_HOST, HUB_PORT, network_timeout_s):
             local_only = True  # fail fast from the cache instead of waiting on the hub
         return load_model(spec, resolved_device, resolved_precision, local_only)
     clip = resolve_model_spec("clip")
@@ -258,7 +253,7 @@ def load_embedder(
     except ModelLoadError:
         pass
     reason = "not in the local cache and the model hub is unreachable"
-    if host_reachable(HUB_HOST, HUB_PORT, network_timeout_s):
+    if probe_host(HUB_HOST, HUB_PORT, network_timeout_s) is None:
         try:
             return load_model(clip, resolved_device, resolved_precision, local_only=False)
         except ModelLoadError as exc:

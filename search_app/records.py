@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 ID_DIGEST_BYTES = 16
-KIND_DESCRIPTION = "description"  # a row holding one description of a GIF (text vector)
-KIND_FRAME = "frame"  # a row holding one frame of a GIF (image vector)
-ROW_KINDS = (KIND_DESCRIPTION, KIND_FRAME)
-SCORE_COSINE = "cosine"  # cosine-based: soft-best of descriptions (ranking.py), or best frame
-SCORE_RANK_FUSION = "rank_fusion"  # a hit's score fuses its description and frame ranks
+
+
+class RowKind(StrEnum):
+    """What a stored row holds."""
+
+    DESCRIPTION = "description"  # one description of a GIF (a text vector)
+    FRAME = "frame"  # one frame of a GIF (an image vector)
+
+
+class ScoreKind(StrEnum):
+    """What a hit's score is."""
+
+    COSINE = "cosine"  # cosine-based: soft-best of descriptions (ranking.py), or best frame
+    RANK_FUSION = "rank_fusion"  # the fusion of its description and frame ranks
 
 
 def make_gif_id(url: str) -> str:
@@ -26,7 +36,7 @@ def make_row_id(url: str, description: str) -> str:
 
 def make_frame_id(gif_id: str, frame_set: str, slot: int) -> str:
     """Return the stable id of a GIF's slot-th chosen frame under one frame set."""
-    payload = f"{gif_id}\t{KIND_FRAME}\t{frame_set}\t{slot}".encode()
+    payload = f"{gif_id}\t{RowKind.FRAME}\t{frame_set}\t{slot}".encode()
     return hashlib.blake2b(payload, digest_size=ID_DIGEST_BYTES).hexdigest()
 
 
@@ -79,7 +89,7 @@ class FrameRecord:
             "url": self.url,
             "gif_id": self.gif_id,
             "source": self.source,
-            "kind": KIND_FRAME,
+            "kind": RowKind.FRAME,
             "frame_index": self.frame_index,
             "frame_count": self.frame_count,
             "frame_set": self.frame_set,
@@ -102,7 +112,7 @@ class StoredRow:
     description: str
     source: str
     distance: float | None = None
-    kind: str = KIND_DESCRIPTION
+    kind: str = RowKind.DESCRIPTION
     frame_index: int | None = None
     frame_set: str = ""
 
@@ -129,7 +139,7 @@ class SearchHit:
     description_score: float | None = None
     frame_score: float | None = None
     frame_index: int | None = None
-    score_kind: str = SCORE_COSINE
+    score_kind: str = ScoreKind.COSINE
 
     def __post_init__(self) -> None:
         if self.description_score is None and self.frame_score is None:
@@ -138,8 +148,17 @@ class SearchHit:
     @property
     def matched(self) -> tuple[str, ...]:
         """The kinds of row that matched the query: 'description', 'frame' or both."""
-        scores = ((KIND_DESCRIPTION, self.description_score), (KIND_FRAME, self.frame_score))
+        scores = ((RowKind.DESCRIPTION, self.description_score), (RowKind.FRAME, self.frame_score))
         return tuple(kind for kind, score in scores if score is not None)
+
+    def match_parts(self) -> list[str]:
+        """Return each kind's match, e.g. ['description 0.871', 'frame 12 0.294']."""
+        parts = []
+        if self.description_score is not None:
+            parts.append(f"description {self.description_score:.3f}")
+        if self.frame_score is not None:
+            parts.append(f"frame {(self.frame_index or 0) + 1} {self.frame_score:.3f}")
+        return parts
 
     def to_dict(self) -> dict[str, object]:
         """Return the hit as plain JSON-ready data."""

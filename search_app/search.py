@@ -35,23 +35,14 @@ from search_app.ranking import (
     fuse_ranks,
     rank_rows,
 )
-from search_app.records import (
-    KIND_DESCRIPTION,
-    KIND_FRAME,
-    ROW_KINDS,
-    SCORE_COSINE,
-    SCORE_RANK_FUSION,
-    SearchHit,
-    StoredRow,
-)
+from search_app.records import RowKind, ScoreKind, SearchHit, StoredRow
 from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding, check_binding
 
 MAX_K = 100
 FUSION_DEPTH = 2  # with both kinds, each kind's list is FUSION_DEPTH x k GIFs deep
-# GIFs whose rows are fetched per wanted GIF (docs/results.md: recall@10 did not change
-# beyond 3 x k), and rows first fetched per such GIF (the nearest rows are ~1.2 per GIF;
-# too few and nearest_rows asks again for twice as many).
+# GIFs whose rows are fetched per wanted GIF, and rows first fetched per such GIF (too few
+# and nearest_rows asks again for twice as many); docs/results.md, "Design measurements".
 CANDIDATE_FACTOR = 3
 ROWS_PER_CANDIDATE = 2
 ROWS_PER_FRAME_GIF = 4  # frames: a GIF has up to 3 frames by default
@@ -132,7 +123,7 @@ class SearchEngine:
         """
         if not settings.chroma_host and not settings.store_dir.exists():
             GifStore.raise_missing(settings)
-        store = GifStore.open(settings)
+        store = GifStore(settings)
         binding = store.require_binding()
         if settings.model != "auto":
             asked = resolve_model_spec(settings.model)
@@ -169,14 +160,14 @@ class SearchEngine:
             )
         vector = unit_mean(self.embedder.embed_images(query_frames(image)))
         self.store.refresh_if_changed()
-        kind = KIND_FRAME if self.store.count_kind(KIND_FRAME) else KIND_DESCRIPTION
+        kind = RowKind.FRAME if self.store.count_kind(RowKind.FRAME) else RowKind.DESCRIPTION
         return self.rank({kind: vector}, k)
 
     def search_vector(
         self, vector: np.ndarray, k: int, exclude_gif: str | None = None
     ) -> list[SearchHit]:
         """Return up to k GIFs nearest to a unit vector, grouped by GIF, best first."""
-        return self.rank(dict.fromkeys(ROW_KINDS, vector), k, exclude_gif)
+        return self.rank(dict.fromkeys(tuple(RowKind), vector), k, exclude_gif)
 
     def rank(
         self,
@@ -195,7 +186,7 @@ class SearchEngine:
         ranked: dict[str, list[ScoredGif]] = {}
         described: list[StoredRow] = []
         for kind in kinds:
-            if kind == KIND_DESCRIPTION:
+            if kind == RowKind.DESCRIPTION:
                 candidates = self.description_candidates(
                     vectors[kind], depth, exclude_gif, scope=scope
                 )
@@ -205,7 +196,7 @@ class SearchEngine:
             else:
                 rows = self.nearest_rows(kind, vectors[kind], depth, exclude_gif)
                 ranked[kind] = rank_rows(rows, BEST_ONLY)[:depth]
-        top = fuse_ranks(ranked, prefer=KIND_DESCRIPTION)[:k]
+        top = fuse_ranks(ranked, prefer=RowKind.DESCRIPTION)[:k]
         have = {row.gif_id for row in described}
         described += self.store.rows_for_gifs([g.gif_id for g in top if g.gif_id not in have])
         return make_hits(top, described)
@@ -227,12 +218,12 @@ class SearchEngine:
         """
         wanted = CANDIDATE_FACTOR * depth
         rows = self.nearest_rows(
-            KIND_DESCRIPTION, vector, wanted, exclude_gif, hidden_rows, ROWS_PER_CANDIDATE
+            RowKind.DESCRIPTION, vector, wanted, exclude_gif, hidden_rows, ROWS_PER_CANDIDATE
         )
         if scope is Scope.NEAREST_ROWS:
             return Candidates(rows)
         gif_ids = list(best_row_per_gif(rows))[:wanted]
-        every, matrix = self.store.rows_and_vectors_for_gifs(gif_ids, KIND_DESCRIPTION)
+        every, matrix = self.store.rows_and_vectors_for_gifs(gif_ids, RowKind.DESCRIPTION)
         keep = [i for i, row in enumerate(every) if row.row_id not in hidden_rows]
         if not keep:
             return Candidates([])
@@ -267,14 +258,14 @@ class SearchEngine:
         """
         validate_k(k)
         centres = {}
-        for kind in ROW_KINDS:
+        for kind in tuple(RowKind):
             vectors = self.store.vectors_for_gif(gif_id, kind)
             if vectors.size:
                 centres[kind] = unit_mean(vectors)
         if not centres:
             raise ConfigError(f"no GIF with id {gif_id!r} in this collection")
         fallback = next(iter(centres.values()))
-        return self.rank({kind: centres.get(kind, fallback) for kind in ROW_KINDS}, k, gif_id)
+        return self.rank({kind: centres.get(kind, fallback) for kind in tuple(RowKind)}, k, gif_id)
 
     def stats(self) -> CollectionStats:
         """Return the collection's name, GIF, description and frame counts, and model.
@@ -282,8 +273,8 @@ class SearchEngine:
         GIFs are counted by reading every row's metadata, so that count is redone only
         when the description or frame count changed since the last call.
         """
-        descriptions = self.store.count_kind(KIND_DESCRIPTION)
-        frames = self.store.count_kind(KIND_FRAME)
+        descriptions = self.store.count_kind(RowKind.DESCRIPTION)
+        frames = self.store.count_kind(RowKind.FRAME)
         with self._stats_lock:
             known = self._stats
             if known is None or (known.descriptions, known.frames) != (descriptions, frames):
@@ -331,8 +322,8 @@ def make_hits(top: list[FusedGif], described: list[StoredRow]) -> list[SearchHit
         texts.setdefault(row.gif_id, []).append(row.description)
     hits = []
     for gif in top:
-        description_row = gif.rows.get(KIND_DESCRIPTION)
-        frame_row = gif.rows.get(KIND_FRAME)
+        description_row = gif.rows.get(RowKind.DESCRIPTION)
+        frame_row = gif.rows.get(RowKind.FRAME)
         own = sorted(texts.get(gif.gif_id, []))
         best = description_row.description if description_row else (own[0] if own else "")
         hits.append(
@@ -342,10 +333,10 @@ def make_hits(top: list[FusedGif], described: list[StoredRow]) -> list[SearchHit
                 score=gif.score,
                 description=best,
                 other_descriptions=tuple(d for d in own if d != best),
-                description_score=gif.kind_scores.get(KIND_DESCRIPTION),
-                frame_score=gif.kind_scores.get(KIND_FRAME),
+                description_score=gif.kind_scores.get(RowKind.DESCRIPTION),
+                frame_score=gif.kind_scores.get(RowKind.FRAME),
                 frame_index=frame_row.frame_index if frame_row else None,
-                score_kind=SCORE_RANK_FUSION if gif.fused else SCORE_COSINE,
+                score_kind=ScoreKind.RANK_FUSION if gif.fused else ScoreKind.COSINE,
             )
         )
     return hits

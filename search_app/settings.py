@@ -1,40 +1,86 @@
-"""Settings: one frozen dataclass, built at the edge from flags and environment."""
+"""Settings: one frozen dataclass, built at the edge from flags and environment.
+
+Each setting is declared once, as a field of Settings: its name, type, default, environment
+variable, flag, help and check. The CLI's flags, the environment overrides, validation,
+`--help` and the README's table of settings are all made from these declarations
+(gifsearch/flags.py reads them; build_settings applies the environment).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
+from enum import StrEnum
 from pathlib import Path
+from typing import Any, TypeVar
 
 from search_app.errors import ConfigError
 
 DEFAULT_STORE_DIR = Path("chroma_store")
 DEFAULT_COLLECTION = "gifs"
+DEFAULT_CHROMA_PORT = 8000
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_NETWORK_TIMEOUT_S = 5.0
-DEFAULT_CHROMA_PORT = 8000
 MODEL_CHOICES_HINT = "auto, clip, minilm, a sentence-transformers name or a local path"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MIN_COLLECTION_NAME_CHARS = 3
-
-# Environment variable for each field that may be set from the environment.
-ENV_VARS = {
-    "store_dir": "GIFSEARCH_STORE",
-    "collection": "GIFSEARCH_COLLECTION",
-    "model": "GIFSEARCH_MODEL",
-    "device": "GIFSEARCH_DEVICE",
-    "precision": "GIFSEARCH_PRECISION",
-    "cache_dir": "GIFSEARCH_CACHE_DIR",
-    "network_timeout_s": "GIFSEARCH_NETWORK_TIMEOUT_S",
-    "chroma_host": "GIFSEARCH_CHROMA_HOST",
-    "chroma_port": "GIFSEARCH_CHROMA_PORT",
-    "chroma_ssl": "GIFSEARCH_CHROMA_SSL",
-    "chroma_auth_header": "GIFSEARCH_CHROMA_AUTH_HEADER",
-}
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
+
+T = TypeVar("T")
+
+
+class SettingGroup(StrEnum):
+    """Which commands take a setting as a flag (every setting has its variable)."""
+
+    INDEX = "index"  # every command that opens the index
+    MODEL = "model"  # every command that embeds
+    EMBED = "embed"  # commands that embed in bulk
+    NETWORK = "network"  # commands that download
+    SERVE = "serve"  # the web app's listening options
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """What the edge needs to offer one setting: help, variable, flag, group and check.
+
+    check returns a problem ("is too short: ...") or None; it is given the value.
+    """
+
+    help: str
+    env: str
+    group: SettingGroup
+    flag: str = ""
+    label: str = ""  # what messages call it (default: the field name, spaced)
+    env_only: bool = False  # no flag (a secret a flag would show in `ps`)
+    default_text: str = ""  # how to show a default that depends on the machine
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
+    check: Callable[[Any], str | None] | None = None
+
+    def shown_default(self, default: object) -> str:
+        """Return the default as a person reads it."""
+        if self.default_text:
+            return self.default_text
+        return "none" if default in (None, "") else str(default)
+
+    def help_text(self, default: object) -> str:
+        """Return the flag's help, with its default and variable."""
+        return f"{self.help} (default: {self.shown_default(default)}; env {self.env})"
+
+
+def setting(
+    default: Any = MISSING, *, factory: Callable[[], Any] | None = None, **info: Any
+) -> Any:
+    """Declare a Settings field: its default (or factory) and its SettingInfo."""
+    metadata = {"setting": SettingInfo(**info)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def default_cache_dir() -> Path:
@@ -43,73 +89,221 @@ def default_cache_dir() -> Path:
     return Path(base) / "gifsearch"
 
 
+def _collection_problem(name: str) -> str | None:
+    if len(name) < MIN_COLLECTION_NAME_CHARS:
+        return f"is too short: use {MIN_COLLECTION_NAME_CHARS} or more characters"
+    return None
+
+
+def _one_of(allowed: tuple[str, ...], prefix: str = "") -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        if value in allowed or (prefix and value.startswith(prefix)):
+            return None
+        return f"is not one of {', '.join(allowed)}"
+
+    return check
+
+
+def _at_least(low: float, unit: str = "") -> Callable[[float], str | None]:
+    return lambda value: None if value >= low else f"must be {low:g}{unit} or more"
+
+
+def _header_problem(value: str | None) -> str | None:
+    if value is None or ":" in value:
+        return None
+    return "must look like 'Name: value'"
+
+
+def _nonempty(value: str) -> str | None:
+    return None if value.strip() else f"is empty: use {MODEL_CHOICES_HINT}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the index lives and how texts are embedded; passed down through constructors."""
 
-    store_dir: Path = DEFAULT_STORE_DIR
-    collection: str = DEFAULT_COLLECTION
-    model: str = "auto"
-    device: str = "auto"
-    precision: str = "auto"
-    batch_size: int = DEFAULT_BATCH_SIZE
-    cache_dir: Path = Path()
-    network_timeout_s: float = DEFAULT_NETWORK_TIMEOUT_S
+    store_dir: Path = setting(
+        DEFAULT_STORE_DIR,
+        help="store directory (the embedded Chroma store)",
+        env="GIFSEARCH_STORE",
+        flag="--store",
+        group=SettingGroup.INDEX,
+        metavar="DIR",
+    )
+    collection: str = setting(
+        DEFAULT_COLLECTION,
+        help="collection name; several GIF sets live side by side",
+        env="GIFSEARCH_COLLECTION",
+        group=SettingGroup.INDEX,
+        metavar="NAME",
+        label="collection name",
+        check=_collection_problem,
+    )
+    model: str = setting(
+        "auto",
+        help=f"embedding model: {MODEL_CHOICES_HINT}",
+        env="GIFSEARCH_MODEL",
+        group=SettingGroup.MODEL,
+        check=_nonempty,
+    )
+    device: str = setting(
+        "auto",
+        help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps",
+        env="GIFSEARCH_DEVICE",
+        group=SettingGroup.MODEL,
+        check=_one_of(DEVICES, prefix="cuda:"),
+    )
+    precision: str = setting(
+        "auto",
+        help="auto (fp16 on CUDA, bf16 on a CPU with bf16, else fp32), fp32, bf16, fp16",
+        env="GIFSEARCH_PRECISION",
+        group=SettingGroup.MODEL,
+        choices=PRECISIONS,
+        check=_one_of(PRECISIONS),
+    )
+    batch_size: int = setting(
+        DEFAULT_BATCH_SIZE,
+        help="texts per encode batch",
+        env="GIFSEARCH_BATCH_SIZE",
+        group=SettingGroup.EMBED,
+        check=_at_least(1),
+    )
+    cache_dir: Path = setting(
+        factory=default_cache_dir,
+        help="downloads and built query embedders",
+        default_text="$XDG_CACHE_HOME/gifsearch or ~/.cache/gifsearch",
+        env="GIFSEARCH_CACHE_DIR",
+        group=SettingGroup.NETWORK,
+        metavar="DIR",
+    )
+    network_timeout_s: float = setting(
+        DEFAULT_NETWORK_TIMEOUT_S,
+        help="seconds to wait for a connection or a read",
+        env="GIFSEARCH_NETWORK_TIMEOUT_S",
+        flag="--network-timeout",
+        group=SettingGroup.NETWORK,
+        metavar="SECONDS",
+        label="network timeout",
+        check=lambda value: None if value > 0 else "must be above 0 s",
+    )
     # Chroma server mode: when chroma_host is set every command uses Chroma's HttpClient.
-    chroma_host: str | None = None
-    chroma_port: int = DEFAULT_CHROMA_PORT
-    chroma_ssl: bool = False
-    chroma_auth_header: str | None = None  # "Name: value", e.g. for an auth proxy
+    chroma_host: str | None = setting(
+        None,
+        help="use the Chroma server on this host instead of the embedded store",
+        env="GIFSEARCH_CHROMA_HOST",
+        group=SettingGroup.INDEX,
+        metavar="HOST",
+    )
+    chroma_port: int = setting(
+        DEFAULT_CHROMA_PORT,
+        help="the Chroma server's port",
+        env="GIFSEARCH_CHROMA_PORT",
+        group=SettingGroup.INDEX,
+        label="Chroma port",
+        check=lambda port: None if 1 <= port <= 65_535 else "is not between 1 and 65535",
+    )
+    chroma_ssl: bool = setting(
+        False,
+        help="connect to the Chroma server with HTTPS",
+        env="GIFSEARCH_CHROMA_SSL",
+        group=SettingGroup.INDEX,
+    )
+    chroma_auth_header: str | None = setting(
+        None,
+        help="send this header to the Chroma server, e.g. 'Authorization: Bearer T'",
+        env="GIFSEARCH_CHROMA_AUTH_HEADER",
+        group=SettingGroup.INDEX,
+        metavar="HEADER",
+        label="Chroma auth header",
+        check=_header_problem,
+    )
 
     def __post_init__(self) -> None:
-        if self.cache_dir == Path():
-            object.__setattr__(self, "cache_dir", default_cache_dir())
         object.__setattr__(self, "store_dir", Path(self.store_dir))
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
-        validate_settings(self)
+        validate(self)
 
 
-def validate_settings(settings: Settings) -> None:
-    """Raise ConfigError quoting the bad value and the allowed ones."""
-    if len(settings.collection) < MIN_COLLECTION_NAME_CHARS:
-        raise ConfigError(
-            f"collection name {settings.collection!r} is too short: "
-            f"use {MIN_COLLECTION_NAME_CHARS} or more characters"
-        )
-    if settings.device not in DEVICES and not settings.device.startswith("cuda:"):
-        raise ConfigError(f"device {settings.device!r} is not one of {', '.join(DEVICES)}")
-    if settings.precision not in PRECISIONS:
-        raise ConfigError(f"precision {settings.precision!r} is not one of {', '.join(PRECISIONS)}")
-    if settings.batch_size < 1:
-        raise ConfigError(f"batch size {settings.batch_size} must be 1 or more")
-    if not settings.model.strip():
-        raise ConfigError(f"model is empty: use {MODEL_CHOICES_HINT}")
-    if not 1 <= settings.chroma_port <= 65_535:
-        raise ConfigError(f"Chroma port {settings.chroma_port} is not between 1 and 65535")
-    if settings.chroma_auth_header is not None and ":" not in settings.chroma_auth_header:
-        raise ConfigError(
-            f"Chroma auth header {settings.chroma_auth_header!r} must look like 'Name: value'"
-        )
-    if settings.network_timeout_s <= 0:
-        raise ConfigError(f"network timeout {settings.network_timeout_s} must be above 0 s")
+def declared(cls: type) -> list[tuple[Field[Any], SettingInfo]]:
+    """Return the fields of a settings dataclass with their declarations, in order."""
+    return [(f, f.metadata["setting"]) for f in fields(cls) if "setting" in f.metadata]
 
 
-def build_settings(overrides: Mapping[str, object], env: Mapping[str, str]) -> Settings:
-    """Build Settings from defaults, then environment variables, then explicit overrides.
+def field_type(cls: type, name: str) -> type:
+    """Return a declared field's value type (X for an `X | None` field)."""
+    hint = typing.get_type_hints(cls)[name]
+    if isinstance(hint, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+def default_of(item: Field[Any]) -> object:
+    """Return a field's default value (calling its factory)."""
+    if item.default_factory is not MISSING:
+        return item.default_factory()
+    return item.default
+
+
+def flag_of(item: Field[Any], info: SettingInfo) -> str:
+    """Return a setting's flag: its declared one, else --its-name."""
+    return info.flag or "--" + item.name.replace("_", "-")
+
+
+def validate(instance: object) -> None:
+    """Raise ConfigError naming the first setting whose value fails its check."""
+    for item, info in declared(type(instance)):
+        if info.check is None:
+            continue
+        value = getattr(instance, item.name)
+        problem = info.check(value)
+        if problem:
+            label = info.label or item.name.replace("_", " ")
+            raise ConfigError(f"{label} {value!r} {problem}")
+
+
+def parse_text(kind: type, raw: str, where: str) -> object:
+    """Convert a flag's or a variable's text to the field's type; ConfigError names where."""
+    if kind is bool:
+        if raw.lower() in TRUE_WORDS:
+            return True
+        if raw.lower() in FALSE_WORDS:
+            return False
+        raise ConfigError(f"{where}={raw!r} is not one of {', '.join(TRUE_WORDS + FALSE_WORDS)}")
+    if kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            noun = "a whole number" if kind is int else "a number"
+            raise ConfigError(f"{where}={raw!r} is not {noun}") from None
+    if kind is Path:
+        return Path(raw).expanduser()
+    return raw
+
+
+def build_from(cls: type[T], overrides: Mapping[str, object], env: Mapping[str, str]) -> T:
+    """Build a settings dataclass from defaults, then its variables, then explicit overrides.
 
     Args:
-        overrides: values given on the command line; None means "not given".
+        overrides: values given on the command line, by field name; None means "not given".
         env: the environment to read (os.environ at the edge, a dict in tests).
     """
     values: dict[str, object] = {}
-    types = {f.name: f.type for f in fields(Settings)}
-    for name, var in ENV_VARS.items():
-        raw = env.get(var)
-        if raw is None or raw == "":
-            continue
-        values[name] = _convert(name, types[name], raw, var)
+    for item, info in declared(cls):
+        raw = env.get(info.env)
+        if raw:
+            values[item.name] = parse_text(field_type(cls, item.name), raw, info.env)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return replace(Settings(), **values)
+    return replace(cls(), **values)  # type: ignore[call-arg]
+
+
+def build_settings(overrides: Mapping[str, object], env: Mapping[str, str]) -> Settings:
+    """Build Settings from defaults, then environment variables, then explicit overrides."""
+    return build_from(Settings, overrides, env)
+
+
+def env_vars(cls: type = Settings) -> dict[str, str]:
+    """Return each declared field's environment variable, by field name."""
+    return {item.name: info.env for item, info in declared(cls)}
 
 
 def chroma_headers(settings: Settings) -> dict[str, str]:
@@ -126,25 +320,3 @@ def store_location(settings: Settings) -> str:
         scheme = "https" if settings.chroma_ssl else "http"
         return f"Chroma server {scheme}://{settings.chroma_host}:{settings.chroma_port}"
     return f"{settings.store_dir}/"
-
-
-def _convert(name: str, type_name: object, raw: str, var: str) -> object:
-    if type_name in ("bool", bool):
-        if raw.lower() in TRUE_WORDS:
-            return True
-        if raw.lower() in FALSE_WORDS:
-            return False
-        raise ConfigError(f"{var}={raw!r} is not one of {', '.join(TRUE_WORDS + FALSE_WORDS)}")
-    if type_name in ("float", float):
-        try:
-            return float(raw)
-        except ValueError:
-            raise ConfigError(f"{var}={raw!r} is not a number") from None
-    if type_name in ("int", int):
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigError(f"{var}={raw!r} is not a whole number") from None
-    if type_name in ("Path", Path):
-        return Path(raw)
-    return raw

@@ -2,8 +2,8 @@
 and beside it (created on first use) a sibling collection of GIF frames.
 
 The frames live apart, in "<collection>.frames", so that searching descriptions stays an
-unfiltered query: a metadata filter on kind made each query ~70 ms instead of ~3 ms
-(20,000 rows, embedded store). Both collections record the same model binding.
+unfiltered query (a metadata filter on kind made queries many times slower; figures in
+docs/results.md, "Design measurements"). Both collections record the same model binding.
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ from search_app.errors import (
     StoreUnavailableError,
     first_line,
 )
-from search_app.records import KIND_DESCRIPTION, KIND_FRAME, FrameRecord, GifRecord, StoredRow
+from search_app.records import FrameRecord, GifRecord, RowKind, StoredRow
 from search_app.settings import Settings, chroma_headers, store_location
 
 STORE_FILES = ("chroma.sqlite3", "chroma.sqlite3-wal")  # change when a writer commits
 GET_PAGE_ROWS = 5_000  # ids per collection.get call; keeps SQLite variable lists small
 # Cosine space; the index is built in big batches (less upsert time than the default 100)
 # and saved every 2,048 additions: Chroma rebuilds any unsaved part from its log in every
-# process that opens the store, which with a 20,000 threshold cost each reader of an
-# 11k-row store 2.7 s (vs 0.1 s), for no faster build. Search-time parameters unchanged.
+# process that opens the store, so a larger threshold made each reader of a small store
+# rebuild it (docs/results.md, "Design measurements"). Search-time parameters unchanged.
 HNSW_CONFIG = {"space": "cosine", "batch_size": 2_048, "sync_threshold": 2_048}
 FRAMES_SUFFIX = ".frames"  # the frames of collection "gifs" live in "gifs.frames"
 FRAMES_OF_KEY = "frames_of"  # metadata key marking a frames collection, naming its parent
@@ -159,11 +159,6 @@ class GifStore:
         # refresh_if_changed clears this when another process writes. A server is asked.
         self._no_frames = False
 
-    @classmethod
-    def open(cls, settings: Settings) -> GifStore:
-        """Open the store the settings point at (nothing is created until ensure_collection)."""
-        return cls(settings)
-
     def refresh_if_changed(self) -> bool:
         """Reopen an embedded store that another process wrote to; return whether it did.
 
@@ -189,11 +184,11 @@ class GifStore:
         return self._frames
 
     def _of_kind(self, kind: str) -> object | None:
-        if kind == KIND_FRAME:
+        if kind == RowKind.FRAME:
             return self._get_frames()
-        if kind == KIND_DESCRIPTION:
+        if kind == RowKind.DESCRIPTION:
             return self._get_collection()
-        raise ConfigError(f"row kind {kind!r} is not one of {KIND_DESCRIPTION}, {KIND_FRAME}")
+        raise ConfigError(f"row kind {kind!r} is not one of {RowKind.DESCRIPTION}, {RowKind.FRAME}")
 
     def _lookup(self, name: str) -> object | None:
         from chromadb.errors import NotFoundError
@@ -262,7 +257,7 @@ class GifStore:
 
     def count(self) -> int:
         """Return the number of rows: descriptions plus frames."""
-        return self.count_kind(KIND_DESCRIPTION) + self.count_kind(KIND_FRAME)
+        return self.count_kind(RowKind.DESCRIPTION) + self.count_kind(RowKind.FRAME)
 
     def has_kind(self, kind: str) -> bool:
         """Return whether the collection for that kind of row exists (it may be empty)."""
@@ -274,7 +269,7 @@ class GifStore:
         return 0 if collection is None else int(collection.count())  # type: ignore[attr-defined]
 
     def read_all(
-        self, kinds: Sequence[str] = (KIND_DESCRIPTION, KIND_FRAME), documents: bool = True
+        self, kinds: Sequence[str] = (RowKind.DESCRIPTION, RowKind.FRAME), documents: bool = True
     ) -> list[StoredRow]:
         """Return every row of the given kinds (without vectors; without their documents
         unless documents), in pages."""
@@ -287,7 +282,7 @@ class GifStore:
         """Return the number of distinct GIFs (reads every row's metadata, in pages)."""
         return len({row.gif_id for row in self.read_all(documents=False)})
 
-    def existing_ids(self, ids: Sequence[str], kind: str = KIND_DESCRIPTION) -> set[str]:
+    def existing_ids(self, ids: Sequence[str], kind: str = RowKind.DESCRIPTION) -> set[str]:
         """Return the subset of ids already in the collection of that kind of row."""
         collection = self._of_kind(kind)
         found: set[str] = set()
@@ -300,7 +295,7 @@ class GifStore:
 
     def ids_for_source(self, source: str) -> set[str]:
         """Return the ids of every description ingested from source."""
-        return {row.row_id for row in self.rows_for_source(source, KIND_DESCRIPTION)}
+        return {row.row_id for row in self.rows_for_source(source, RowKind.DESCRIPTION)}
 
     def rows_for_source(self, source: str, kind: str) -> list[StoredRow]:
         """Return the rows of one kind ingested from source (metadata only)."""
@@ -380,7 +375,7 @@ class GifStore:
                 on_progress(len(ids[start:stop]))
         return len(ids)
 
-    def delete_ids(self, ids: Iterable[str], kind: str = KIND_DESCRIPTION) -> int:
+    def delete_ids(self, ids: Iterable[str], kind: str = RowKind.DESCRIPTION) -> int:
         """Delete rows of one kind by id; return how many were asked for."""
         collection = self._of_kind(kind)
         wanted = list(ids)
@@ -401,7 +396,7 @@ class GifStore:
         )
 
     def query(
-        self, vector: np.ndarray, n_results: int, kind: str = KIND_DESCRIPTION
+        self, vector: np.ndarray, n_results: int, kind: str = RowKind.DESCRIPTION
     ) -> list[StoredRow]:
         """Return the n_results rows of one kind nearest to vector, nearest first."""
         collection = self._of_kind(kind)
@@ -424,13 +419,13 @@ class GifStore:
         ]
 
     def rows_for_gifs(
-        self, gif_ids: Sequence[str], kind: str = KIND_DESCRIPTION
+        self, gif_ids: Sequence[str], kind: str = RowKind.DESCRIPTION
     ) -> list[StoredRow]:
         """Return every stored row of one kind (descriptions by default) of the given GIFs."""
         return self.rows_and_vectors_for_gifs(gif_ids, kind, with_vectors=False)[0]
 
     def rows_and_vectors_for_gifs(
-        self, gif_ids: Sequence[str], kind: str = KIND_DESCRIPTION, with_vectors: bool = True
+        self, gif_ids: Sequence[str], kind: str = RowKind.DESCRIPTION, with_vectors: bool = True
     ) -> tuple[list[StoredRow], np.ndarray]:
         """Return every stored row of one kind of the given GIFs and, with_vectors, their
         vectors (one per row, in the same order; else an empty array). One Chroma call."""
@@ -449,7 +444,7 @@ class GifStore:
             return rows, np.zeros((0, 0), dtype=np.float32)
         return rows, np.asarray(page["embeddings"], dtype=np.float32)
 
-    def vectors_for_gif(self, gif_id: str, kind: str = KIND_DESCRIPTION) -> np.ndarray:
+    def vectors_for_gif(self, gif_id: str, kind: str = RowKind.DESCRIPTION) -> np.ndarray:
         """Return the stored vectors of a GIF's rows of one kind, one row each."""
         collection = self._of_kind(kind)
         if collection is None:
@@ -480,7 +475,7 @@ def _stored_row(row_id: str, doc: str | None, meta: dict | None, dist: float | N
         description=doc or "",
         source=str(meta.get("source", "")),
         distance=None if dist is None else float(dist),
-        kind=str(meta.get("kind", KIND_DESCRIPTION)),  # rows from before frames have none
+        kind=str(meta.get("kind", RowKind.DESCRIPTION)),  # rows from before frames have none
         frame_index=None if frame_index is None else int(frame_index),
         frame_set=str(meta.get("frame_set", "")),
     )

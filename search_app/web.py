@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-import json
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from html import escape
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -26,6 +21,7 @@ from search_app.settings import (
     DEFAULT_STORE_DIR,
     Settings,
 )
+from search_app.tabs import ImageOutput, MarkdownOutput, Panel, Tab, TextField
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -85,10 +81,6 @@ element.addEventListener('click', (e) => {
 """
 
 SearchOutputs = tuple[str, str, list[dict[str, object]]]
-AttentionOutputs = tuple[Image.Image | None, Image.Image | None, str]
-SGD_DIGITS = 6  # the terminal's precision: a table that fits the page
-MAX_SGD_STEPS = 200  # the page stays readable and a request stays cheap
-MAX_SENTENCE_CHARS = 300
 
 
 def ingest_command(settings: Settings) -> str:
@@ -134,7 +126,7 @@ class LaunchOptions:
         if not is_loopback(self.host) and self.auth is None and not self.insecure:
             raise ConfigError(
                 f"refusing to serve on {self.host} without a password: "
-                "add --auth user:password (or GIFSEARCH_AUTH), or --insecure"
+                "set GIFSEARCH_AUTH=user:password or --auth-file FILE, or add --insecure"
             )
 
 
@@ -145,13 +137,9 @@ class SearchHandlers:
         self.engine = engine
         self.fill_command = fill_command
 
-    def stats(self) -> CollectionStats:
-        """Return the collection's stats (SearchEngine.stats recounts GIFs only on change)."""
-        return self.engine.stats()
-
     def status_line(self, latency_ms: float | None = None, shown: int = 0) -> str:
         """Return the status line for the open collection."""
-        return format_status(self.stats(), latency_ms, shown)
+        return format_status(self.engine.stats(), latency_ms, shown)
 
     @property
     def images_enabled(self) -> bool:
@@ -160,7 +148,7 @@ class SearchHandlers:
 
     def empty_notice(self, stats: CollectionStats | None = None) -> str | None:
         """Return a notice saying how to fill the collection when it holds nothing."""
-        stats = stats or self.stats()
+        stats = stats or self.engine.stats()
         if stats.descriptions or stats.frames:
             return None
         return render_notice(
@@ -182,13 +170,13 @@ class SearchHandlers:
     def handle_image(self, image: Image.Image | None, k: float) -> SearchOutputs:
         """Show the GIFs most like a dropped image (a GIF counts by its picked frames)."""
         if image is None:
-            stats = self.stats()
+            stats = self.engine.stats()
             notice = render_notice("Drop an image first", "An image or a GIF; see GIFs like it.")
             return notice, format_status(stats, None, 0), []
         return self._run(lambda n: self.engine.search_image(image, n), k, "GIFs like your image")
 
     def _run(self, find: Callable[[int], list[SearchHit]], k: float, heading: str) -> SearchOutputs:
-        stats = self.stats()
+        stats = self.engine.stats()
         notice = self.empty_notice(stats)
         if notice:
             return notice, format_status(stats, None, 0), []
@@ -236,10 +224,10 @@ def check_count(k: float) -> int:
 def build_app(
     engine: SearchEngine,
     examples: Sequence[str] = DEFAULT_EXAMPLES,
-    exercises: ExerciseHandlers | None = None,
+    extra_tabs: Sequence[Tab] = (),
     fill_command: str = "gifsearch ingest",
 ) -> gr.Blocks:
-    """Build the Blocks app: a search tab (query, count, examples, cards) and an exercises tab."""
+    """Build the Blocks app: a search tab (query, count, examples, cards), then extra tabs."""
     handlers = SearchHandlers(engine, fill_command)
     welcome = handlers.empty_notice() or render_notice(
         "Search GIFs by what happens in them",
@@ -268,8 +256,9 @@ def build_app(
             status = gr.Markdown(handlers.status_line(), elem_id="gs-status")
             results = gr.HTML(welcome, js_on_load=CARD_SCRIPT, elem_id="gs-results")
             hits = gr.State([])
-        with gr.Tab("Exercises"):
-            add_exercises_tab(exercises or ExerciseHandlers(), private)
+        for tab in extra_tabs:
+            with gr.Tab(tab.title):
+                add_tab(tab, private)
 
         outputs = [results, status, hits]
         for event in (query.submit, button.click):
@@ -311,105 +300,56 @@ def add_image_search(enabled: bool) -> tuple[gr.Image | None, gr.Button | None]:
     return image, button
 
 
-class ExerciseHandlers:
-    """The exercises tab's handlers; the SBERT model is loaded on first use."""
-
-    def __init__(self, load_model: Callable[[], Any] | None = None) -> None:
-        self._load_model = load_model
-        self._model: Any = None
-        self._lock = threading.Lock()
-
-    def model(self) -> Any:
-        """Return the exercises' SBERT model, loading it once."""
-        with self._lock:
-            if self._model is None:
-                from exercises.encoder import load_model
-
-                self._model = (self._load_model or load_model)()
-            return self._model
-
-    def handle_attention(self, first: str, second: str, word: str) -> AttentionOutputs:
-        """Return both sentences' attention heatmaps and the focus word's numbers."""
-        from exercises.attention import analyze_sentences
-        from exercises.attention_report import format_attention_text
-        from exercises.errors import ExerciseError
-        from exercises.heatmap import plot_attention
-
-        if max(len(first), len(second)) > MAX_SENTENCE_CHARS:
-            return (
-                None,
-                None,
-                exercise_error(f"keep each sentence under {MAX_SENTENCE_CHARS} chars"),
-            )
-        try:
-            report = analyze_sentences([first, second], word, self.model(), include_heads=False)
-        except ExerciseError as exc:
-            return None, None, exercise_error(str(exc))
-        images = []
-        with tempfile.TemporaryDirectory(prefix="gifsearch-attention-") as folder:
-            for number, sentence in enumerate(report.sentences, start=1):
-                path = plot_attention(sentence, Path(folder) / f"attention_{number}.png", number)
-                with Image.open(path) as image:
-                    images.append(image.convert("RGB"))
-        return images[0], images[1], f"<pre>{escape(format_attention_text(report))}</pre>"
-
-    def handle_sgd(self, lr: str, weights: str, bias: str, examples: str, epochs: float) -> str:
-        """Return the SGD walk-through as Markdown for the chosen settings."""
-        from exercises.errors import ExerciseError
-        from exercises.sgd import run_sgd
-        from exercises.sgd_config import build_sgd_config
-        from exercises.sgd_report import format_sgd_markdown
-
-        try:
-            config = build_sgd_config(
-                lr=lr,
-                weights=weights,
-                bias=bias,
-                examples=examples,
-                epochs=None if epochs is None else int(epochs),
-            )
-        except ExerciseError as exc:
-            return exercise_error(str(exc))
-        if len(config.examples) * config.epochs > MAX_SGD_STEPS:
-            return exercise_error(f"examples x epochs must be {MAX_SGD_STEPS} steps or fewer")
-        return format_sgd_markdown(run_sgd(config), digits=SGD_DIGITS)
+def add_tab(tab: Tab, private: dict[str, Any]) -> None:
+    """Render a described tab (search_app.tabs) inside the current gr.Tab."""
+    for panel in tab.panels:
+        gr.Markdown(f"### {panel.heading}")
+        inputs = []
+        for row in panel.rows:
+            with gr.Row():
+                for item in row:
+                    if isinstance(item, TextField):
+                        inputs.append(
+                            gr.Textbox(
+                                item.value,
+                                label=item.label,
+                                scale=item.scale,
+                                max_length=item.max_chars,
+                            )
+                        )
+                    else:
+                        inputs.append(
+                            gr.Number(
+                                item.value,
+                                label=item.label,
+                                precision=0,
+                                minimum=item.minimum,
+                                maximum=item.maximum,
+                            )
+                        )
+        button = gr.Button(panel.button, variant="primary", elem_id=panel.button_id)
+        outputs = []
+        with gr.Row():
+            for output in panel.outputs:
+                if isinstance(output, ImageOutput):
+                    outputs.append(
+                        gr.Image(label=output.label, type="pil", interactive=False, format="png")
+                    )
+        for output in panel.outputs:
+            if isinstance(output, MarkdownOutput):
+                outputs.append(gr.Markdown(elem_id=output.elem_id or None))
+        button.click(guarded(panel), inputs, outputs, **private)
 
 
-def exercise_error(message: str) -> str:
-    """Return an exercise's one-line error as escaped Markdown."""
-    return f"**Could not run the exercise:** {escape(message)}"
+def guarded(panel: Panel) -> Callable[..., object]:
+    """Return the panel's handler, refusing values over a field's cap before it runs."""
 
+    def run(*values: object) -> object:
+        refusal = panel.refusal(values)
+        outputs = panel.message(refusal) if refusal else panel.run(*values)
+        return outputs[0] if len(panel.outputs) == 1 else outputs  # gradio: one is bare
 
-def add_exercises_tab(handlers: ExerciseHandlers, private: dict[str, Any]) -> None:
-    """Add the attention and SGD exercises (inside a gr.Tab)."""
-    from exercises.attention import DEFAULT_FOCUS_WORD, DEFAULT_SENTENCES
-    from exercises.sgd_config import DEFAULT_SGD_CONFIG as SGD
-
-    gr.Markdown("### Self-attention: one word in two sentences")
-    with gr.Row():
-        first = gr.Textbox(DEFAULT_SENTENCES[0], label="Sentence 1", scale=3)
-        second = gr.Textbox(DEFAULT_SENTENCES[1], label="Sentence 2", scale=3)
-        word = gr.Textbox(DEFAULT_FOCUS_WORD, label="Focus word", scale=1)
-    attend = gr.Button("Show attention", variant="primary", elem_id="ex-attention")
-    with gr.Row():
-        heat_1 = gr.Image(label="Sentence 1", type="pil", interactive=False, format="png")
-        heat_2 = gr.Image(label="Sentence 2", type="pil", interactive=False, format="png")
-    numbers = gr.Markdown(elem_id="ex-attention-numbers")
-    attend.click(
-        handlers.handle_attention, [first, second, word], [heat_1, heat_2, numbers], **private
-    )
-
-    gr.Markdown("### Gradient descent by hand: one sigmoid neuron")
-    examples_json = json.dumps([{"x": list(e.features), "y": e.label} for e in SGD.examples])
-    with gr.Row():
-        lr = gr.Textbox(f"{SGD.learning_rate:g}", label="Learning rate")
-        weights = gr.Textbox(",".join(f"{w:g}" for w in SGD.weights), label="Weights w1,w2,...")
-        bias = gr.Textbox(f"{SGD.bias:g}", label="Bias b")
-        epochs = gr.Number(SGD.epochs, label="Epochs", precision=0, minimum=1, maximum=20)
-    examples = gr.Textbox(examples_json, label="Examples (JSON)")
-    run = gr.Button("Run SGD", variant="primary", elem_id="ex-sgd")
-    table = gr.Markdown(elem_id="ex-sgd-table")
-    run.click(handlers.handle_sgd, [lr, weights, bias, examples, epochs], table, **private)
+    return run
 
 
 def launch_app(

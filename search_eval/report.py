@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from search_eval.metrics import ALL_STRATA
 
-NAME_WIDTH = 16
+NAME_WIDTH = 24  # the longest variant name, soft-best-t0.05-cap0.05, and a space
 
 
 def _interval(data: dict[str, float], signed: bool = False) -> str:

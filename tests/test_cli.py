@@ -93,9 +93,8 @@ def test_search_json(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
         (["search", "a dog", "--collection", "nothing-here"], 'no collection "nothing-here"'),
         (["search", "   "], "the query is empty"),
         (["search", "a dog", "--model", "clip"], "was built with"),
-        (["ingest", "--source", "x.tsv", "--collection", "ab"], "too short"),
     ],
-    ids=["missing-source", "missing-collection", "empty-query", "model-mismatch", "short-name"],
+    ids=["missing-source", "missing-collection", "empty-query", "model-mismatch"],
 )
 def test_expected_failures_are_one_line_exit_1(
     store: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
@@ -108,15 +107,66 @@ def test_expected_failures_are_one_line_exit_1(
 
 
 @pytest.mark.parametrize(
-    "args",
-    [["search", "a dog", "-k", "0"], ["ingest", "--limit", "many"], ["frobnicate"]],
-    ids=["k-zero", "limit-not-a-number", "unknown-command"],
+    ("args", "message"),
+    [
+        (["search", "a dog", "-k", "0"], "must be 1 or more"),
+        (["ingest", "--limit", "many"], "is not a whole number"),
+        (["frobnicate"], "invalid choice"),
+        (["ingest", "--collection", "ab"], "'ab' is too short"),
+        (["search", "a dog", "--chroma-port", "0"], "is not between 1 and 65535"),
+        (["search", "a dog", "--precision", "fp8"], "is not one of auto, fp32, bf16, fp16"),
+        (["ingest", "--network-timeout", "0"], "must be above 0 s"),
+        (["search", "a dog", "--no-such-flag=secret"], "unrecognized arguments: --no-such-flag"),
+    ],
+    ids=[
+        "k-zero",
+        "limit-not-a-number",
+        "unknown-command",
+        "short-collection",
+        "port-zero",
+        "precision",
+        "timeout-zero",
+        "unknown-flag",
+    ],
 )
-def test_bad_flags_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_flags_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as caught:
         main(args)
     assert caught.value.code == 2
-    assert "Traceback" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and "secret" not in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("GIFSEARCH_COLLECTION", "ab", "collection name 'ab' is too short"),
+        ("GIFSEARCH_CHROMA_PORT", "many", "GIFSEARCH_CHROMA_PORT='many' is not a whole number"),
+        ("GIFSEARCH_CHROMA_SSL", "maybe", "GIFSEARCH_CHROMA_SSL='maybe' is not one of"),
+        ("GIFSEARCH_DEVICE", "tpu", "device 'tpu' is not one of"),
+    ],
+    ids=["short-collection", "port-text", "ssl-word", "device"],
+)
+def test_bad_environment_values_are_one_line_exit_1(
+    variable: str,
+    value: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    code, _, err = run(["search", "a dog"], capsys)
+    assert code == 1 and err.count("\n") == 1 and message in err
+
+
+def test_help_shows_defaults_and_variables(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["ingest", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 20,000)" in out and "(default: gifs; env GIFSEARCH_COLLECTION)" in out
+    assert "GIFSEARCH_NETWORK_TIMEOUT_S --network-timeout" in out
 
 
 def test_console_script_falls_back_to_minilm_offline_and_says_so(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def test_ingest_and_search_through_tiny_clip(
     report = run_ingest(IngestOptions(source=str(path)), clip, loader=load_for_settings)
     assert report.embedded == 5
     assert report.model == str(tiny_clip_dir.resolve())
-    binding = GifStore.open(clip).require_binding()
+    binding = GifStore(clip).require_binding()
     assert (binding.model_name, binding.dimension) == (str(tiny_clip_dir.resolve()), 16)
     # Searching with model 'auto' loads the recorded tiny CLIP, not MiniLM.
     engine = SearchEngine.open(replace(clip, model="auto"), loader=load_for_settings)

@@ -80,16 +80,16 @@ def kill_loop(tmp_path: Path, kills: int, seed: int, cached_loader) -> list[str]
         finished = process.poll() is not None
         process.send_signal(signal.SIGKILL)
         process.wait()
-        after = GifStore.open(settings).count() if store_dir.exists() else 0
+        after = GifStore(settings).count() if store_dir.exists() else 0
         outcomes.append("finished first" if finished else f"killed at {after} rows written")
         # The store opens and answers queries right after the kill.
-        if GifStore.open(settings).binding() is not None and after:
+        if GifStore(settings).binding() is not None and after:
             hits = SearchEngine.open(settings, loader=cached_loader).search("a dog", 3)
             assert hits and all(-1.0 <= h.score <= 1.0001 for h in hits)
         # Re-running the same ingest completes and converges to exactly the expected rows.
         rerun = start_ingest(source, store_dir)
         assert rerun.wait(timeout=300) == 0, rerun.stderr.read() if rerun.stderr else ""
-        rows = GifStore.open(settings).read_all()
+        rows = GifStore(settings).read_all()
         assert len(rows) == len(expected)  # no duplicates
         assert {(r.row_id, r.description, r.url) for r in rows} == expected
         assert SearchEngine.open(settings, loader=cached_loader).search("a dog", 3)

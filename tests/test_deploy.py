@@ -14,8 +14,11 @@ import pytest
 import yaml
 
 from gifsearch.cli import build_parser
-from gifsearch.serve_cmd import AUTH_ENV_VAR, DEFAULT_PORT
-from search_app.settings import DEFAULT_CHROMA_PORT, ENV_VARS
+from gifsearch.serve_cmd import DEFAULT_PORT, ServeSettings
+from search_app.settings import DEFAULT_CHROMA_PORT, env_vars
+
+ENV_VARS = env_vars()
+AUTH_ENV_VAR = env_vars(ServeSettings)["auth"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +54,7 @@ def test_app_waits_for_healthy_chroma_and_points_at_it(compose: dict) -> None:
     app = compose["services"]["app"]
     assert app["depends_on"]["chroma"]["condition"] == "service_healthy"
     env = app["environment"]
-    readable = set(ENV_VARS.values()) | {AUTH_ENV_VAR}
+    readable = set(ENV_VARS.values()) | set(env_vars(ServeSettings).values())
     assert set(env) <= readable, f"variables the app never reads: {set(env) - readable}"
     assert env[ENV_VARS["chroma_host"]] == "chroma"  # the service name
     assert int(env[ENV_VARS["chroma_port"]]) == DEFAULT_CHROMA_PORT

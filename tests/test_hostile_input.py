@@ -90,7 +90,7 @@ def test_bad_lines_are_counted_and_valid_rows_kept(
     report = json.loads(out)
     assert (report["kept"], report["embedded"], report["dropped"]) == (kept, kept, dropped)
     assert "Traceback" not in err
-    rows = GifStore.open(store).read_all()
+    rows = GifStore(store).read_all()
     assert len(rows) == BASE_ROWS + kept
     stored = {(r.url, r.description) for r in rows}
     for line in GOOD:
@@ -106,23 +106,23 @@ def test_unusable_input_is_one_line_and_leaves_the_store_untouched(
     path = tmp_path / f"{case}.tsv"
     if content is not None:
         path.write_bytes(content)
-    before = sorted(GifStore.open(store).read_all(), key=lambda r: r.row_id)
+    before = sorted(GifStore(store).read_all(), key=lambda r: r.row_id)
     capsys.readouterr()
     assert ingest(store, path) == 1
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and message in err
     assert "Traceback" not in err
-    assert sorted(GifStore.open(store).read_all(), key=lambda r: r.row_id) == before
+    assert sorted(GifStore(store).read_all(), key=lambda r: r.row_id) == before
 
 
 def test_a_url_that_times_out_is_one_line_and_leaves_the_store_untouched(
     store: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GIFSEARCH_NETWORK_TIMEOUT_S", "1")
-    before = GifStore.open(store).count()
+    before = GifStore(store).count()
     with serve_routes({"/gifs.tsv": GOOD[0]}, delay_s=10) as (base, _):
         capsys.readouterr()
         assert ingest(store, f"{base}/gifs.tsv") == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "failed" in err and "Traceback" not in err
-    assert GifStore.open(store).count() == before
+    assert GifStore(store).count() == before

@@ -32,7 +32,7 @@ def test_first_ingest_embeds_every_kept_row_and_persists(
     assert report.dropped == {"wrong_columns": 1}
     assert report.model == "sentence-transformers/all-MiniLM-L6-v2"
     assert report.device.startswith("cpu")
-    reopened = GifStore.open(settings)
+    reopened = GifStore(settings)
     assert reopened.count() == 300
     binding = reopened.require_binding()
     assert (binding.model_name, binding.dimension, binding.normalized) == (
@@ -47,14 +47,14 @@ def test_second_ingest_embeds_nothing_and_changes_nothing(
 ) -> None:
     path = write_tsv(tmp_path / "gifs.tsv", sample_lines[:200])
     ingest(settings, cached_loader, path)
-    before = GifStore.open(settings).read_all()
+    before = GifStore(settings).read_all()
 
     def refuse_to_load(model: str, settings: Settings) -> Embedder:
         raise AssertionError("an unchanged re-ingest must not even load the model")
 
     again = ingest(settings, refuse_to_load, path)
     assert (again.embedded, again.unchanged, again.upserted) == (0, 200, 0)
-    after = GifStore.open(settings).read_all()
+    after = GifStore(settings).read_all()
     assert sorted(before, key=lambda r: r.row_id) == sorted(after, key=lambda r: r.row_id)
 
 
@@ -65,7 +65,7 @@ def test_grown_set_embeds_only_the_new_rows(
     ingest(settings, cached_loader, write_tsv(path, sample_lines[:150]))
     grown = ingest(settings, cached_loader, write_tsv(path, sample_lines[:200]))
     assert (grown.embedded, grown.unchanged) == (50, 150)
-    assert GifStore.open(settings).count() == 200
+    assert GifStore(settings).count() == 200
 
 
 def test_prune_removes_rows_of_that_source_no_longer_present(
@@ -77,10 +77,10 @@ def test_prune_removes_rows_of_that_source_no_longer_present(
     ingest(settings, cached_loader, other)
     without_prune = ingest(settings, cached_loader, write_tsv(path, sample_lines[:60]))
     assert without_prune.pruned == 0
-    assert GifStore.open(settings).count() == 120
+    assert GifStore(settings).count() == 120
     pruned = ingest(settings, cached_loader, path, prune=True)
     assert pruned.pruned == 40
-    store = GifStore.open(settings)
+    store = GifStore(settings)
     assert store.count() == 80  # the other source's 20 rows are untouched
     assert len(store.ids_for_source(str(other.resolve()))) == 20
 
@@ -110,7 +110,7 @@ def test_ingest_with_another_model_is_refused_naming_both(
     message = str(caught.value)
     assert "all-MiniLM-L6-v2" in message and str(tiny_clip_dir.resolve()) in message
     assert "\n" not in message
-    assert GifStore.open(settings).count() == 50  # nothing written
+    assert GifStore(settings).count() == 50  # nothing written
 
 
 def test_same_dimension_model_is_refused_by_name(
@@ -130,5 +130,5 @@ def test_collections_live_side_by_side(
     ingest(settings, cached_loader, write_tsv(tmp_path / "a.tsv", sample_lines[:40]))
     second = replace(settings, collection=f"{settings.collection}-other")
     ingest(second, cached_loader, write_tsv(tmp_path / "b.tsv", sample_lines[40:65]))
-    assert GifStore.open(settings).count() == 40
-    assert GifStore.open(second).count() == 25
+    assert GifStore(settings).count() == 40
+    assert GifStore(second).count() == 25

@@ -20,7 +20,7 @@ from search_app.ranking import (
     pool_cosines,
     rank_rows,
 )
-from search_app.records import KIND_DESCRIPTION, KIND_FRAME, StoredRow
+from search_app.records import RowKind, StoredRow
 
 DIM = 6
 MONOTONE = [DEFAULT_POOLING, BEST_ONLY, Pooling(PoolingKind.SOFT_BEST, 0.05, 0.05)]
@@ -35,7 +35,7 @@ def unit(vector: np.ndarray) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-def row(gif_id: str, cosine: float, n: int = 0, kind: str = KIND_DESCRIPTION) -> StoredRow:
+def row(gif_id: str, cosine: float, n: int = 0, kind: str = RowKind.DESCRIPTION) -> StoredRow:
     return StoredRow(f"{gif_id}-{n}", gif_id, f"https://x.test/{gif_id}.gif", "", "",
                      1.0 - cosine, kind)  # fmt: skip
 
@@ -121,23 +121,25 @@ def test_rank_rows_groups_by_gif_and_keeps_each_gifs_nearest_row() -> None:
     assert [g.gif_id for g in rank_rows(rows, BEST_ONLY)] == ["a", "b"]
 
 
-def scored(gif_id: str, cosine: float, kind: str = KIND_DESCRIPTION) -> ScoredGif:
+def scored(gif_id: str, cosine: float, kind: str = RowKind.DESCRIPTION) -> ScoredGif:
     return ScoredGif(gif_id, cosine, row(gif_id, cosine, kind=kind))
 
 
 def test_one_list_keeps_its_order_and_scores() -> None:
-    fused = fuse_ranks({KIND_DESCRIPTION: [scored("a", 0.9), scored("b", 0.7)], KIND_FRAME: []})
+    fused = fuse_ranks(
+        {RowKind.DESCRIPTION: [scored("a", 0.9), scored("b", 0.7)], RowKind.FRAME: []}
+    )
     assert [(g.gif_id, round(g.score, 6), g.fused) for g in fused] == [
         ("a", 0.9, False),
         ("b", 0.7, False),
     ]
-    assert fused[0].kind_scores == {KIND_DESCRIPTION: 0.9}
+    assert fused[0].kind_scores == {RowKind.DESCRIPTION: 0.9}
 
 
 def test_two_lists_fuse_ranks_not_scores() -> None:
     descriptions = [scored("a", 0.95), scored("b", 0.90), scored("c", 0.85)]
-    frames = [scored(g, c, KIND_FRAME) for g, c in (("b", 0.31), ("d", 0.30), ("a", 0.20))]
-    fused = fuse_ranks({KIND_DESCRIPTION: descriptions, KIND_FRAME: frames})
+    frames = [scored(g, c, RowKind.FRAME) for g, c in (("b", 0.31), ("d", 0.30), ("a", 0.20))]
+    fused = fuse_ranks({RowKind.DESCRIPTION: descriptions, RowKind.FRAME: frames})
     order = [g.gif_id for g in fused]
     # b: 2nd and 1st; a: 1st and 3rd; d: 2nd by frames beats c: 3rd by descriptions,
     # though d's cosine (0.30) is far below c's (0.85): ranks count, not cosines
@@ -145,18 +147,21 @@ def test_two_lists_fuse_ranks_not_scores() -> None:
     scale = (RRF_K + 1) / 2
     b = fused[0]
     assert b.score == pytest.approx(scale * (1 / (RRF_K + 2) + 1 / (RRF_K + 1)))
-    assert set(b.rows) == {KIND_DESCRIPTION, KIND_FRAME} and b.fused
-    assert b.kind_scores == {KIND_DESCRIPTION: 0.90, KIND_FRAME: 0.31}
+    assert set(b.rows) == {RowKind.DESCRIPTION, RowKind.FRAME} and b.fused
+    assert b.kind_scores == {RowKind.DESCRIPTION: 0.90, RowKind.FRAME: 0.31}
     d = fused[2]  # matched only by frames
-    assert set(d.rows) == {KIND_FRAME} and d.score == pytest.approx(scale / (RRF_K + 2))
+    assert set(d.rows) == {RowKind.FRAME} and d.score == pytest.approx(scale / (RRF_K + 2))
 
 
 def test_a_tie_goes_to_the_preferred_list() -> None:
-    lists = {KIND_DESCRIPTION: [scored("z", 0.5)], KIND_FRAME: [scored("a", 0.3, KIND_FRAME)]}
-    fused = fuse_ranks(lists, prefer=KIND_DESCRIPTION)
+    lists = {
+        RowKind.DESCRIPTION: [scored("z", 0.5)],
+        RowKind.FRAME: [scored("a", 0.3, RowKind.FRAME)],
+    }
+    fused = fuse_ranks(lists, prefer=RowKind.DESCRIPTION)
     assert [g.gif_id for g in fused] == ["z", "a"]
     assert fused[0].score == fused[1].score == pytest.approx(0.5)
 
 
 def test_no_rows_fuse_to_nothing() -> None:
-    assert fuse_ranks({KIND_DESCRIPTION: [], KIND_FRAME: []}) == []
+    assert fuse_ranks({RowKind.DESCRIPTION: [], RowKind.FRAME: []}) == []

@@ -18,7 +18,7 @@ from search_app.errors import (
     ModelMismatchError,
 )
 from search_app.ranking import SOFT_BEST_CAP, SOFT_BEST_TEMPERATURE, Pooling, PoolingKind
-from search_app.records import KIND_DESCRIPTION
+from search_app.records import RowKind
 from search_app.search import Scope, SearchEngine
 from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding
@@ -132,7 +132,7 @@ def test_a_well_described_gif_is_not_pulled_below_a_one_description_gif(
     engine = SearchEngine.open(settings, loader=cached_loader)
     hits = {hit.url: hit for hit in engine.search("a dog catches a frisbee", k=2)}
     old = engine.rank(
-        {KIND_DESCRIPTION: engine.embedder.embed_query("a dog catches a frisbee")},
+        {RowKind.DESCRIPTION: engine.embedder.embed_query("a dog catches a frisbee")},
         2,
         pooling=Pooling(PoolingKind.MAX_MEAN),
         scope=Scope.ALL_DESCRIPTIONS,
@@ -145,7 +145,7 @@ def test_an_empty_collection_and_a_lone_gif_give_no_hits(
     tmp_path: Path, cached_loader: Loader, minilm: Embedder
 ) -> None:
     settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "c", model="minilm")
-    store = GifStore.open(settings)
+    store = GifStore(settings)
     store.ensure_collection(ModelBinding(minilm.name, minilm.spec.ref, minilm.dimension))
     engine = SearchEngine.open(settings, loader=cached_loader)
     assert engine.search("a dog", k=5) == []

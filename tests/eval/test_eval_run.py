@@ -122,7 +122,7 @@ def test_eval_builds_its_own_collections_and_leaves_the_main_one_alone(
     hand_embedder: Embedder, settings: Settings
 ) -> None:
     run_evaluation(hand_rows(), hand_embedder, settings)
-    reopened = GifStore.open(settings)
+    reopened = GifStore(settings)
     assert reopened.binding() is None  # collection "gifs" was never created
     names = sorted(c.name for c in reopened.client.list_collections())
     assert [n.rsplit("-", 1)[0] for n in names] == ["eval-all-descriptions", "eval-one-per-gif"]

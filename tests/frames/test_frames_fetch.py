@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ingest.gif_fetch import FetchError, FetchLimits, fetch_gif, read_gif_file
+from ingest.gif_fetch import fetch_gif, read_gif_file
+from ingest.http_download import DownloadError, DownloadLimits
 from tests.chroma_server import free_port
 from tests.frames.conftest import (
     endless_route,
@@ -24,7 +25,7 @@ from tests.frames.conftest import (
 from tests.local_http import serve_handlers
 
 GIF = one_scene_gif("white", "circle", "red")
-LIMITS = FetchLimits(timeout_s=1.0, deadline_s=2.5, max_bytes=100_000)
+LIMITS = DownloadLimits(timeout_s=1.0, deadline_s=2.5, max_bytes=100_000)
 
 
 def png_bytes() -> bytes:
@@ -91,7 +92,7 @@ def test_gifs_download(server: str, path: str) -> None:
     ],
 )
 def test_bad_downloads_fail_with_their_reason(server: str, path: str, reason: str) -> None:
-    with pytest.raises(FetchError) as caught:
+    with pytest.raises(DownloadError) as caught:
         fetch_gif(server + path, LIMITS)
     assert caught.value.reason == reason
 
@@ -103,14 +104,14 @@ def test_bad_downloads_fail_with_their_reason(server: str, path: str, reason: st
 )
 def test_a_slow_server_times_out_within_the_deadline(server: str, path: str) -> None:
     started = time.monotonic()
-    with pytest.raises(FetchError) as caught:
+    with pytest.raises(DownloadError) as caught:
         fetch_gif(server + path, LIMITS)
     assert caught.value.reason == "timeout"
     assert time.monotonic() - started < LIMITS.deadline_s + LIMITS.timeout_s + 0.5
 
 
 def test_a_closed_port_is_a_network_error() -> None:
-    with pytest.raises(FetchError) as caught:
+    with pytest.raises(DownloadError) as caught:
         fetch_gif(f"http://127.0.0.1:{free_port()}/a.gif", LIMITS)
     assert caught.value.reason == "network_error"
 
@@ -119,7 +120,7 @@ def test_a_closed_port_is_a_network_error() -> None:
     "url", ["file:///etc/passwd", "ftp://127.0.0.1/a.gif", "/etc/passwd"], ids=str
 )
 def test_only_http_urls_are_fetched(url: str) -> None:
-    with pytest.raises(FetchError) as caught:
+    with pytest.raises(DownloadError) as caught:
         fetch_gif(url, LIMITS)
     assert caught.value.reason == "bad_url"
 
@@ -133,6 +134,6 @@ def test_local_files_are_checked_too(tmp_path: Path, content: bytes | None, reas
     path = tmp_path / "a.gif"
     if content is not None:
         path.write_bytes(content)
-    with pytest.raises(FetchError) as caught:
+    with pytest.raises(DownloadError) as caught:
         read_gif_file(path, max_bytes=100_000)
     assert caught.value.reason == reason

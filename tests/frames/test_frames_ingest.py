@@ -14,7 +14,7 @@ from ingest.job import IngestOptions, run_ingest
 from search_app.embedder import Embedder
 from search_app.errors import ImagesUnsupportedError
 from search_app.frames import open_image, select_frames
-from search_app.records import KIND_FRAME
+from search_app.records import RowKind
 from search_app.search import SearchEngine, load_for_settings
 from search_app.settings import Settings
 from search_app.store import GifStore
@@ -83,13 +83,13 @@ def test_frames_are_downloaded_embedded_and_failures_counted(
     assert report.gifs_failed == {reason: 1 for reason in BAD.values()}
     assert sorted(skipped) == sorted((gif_server + path, why) for path, why in BAD.items())
 
-    store = GifStore.open(clip_settings)
+    store = GifStore(clip_settings)
     binding = store.require_binding()
     assert binding.images is True and binding.dimension == 16
-    frames = store.read_all([KIND_FRAME])
-    assert len(frames) == report.frames_embedded == store.count_kind(KIND_FRAME)
+    frames = store.read_all([RowKind.FRAME])
+    assert len(frames) == report.frames_embedded == store.count_kind(RowKind.FRAME)
     assert store.count() == report.embedded + report.frames_embedded
-    assert {row.kind for row in frames} == {KIND_FRAME}
+    assert {row.kind for row in frames} == {RowKind.FRAME}
     assert {row.url for row in frames} == {gif_server + path for path in GOOD}
     assert all(row.frame_set == "diverse-3" and row.frame_index is not None for row in frames)
 
@@ -114,9 +114,9 @@ def test_a_folder_of_gifs_is_searchable_by_text_through_its_frames(
     # the score is the cosine of the query and the GIF's best frame
     query = engine.embedder.embed_query("a red circle")
     top = hits[0]
-    vectors = engine.store.vectors_for_gif(top.gif_id, KIND_FRAME)
+    vectors = engine.store.vectors_for_gif(top.gif_id, RowKind.FRAME)
     assert top.score == pytest.approx(float(np.max(vectors @ query)), abs=1e-4)
-    rows = engine.store.rows_for_gifs([top.gif_id], KIND_FRAME)
+    rows = engine.store.rows_for_gifs([top.gif_id], RowKind.FRAME)
     assert all(Path(r.url.removeprefix("file://")).is_file() for r in rows)
 
 
@@ -129,7 +129,7 @@ def test_another_frame_strategy_replaces_a_gifs_frames(
         embedded_clip_settings,
     )
     assert (report.gifs_framed, report.frames_embedded) == (4, 8)
-    frames = GifStore.open(embedded_clip_settings).read_all([KIND_FRAME])
+    frames = GifStore(embedded_clip_settings).read_all([RowKind.FRAME])
     assert len(frames) == 8 and {row.frame_set for row in frames} == {"even-2"}
 
 
@@ -137,11 +137,11 @@ def test_prune_removes_the_frames_of_deleted_files(
     embedded_clip_settings: Settings, gif_folder: Path
 ) -> None:
     run_ingest(IngestOptions(source=str(gif_folder)), embedded_clip_settings)
-    store = GifStore.open(embedded_clip_settings)
-    gone = next(r for r in store.read_all([KIND_FRAME]) if r.url.endswith("/red-circle.gif"))
+    store = GifStore(embedded_clip_settings)
+    gone = next(r for r in store.read_all([RowKind.FRAME]) if r.url.endswith("/red-circle.gif"))
     (gif_folder / "red-circle.gif").unlink()
     report = run_ingest(IngestOptions(source=str(gif_folder), prune=True), embedded_clip_settings)
-    left = GifStore.open(embedded_clip_settings).read_all([KIND_FRAME])
+    left = GifStore(embedded_clip_settings).read_all([RowKind.FRAME])
     assert report.pruned == expected_frames(SET_OF_GIFS["red-circle.gif"])
     assert gone.gif_id not in {row.gif_id for row in left} and len(left) > 0
 
@@ -152,10 +152,10 @@ def test_frames_with_a_text_only_model_are_refused_in_one_line(
     minilm = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "c", model="minilm")
     with pytest.raises(ImagesUnsupportedError, match="all-MiniLM-L6-v2 can't embed images"):
         run_ingest(IngestOptions(source=str(gif_folder)), minilm, loader=cached_loader)
-    assert GifStore.open(minilm).binding() is None  # nothing was created
+    assert GifStore(minilm).binding() is None  # nothing was created
     rows = write_tsv(tmp_path / "rows.tsv", ["https://x.test/1.gif\ta dog runs\n"])
     run_ingest(IngestOptions(source=str(rows)), minilm, loader=cached_loader)
-    assert GifStore.open(minilm).require_binding().images is False
+    assert GifStore(minilm).require_binding().images is False
 
     def must_not_load(model: str, settings: Settings) -> Embedder:
         raise AssertionError("the binding says text-only: no model should load")

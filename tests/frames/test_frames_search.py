@@ -16,7 +16,7 @@ from search_app.embedder import Embedder
 from search_app.errors import ImagesUnsupportedError
 from search_app.frames import open_image
 from search_app.ranking import SOFT_BEST_CAP, SOFT_BEST_TEMPERATURE
-from search_app.records import KIND_FRAME
+from search_app.records import RowKind
 from search_app.search import SearchEngine, load_for_settings
 from search_app.settings import Settings
 from tests.conftest import BACKENDS, backend_settings, write_tsv
@@ -101,7 +101,7 @@ def test_more_like_a_frame_only_gif_excludes_it(mixed: SearchEngine) -> None:
 def test_stats_count_frames_apart_from_descriptions(mixed: SearchEngine) -> None:
     stats = mixed.stats()
     assert (stats.gifs, stats.descriptions) == (7, 4)
-    assert stats.frames == mixed.store.count_kind(KIND_FRAME) > 0
+    assert stats.frames == mixed.store.count_kind(RowKind.FRAME) > 0
 
 
 def test_a_text_only_collection_refuses_image_queries_before_loading(

@@ -72,16 +72,12 @@ def launch(
     settings: Settings, loader: Callable, minilm: Embedder, queue_max_size: int | None = None
 ) -> LaunchedApp:
     """Build and launch the web app on a free localhost port, without blocking."""
-    from search_app.web import (
-        QUEUE_MAX_SIZE,
-        ExerciseHandlers,
-        LaunchOptions,
-        build_app,
-        launch_app,
-    )
+    from gifsearch.exercise_tab import ExerciseHandlers, exercises_tab
+    from search_app.web import QUEUE_MAX_SIZE, LaunchOptions, build_app, launch_app
 
     engine = SearchEngine.open(settings, loader)
-    app = build_app(engine, exercises=ExerciseHandlers(lambda: minilm.model))
+    tab = exercises_tab(ExerciseHandlers(lambda: minilm.model))
+    app = build_app(engine, extra_tabs=[tab])
     options = LaunchOptions(
         port=free_port(),
         blocked_paths=(str(settings.store_dir),),

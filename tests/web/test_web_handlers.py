@@ -9,10 +9,11 @@ from html import escape
 import gradio as gr
 import pytest
 
+from gifsearch.exercise_tab import ExerciseHandlers, exercises_tab
 from search_app.search import SearchEngine
 from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding
-from search_app.web import MAX_RESULTS, ExerciseHandlers, SearchHandlers, ingest_command
+from search_app.web import MAX_RESULTS, SearchHandlers, guarded, ingest_command
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def test_search_returns_cards_status_and_ranked_hits(handlers: SearchHandlers) -
     assert html.count('class="gs-card') == 8
     assert f"{hits[0]['score']:.3f}" in html
     assert "Results for “a dog is running”" in html
-    stats = handlers.stats()
+    stats = handlers.engine.stats()
     assert stats.gifs == 150 and stats.descriptions > stats.gifs
     assert "collection **gifs**" in status and "150 GIFs" in status
     assert "all-MiniLM-L6-v2" in status and "8 shown in" in status and " ms" in status
@@ -98,7 +99,7 @@ def test_api_errors_are_one_line_gradio_errors(
 def test_empty_collection_shows_the_ingest_command(
     empty_settings: Settings, cached_loader: Callable, minilm
 ) -> None:
-    store = GifStore.open(empty_settings)
+    store = GifStore(empty_settings)
     store.ensure_collection(ModelBinding(minilm.name, "minilm", minilm.dimension))
     engine = SearchEngine.open(empty_settings, cached_loader)
     handlers = SearchHandlers(engine, ingest_command(empty_settings))
@@ -146,11 +147,28 @@ def test_sgd_settings_errors_are_one_escaped_line(
     assert "<img" not in answer
 
 
-def test_attention_refuses_an_overlong_sentence(minilm) -> None:
-    first, second, message = ExerciseHandlers(lambda: minilm.model).handle_attention(
-        "a bat " * 100, "a bat", "bat"
-    )
-    assert first is None and second is None and "under 300 chars" in message
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        (("a bat " * 100, "a bat", "bat"), "Sentence 1"),
+        (("a bat", "a bat", "bat" * 1_000_000), "Focus word"),
+        (("a bat", ["a", "list"], "bat"), "Sentence 2"),
+    ],
+    ids=["long-sentence", "huge-focus-word", "not-text"],
+)
+def test_the_exercises_tab_refuses_oversized_fields_before_any_work(
+    values: tuple, field: str
+) -> None:
+    def never_loaded() -> None:
+        raise AssertionError("the model must not load for a refused request")
+
+    attention, sgd = exercises_tab(ExerciseHandlers(never_loaded)).panels
+    first, second, message = guarded(attention)(*values)
+    assert first is None and second is None
+    assert f"“{field}”" in message and message.startswith("**Could not run the exercise:**")
+    assert len(message) < 200  # nothing of what was sent is echoed back
+    table = guarded(sgd)("0.1", "0.5", "0", 1, "[" * 5_000)  # one output: a bare value
+    assert isinstance(table, str) and "“Examples (JSON)”" in table
 
 
 @pytest.mark.parametrize(

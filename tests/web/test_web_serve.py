@@ -29,17 +29,29 @@ def test_public_host_without_auth_is_refused(
     assert main(["serve", "--host", host, "--store", str(tmp_path / "store")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert f"refusing to serve on {host} without a password" in err and "--auth" in err
+    assert f"refusing to serve on {host} without a password" in err and "GIFSEARCH_AUTH" in err
+
+
+def test_a_password_flag_is_not_offered(capsys: pytest.CaptureFixture[str]) -> None:
+    """A password on the command line shows in `ps`: only a file or the environment."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--auth", "user:secret"])
+    assert exit_info.value.code == 2
+    assert "secret" not in capsys.readouterr().err  # the refusal doesn't repeat it
 
 
 @pytest.mark.parametrize(
     "auth", ["nocolon", ":secret", "user:"], ids=["no-colon", "no-user", "no-pw"]
 )
-def test_malformed_auth_flag_exits_2(auth: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["serve", "--auth", auth])
-    assert exit_info.value.code == 2
-    assert "user:password" in capsys.readouterr().err
+def test_malformed_auth_file_exits_1(
+    auth: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.delenv("GIFSEARCH_AUTH", raising=False)
+    (tmp_path / "login").write_text(auth + "\n")
+    code = main(["serve", "--auth-file", str(tmp_path / "login"), "--store", str(tmp_path / "s")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "user:password" in err and "secret" not in err
 
 
 def test_malformed_auth_env_var_exits_1(
@@ -72,7 +84,7 @@ def test_missing_collection_says_how_to_fill_it(
 def test_empty_collection_says_how_to_fill_it(
     empty_settings: Settings, minilm, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = GifStore.open(empty_settings)
+    store = GifStore(empty_settings)
     store.ensure_collection(ModelBinding(minilm.name, "minilm", minilm.dimension))
     assert main(["serve", "--store", str(empty_settings.store_dir)]) == 1
     err = capsys.readouterr().err

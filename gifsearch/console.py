@@ -1,0 +1,42 @@
+"""What the CLI prints besides results: notices and errors (one line each) and progress
+bars, all on stderr, so results on stdout pipe cleanly."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+PROG = "gifsearch"
+
+ProgressFactory = Callable[[int, str], Callable[[int], None]]
+
+
+def notify(message: str) -> None:
+    """Print a notice to stderr."""
+    print(f"{PROG}: {message}", file=sys.stderr)
+
+
+def report_error(message: str) -> None:
+    """Print an expected failure as one line on stderr."""
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def tqdm_progress(enabled: bool) -> ProgressFactory:
+    """Return a progress factory drawing tqdm bars on stderr (or nothing)."""
+
+    def factory(total: int, label: str) -> Callable[[int], None]:
+        if not enabled or total == 0:
+            return lambda n: None
+        from tqdm import tqdm
+
+        unit = "GIFs" if label in ("frames", "links") else "rows"
+        bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr, leave=False)
+
+        def tick(n: int) -> None:
+            bar.update(n)
+            if bar.n >= total:
+                bar.close()
+
+        return tick
+
+    return factory

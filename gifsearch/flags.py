@@ -1,0 +1,160 @@
+"""Flags: the argparse options made from the settings' declarations (search_app/settings.py),
+the options several commands share, and the README's table of settings."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+
+from ingest.reader import DEFAULT_LIMIT_ROWS
+from search_app.errors import ConfigError
+from search_app.settings import (
+    SettingGroup,
+    SettingInfo,
+    Settings,
+    build_from,
+    declared,
+    default_of,
+    field_type,
+    flag_of,
+    parse_text,
+)
+
+SERVER_PREFIX = "chroma_"  # these settings get their own help section
+
+
+def add_command(
+    commands: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    summary: str,
+    groups: Sequence[SettingGroup] = (),
+    classes: Sequence[type] = (Settings,),
+) -> argparse.ArgumentParser:
+    """Register a subcommand: its --help is func's docstring, its epilog the variables of
+    its settings groups; abbreviated flags are refused (--auth must not mean --auth-file)."""
+    parser = commands.add_parser(
+        name,
+        allow_abbrev=False,
+        help=summary,
+        description=func.__doc__,
+        epilog=environment_epilog(groups, classes) if groups else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(func=func)
+    return parser
+
+
+def setting_type(kind: type, info: SettingInfo) -> Callable[[str], object]:
+    """Return an argparse type: the setting's conversion and check (a bad flag exits 2)."""
+
+    def convert(text: str) -> object:
+        try:
+            value = parse_text(kind, text, "value")
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("value=")) from None
+        problem = info.check(value) if info.check else None
+        if problem:
+            raise argparse.ArgumentTypeError(f"{text!r} {problem}")
+        return value
+
+    return convert
+
+
+def add_setting_flags(
+    parser: argparse.ArgumentParser, groups: Sequence[SettingGroup], cls: type = Settings
+) -> None:
+    """Add a flag for every setting of cls in the given groups (default None: not given)."""
+    server = None
+    for item, info in declared(cls):
+        if info.group not in groups or info.env_only:
+            continue
+        target: argparse.ArgumentParser | argparse._ArgumentGroup = parser
+        if item.name.startswith(SERVER_PREFIX):
+            server = server or parser.add_argument_group(
+                "Chroma server (instead of the embedded store)"
+            )
+            target = server
+        help_text = info.help_text(default_of(item))
+        kind = field_type(cls, item.name)
+        if kind is bool:
+            flag = flag_of(item, info)
+            target.add_argument(
+                flag, dest=item.name, action="store_true", default=None, help=help_text
+            )
+            continue
+        target.add_argument(
+            flag_of(item, info),
+            dest=item.name,
+            type=setting_type(kind, info),
+            default=None,
+            choices=info.choices or None,
+            metavar=info.metavar,
+            help=help_text,
+        )
+
+
+def from_args(cls: type, args: argparse.Namespace) -> object:
+    """Build a settings dataclass from the parsed flags over the environment."""
+    overrides = {item.name: getattr(args, item.name, None) for item, _ in declared(cls)}
+    return build_from(cls, overrides, os.environ)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Build Settings from the parsed flags over the environment."""
+    settings = from_args(Settings, args)
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
+def add_sample_flags(parser: argparse.ArgumentParser, what: str = "rows to keep") -> None:
+    """The sampling options: --limit N or --all, and --seed."""
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
+        "--limit",
+        type=positive_int,
+        default=DEFAULT_LIMIT_ROWS,
+        metavar="N",
+        help=f"{what}, by a seeded sample that keeps a GIF's descriptions together "
+        f"(default: {DEFAULT_LIMIT_ROWS:,})",
+    )
+    size.add_argument("--all", action="store_true", help="keep every row")
+    parser.add_argument("--seed", type=int, default=0, help="sample seed (default: 0)")
+
+
+def environment_epilog(
+    groups: Sequence[SettingGroup] = tuple(SettingGroup), classes: Sequence[type] = (Settings,)
+) -> str:
+    """Return the --help epilog listing the environment variables of these groups (a flag
+    given wins over its variable)."""
+    lines = ["environment variables (a flag given wins over its variable):"]
+    for cls in classes:
+        for item, info in declared(cls):
+            if info.group not in groups:
+                continue
+            flag = "(no flag)" if info.env_only else flag_of(item, info)
+            lines.append(f"  {info.env:<30} {flag}")
+    return "\n".join(lines)
+
+
+def settings_table(classes: Sequence[type] = (Settings,)) -> str:
+    """Return the README's table of settings: flag, variable, default and meaning."""
+    rows = ["| flag | environment variable | default | what it sets |", "|---|---|---|---|"]
+    for cls in classes:
+        for item, info in declared(cls):
+            shown = f"`{info.shown_default(default_of(item))}`"
+            flag = "(none)" if info.env_only else f"`{flag_of(item, info)}`"
+            rows.append(f"| {flag} | `{info.env}` | {shown} | {info.help} |")
+    return "\n".join(rows)

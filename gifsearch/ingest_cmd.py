@@ -1,0 +1,151 @@
+"""`gifsearch ingest`: embed a GIF set into the collection."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+
+from gifsearch.console import notify, tqdm_progress
+from gifsearch.flags import (
+    add_command,
+    add_sample_flags,
+    add_setting_flags,
+    positive_int,
+    settings_from_args,
+)
+from ingest.sources import FieldMapping, SourceFormat
+from search_app.frames import (
+    DEFAULT_FRAME_STRATEGY,
+    DEFAULT_FRAMES_PER_GIF,
+    FRAME_STRATEGIES,
+    MAX_FRAMES_PER_GIF,
+)
+from search_app.settings import SettingGroup
+
+GROUPS = (SettingGroup.INDEX, SettingGroup.MODEL, SettingGroup.EMBED, SettingGroup.NETWORK)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Ingest a GIF set into the collection: TGIF's URL<TAB>description, CSV, JSON Lines.
+
+    Only rows not yet in the collection are embedded, so re-running is cheap. With
+    --frames (a CLIP model), a few frames of each GIF are downloaded and embedded too;
+    a folder of GIF files (no descriptions) is ingested by its frames.
+
+    Examples:
+      gifsearch ingest --source my-gifs.tsv --limit 5000 --prune
+      gifsearch ingest --source export.csv --url-field gif_url --text-field title
+      gifsearch ingest --model clip --frames --source my-gifs.tsv --collection clipgifs
+      gifsearch ingest --model clip --source path/to/gifs/ --collection mygifs
+    """
+    from ingest.job import IngestOptions, run_ingest
+    from ingest.report import format_report
+
+    settings = settings_from_args(args)
+    options = IngestOptions(
+        source=args.source,
+        fields=FieldMapping(args.url_field, args.text_field),
+        source_format=SourceFormat(args.source_format) if args.source_format else None,
+        limit=None if args.all else args.limit,
+        seed=args.seed,
+        prune=args.prune,
+        frames=args.frames,
+        frame_strategy=args.frame_strategy,
+        frames_per_gif=args.frames_per_gif,
+    )
+
+    def on_bad_line(line_no: int, reason: str) -> None:
+        if args.verbose:
+            notify(f"line {line_no}: dropped ({reason})")
+
+    def on_skipped_gif(url: str, reason: str) -> None:
+        if args.verbose:
+            notify(f"{url}: skipped ({reason})")
+
+    report = run_ingest(
+        options,
+        settings,
+        progress=tqdm_progress(not args.quiet),
+        on_bad_line=on_bad_line,
+        on_notice=notify,
+        on_skipped_gif=on_skipped_gif,
+    )
+    print(json.dumps(report_dict(report), indent=2) if args.json else format_report(report))
+    return 0
+
+
+def report_dict(report: object) -> dict[str, object]:
+    """Return an ingest report as JSON-ready data."""
+    data = asdict(report)  # type: ignore[call-overload]
+    data["rows_per_s"] = round(report.rows_per_s, 1)  # type: ignore[attr-defined]
+    return data
+
+
+def frames_count(text: str) -> int:
+    """argparse type for --frames-per-gif: 1 to MAX_FRAMES_PER_GIF."""
+    value = positive_int(text)
+    if value > MAX_FRAMES_PER_GIF:
+        raise argparse.ArgumentTypeError(f"{value} is over {MAX_FRAMES_PER_GIF}")
+    return value
+
+
+def add_ingest_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `gifsearch ingest`."""
+    parser = add_command(
+        commands, "ingest", cmd_ingest, "embed a GIF set into the collection", GROUPS
+    )
+    parser.add_argument(
+        "--source",
+        default="tgif",
+        help="a file (TGIF tsv, csv, jsonl), an http(s) URL, a folder of GIF files, 'tgif' "
+        "(the release; the bundled sample when offline) or 'tgif-sample' (default: tgif)",
+    )
+    parser.add_argument(
+        "--format",
+        dest="source_format",
+        choices=[str(f) for f in SourceFormat],
+        help="the file's format (default: by its suffix: .csv, .jsonl/.ndjson, else TGIF's tsv)",
+    )
+    parser.add_argument(
+        "--url-field",
+        default=FieldMapping.url_field,
+        metavar="NAME",
+        help=f"CSV column or JSON key holding the GIF URL (default: {FieldMapping.url_field})",
+    )
+    parser.add_argument(
+        "--text-field",
+        default=FieldMapping.text_field,
+        metavar="NAME",
+        help=f"CSV column or JSON key holding the description (default: {FieldMapping.text_field})",
+    )
+    add_sample_flags(parser)
+    parser.add_argument(
+        "--prune", action="store_true", help="remove rows of this source no longer present"
+    )
+    frames = parser.add_argument_group("frames (CLIP models only)")
+    frames.add_argument(
+        "--frames",
+        action="store_true",
+        help="also embed a few frames of each GIF (downloaded; a folder source always is)",
+    )
+    frames.add_argument(
+        "--frame-strategy",
+        choices=FRAME_STRATEGIES,
+        default=DEFAULT_FRAME_STRATEGY,
+        help="how frames are picked: most different, or first/middle/last "
+        f"(default: {DEFAULT_FRAME_STRATEGY})",
+    )
+    frames.add_argument(
+        "--frames-per-gif",
+        type=frames_count,
+        default=DEFAULT_FRAMES_PER_GIF,
+        help=f"frames embedded per GIF, 1 to {MAX_FRAMES_PER_GIF} "
+        f"(default: {DEFAULT_FRAMES_PER_GIF})",
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="report each dropped line and skipped GIF"
+    )
+    add_setting_flags(parser, GROUPS)

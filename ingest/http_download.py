@@ -1,0 +1,194 @@
+"""Downloads over http(s) with httpx, bounded in every way a hostile server could stretch:
+only http and https (every redirect checked, at most max_redirects of them), a connect and
+read timeout, a total deadline (the connection is shut down when it passes, which also
+stops a server trickling its headers), and a size cap counted while streaming. A body cut
+short of its Content-Length is an error, not a success.
+
+Shared by the frames job (GIFs, ingest/gif_fetch.py), the source download
+(ingest/sources.py) and the link checker. Every failure is a DownloadError with a reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+WEB_SCHEMES = ("http", "https")
+READ_CHUNK_BYTES = 64 * 1024
+DOWNLOAD_FAILURES = (
+    "bad_url",  # not an absolute http(s) URL
+    "timeout",  # no answer within the read timeout, or the whole download over its deadline
+    "too_large",  # over the size cap (Content-Length or bytes read)
+    "bad_redirect",  # a redirect to a non-http(s) scheme, or too many redirects
+    "http_error",  # an HTTP error status
+    "network_error",  # DNS, refused connection, reset, TLS, a cut or broken response
+)
+MAX_SHOWN_URL_CHARS = 200  # of a URL, in a message
+
+
+class DownloadError(Exception):
+    """A download that failed; reason is one of DOWNLOAD_FAILURES (or a caller's own)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class DownloadLimits:
+    """Bounds on one download.
+
+    timeout_s bounds the connect and each read; deadline_s the whole download, redirects
+    included; max_bytes its (decoded) size.
+    """
+
+    timeout_s: float = 5.0
+    deadline_s: float = 30.0
+    max_bytes: int = 20 * 1024 * 1024
+    max_redirects: int = 5
+
+
+def shown(url: str) -> str:
+    """Return a URL cut to a length fit for a one-line message."""
+    return url if len(url) <= MAX_SHOWN_URL_CHARS else url[:MAX_SHOWN_URL_CHARS] + "…"
+
+
+class Deadline:
+    """The end of one download: every connection it opens is shut down when it passes,
+    which wakes a read blocked on a server that sends nothing (or a byte at a time)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self._timers: list[threading.Timer] = []
+
+    def passed(self) -> bool:
+        """Whether the deadline is behind us."""
+        return time.monotonic() > self.at
+
+    def trace(self, event: str, info: dict) -> None:
+        """httpcore's trace hook: watch each socket as soon as it is connected."""
+        if event.endswith((".connect_tcp.complete", ".start_tls.complete")):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                self.watch(sock)
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut sock down at the deadline unless disarmed first."""
+        timer = threading.Timer(max(0.0, self.at - time.monotonic()), _shut_down, args=(sock,))
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+
+    def disarm(self) -> None:
+        """Cancel every pending shutdown (the download is over)."""
+        for timer in self._timers:
+            timer.cancel()
+
+
+def _shut_down(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def check_web_url(url: str, reason: str = "bad_url") -> None:
+    """Raise DownloadError(reason) unless url is an absolute http(s) URL with a host."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise DownloadError(reason, f"{shown(url)} is not a valid URL") from None
+    if parts.scheme.lower() not in WEB_SCHEMES or not parts.hostname:
+        scheme = f"a {parts.scheme}: URL" if parts.scheme else "not an http(s) URL"
+        raise DownloadError(reason, f"{shown(url)} is {scheme}")
+
+
+def stream_download(
+    url: str,
+    limits: DownloadLimits,
+    on_chunk: Callable[[bytes], None],
+    check_response: Callable[[httpx.Response], None] | None = None,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+) -> httpx.Response:
+    """Download url within limits, handing each chunk of the body to on_chunk.
+
+    check_response sees the final response before its body is read (and may raise).
+    Returns that response (its body consumed). Raises DownloadError saying why it failed.
+    """
+    check_web_url(url)
+    deadline = Deadline(limits.deadline_s)
+    timeout = httpx.Timeout(limits.timeout_s)
+    try:
+        with httpx.Client(timeout=timeout, headers=headers, follow_redirects=False) as client:
+            for _ in range(limits.max_redirects + 1):
+                try:
+                    request = client.build_request(
+                        method, url, extensions={"trace": deadline.trace}
+                    )
+                except httpx.InvalidURL:
+                    raise DownloadError("bad_url", f"{shown(url)} is not a valid URL") from None
+                try:
+                    response = client.send(request, stream=True)
+                except httpx.InvalidURL:  # httpx reads a redirect's Location while sending
+                    raise DownloadError(
+                        "bad_redirect", f"{shown(url)} redirects to an invalid URL"
+                    ) from None
+                try:
+                    if response.is_redirect:
+                        target = urljoin(str(response.url), response.headers.get("location", ""))
+                        check_web_url(target, "bad_redirect")
+                        url = target
+                        continue
+                    if response.status_code >= 400:
+                        raise DownloadError(
+                            "http_error", f"{shown(url)}: HTTP {response.status_code}"
+                        )
+                    declared = response.headers.get("Content-Length", "")
+                    if declared.isdigit() and int(declared) > limits.max_bytes:
+                        raise DownloadError("too_large", f"{shown(url)} is {int(declared):,} bytes")
+                    if check_response:
+                        check_response(response)
+                    read_body(response, url, limits.max_bytes, deadline, on_chunk)
+                    return response
+                finally:
+                    response.close()
+            raise DownloadError("bad_redirect", f"{shown(url)}: too many redirects")
+    except DownloadError:
+        raise
+    except httpx.TimeoutException:
+        raise DownloadError("timeout", f"{shown(url)}: no answer in time") from None
+    except (httpx.HTTPError, OSError, ValueError) as exc:
+        if deadline.passed():  # the watchdog cut the connection
+            raise DownloadError("timeout", f"{shown(url)}: download took too long") from None
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DownloadError("network_error", f"{shown(url)}: {detail}") from None
+    finally:
+        deadline.disarm()
+
+
+def read_body(
+    response: httpx.Response,
+    url: str,
+    max_bytes: int,
+    deadline: Deadline,
+    on_chunk: Callable[[bytes], None],
+) -> None:
+    """Stream the (decoded) body to on_chunk, stopping at max_bytes or the deadline."""
+    size = 0
+    for chunk in response.iter_bytes(READ_CHUNK_BYTES):
+        if deadline.passed():
+            raise DownloadError("timeout", f"{shown(url)}: download took too long")
+        size += len(chunk)
+        if size > max_bytes:
+            raise DownloadError("too_large", f"{shown(url)} is over {max_bytes:,} bytes")
+        on_chunk(chunk)
+    if deadline.passed():  # the watchdog cut the connection: that is no real end
+        raise DownloadError("timeout", f"{shown(url)}: download took too long")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gifsearch.console import notify
@@ -150,6 +150,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     engine = SearchEngine.open(settings)
     if engine.embedder.notice:
         notify(engine.embedder.notice)
+    options = replace(options, uploads=engine.supports_images)  # the image box uploads
     app = build_app(engine, fill_command=fill, extra_tabs=[exercises_tab()])
     try:
         url = launch_app(app, options, prevent_thread_lock=True, quiet=True)

@@ -99,7 +99,8 @@ def render_card(hit: SearchHit, rank: int) -> str:
         f"{note_block}"
         f"{others_block}"
         '<div class="gs-actions">'
-        f'<button type="button" class="{MORE_CLASS}" data-gif-id="{escape(hit.gif_id)}">'
+        f'<button type="button" class="{MORE_CLASS}" data-gif-id="{escape(hit.gif_id)}" '
+        f'data-title="{escape(caption)}">'
         "More like this</button>"
         f'<button type="button" class="{COPY_CLASS}">Copy URL</button>'
         "</div>"

@@ -43,6 +43,10 @@ class EmptyQueryError(GifSearchError, ValueError):
     """A search was asked for with an empty query."""
 
 
+class QueryTooLongError(GifSearchError, ValueError):
+    """A query longer than a person types; refused before any model work."""
+
+
 class StoreLockedError(GifSearchError):
     """Another process is writing to the store."""
 

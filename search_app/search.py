@@ -14,6 +14,7 @@ there are any, else the descriptions.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -23,7 +24,12 @@ import numpy as np
 from PIL import Image
 
 from search_app.embedder import Embedder, load_embedder, resolve_model_spec
-from search_app.errors import ConfigError, EmptyQueryError, ImagesUnsupportedError
+from search_app.errors import (
+    ConfigError,
+    EmptyQueryError,
+    ImagesUnsupportedError,
+    QueryTooLongError,
+)
 from search_app.frames import query_frames
 from search_app.ranking import (
     BEST_ONLY,
@@ -40,6 +46,9 @@ from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding, check_binding
 
 MAX_K = 100
+MAX_QUERY_CHARS = 1_000  # a sentence or two; the search box and the API take no more
+MAX_QUERY_BYTES = 4_000  # the same in UTF-8 (4 bytes a character at most)
+GIF_ID_PATTERN = re.compile(r"[0-9a-f]{32}")  # records.make_gif_id: 16 bytes, in hex
 FUSION_DEPTH = 2  # with both kinds, each kind's list is FUSION_DEPTH x k GIFs deep
 # GIFs whose rows are fetched per wanted GIF, and rows first fetched per such GIF (too few
 # and nearest_rows asks again for twice as many); docs/results.md, "Design measurements".
@@ -257,6 +266,7 @@ class SearchEngine:
         the other kind, when it has none of this one).
         """
         validate_k(k)
+        check_gif_id(gif_id)
         centres = {}
         for kind in tuple(RowKind):
             vectors = self.store.vectors_for_gif(gif_id, kind)
@@ -295,13 +305,35 @@ def unit_mean(vectors: np.ndarray) -> np.ndarray:
 
 
 def clean_query(query: str) -> str:
-    """Return the query with whitespace collapsed; raise EmptyQueryError when nothing is left."""
+    """Return the query with whitespace collapsed, refusing (in one line that does not
+    repeat it) what isn't a sentence: not text, too long, not valid Unicode, or empty."""
     if not isinstance(query, str):  # API callers can send any JSON value
         raise ConfigError(f"the query must be text, not {type(query).__name__}")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryTooLongError(
+            f"the query is {len(query):,} characters long: keep it to {MAX_QUERY_CHARS:,}"
+        )
+    try:
+        size = len(query.encode("utf-8"))
+    except UnicodeEncodeError:  # e.g. invalid UTF-8 on the command line (lone surrogates)
+        raise ConfigError("the query is not valid text (invalid UTF-8): retype it") from None
+    if size > MAX_QUERY_BYTES:
+        raise QueryTooLongError(f"the query is {size:,} bytes: keep it to {MAX_QUERY_BYTES:,}")
     text = " ".join(query.split())
     if not text:
         raise EmptyQueryError("the query is empty: type what should happen in the GIF")
     return text
+
+
+def check_gif_id(gif_id: object) -> str:
+    """Return gif_id when it is a GIF id (32 hex digits); raise ConfigError otherwise,
+    quoting no more of it than a short prefix."""
+    if not isinstance(gif_id, str):
+        raise ConfigError(f"a GIF id is text, not {type(gif_id).__name__}")
+    if not GIF_ID_PATTERN.fullmatch(gif_id):
+        shown = gif_id[:40] + ("…" if len(gif_id) > 40 else "")
+        raise ConfigError(f"{shown!r} is not a GIF id (32 hexadecimal digits)")
+    return gif_id
 
 
 def validate_k(k: int) -> None:

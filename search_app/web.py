@@ -10,11 +10,12 @@ from typing import Any
 
 import gradio as gr
 from PIL import Image
+from starlette.middleware import Middleware
 
 from search_app.cards import CARD_CSS, format_status, render_notice, render_results
 from search_app.errors import ConfigError, EmptyQueryError, GifSearchError
 from search_app.records import SearchHit
-from search_app.search import CollectionStats, SearchEngine
+from search_app.search import MAX_QUERY_CHARS, CollectionStats, SearchEngine
 from search_app.settings import (
     DEFAULT_CHROMA_PORT,
     DEFAULT_COLLECTION,
@@ -22,13 +23,15 @@ from search_app.settings import (
     Settings,
 )
 from search_app.tabs import ImageOutput, MarkdownOutput, Panel, Tab, TextField
+from search_app.web_guard import GuardLimits, WebGuard
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_K = 12
 MAX_RESULTS = 50
 QUEUE_MAX_SIZE = 64  # waiting requests beyond this are refused, not queued forever
-MAX_UPLOAD = "50mb"  # the largest image a visitor may drop (gradio's max_file_size)
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the largest image a visitor may drop
+UPLOAD_WINDOW_S = 900  # uploads are kept this long, and budgeted over it (web_guard.py)
 CONCURRENCY_LIMIT = 2  # searches run at once, over all search events and the API
 SEARCH_GROUP = "search"  # the one concurrency group every search event shares
 DEFAULT_EXAMPLES = (
@@ -60,7 +63,7 @@ sweep();
 if (typeof watch === 'function') watch('value', sweep);
 element.addEventListener('click', (e) => {
   const more = e.target.closest('.gs-more');
-  if (more) { trigger('click', {gif_id: more.dataset.gifId}); return; }
+  if (more) { trigger('click', {gif_id: more.dataset.gifId, title: more.dataset.title}); return; }
   const copy = e.target.closest('.gs-copy');
   if (!copy) return;
   const field = copy.closest('.gs-card').querySelector('.gs-url');
@@ -81,6 +84,7 @@ element.addEventListener('click', (e) => {
 """
 
 SearchOutputs = tuple[str, str, list[dict[str, object]]]
+MAX_TITLE_CHARS = 200  # of a "More like" heading
 
 
 def ingest_command(settings: Settings) -> str:
@@ -119,6 +123,7 @@ class LaunchOptions:
     insecure: bool = False
     blocked_paths: tuple[str, ...] = ()
     queue_max_size: int = QUEUE_MAX_SIZE
+    uploads: bool = False  # only a collection that searches by image takes uploads
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -161,11 +166,12 @@ class SearchHandlers:
         """Search for query; return the results HTML, the status line and the hits."""
         return self._run(lambda n: self.engine.search(query or "", n), k, f"Results for “{query}”")
 
-    def handle_similar(self, gif_id: str, k: float) -> SearchOutputs:
-        """Show the GIFs most like a stored GIF, excluding it."""
-        rows = self.engine.store.rows_for_gifs([gif_id]) if gif_id else []
-        label = f"More like “{rows[0].description}”" if rows else "More like this GIF"
-        return self._run(lambda n: self.engine.similar(gif_id or "", n), k, label)
+    def handle_similar(self, gif_id: str, k: float, title: str = "") -> SearchOutputs:
+        """Show the GIFs most like a stored GIF, excluding it, under the card's own title
+        (the description its card showed; cut to MAX_TITLE_CHARS)."""
+        shown = " ".join(str(title).split())[:MAX_TITLE_CHARS] if title else ""
+        label = f"More like “{shown}”" if shown else "More like this GIF"
+        return self._run(lambda n: self.engine.similar(gif_id, n), k, label)
 
     def handle_image(self, image: Image.Image | None, k: float) -> SearchOutputs:
         """Show the GIFs most like a dropped image (a GIF counts by its picked frames)."""
@@ -235,7 +241,9 @@ def build_app(
     )
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "minimal"}
     searching = {**private, "concurrency_id": SEARCH_GROUP}
-    with gr.Blocks(title="gifsearch", analytics_enabled=False) as app:
+    with gr.Blocks(
+        title="gifsearch", analytics_enabled=False, delete_cache=(UPLOAD_WINDOW_S, UPLOAD_WINDOW_S)
+    ) as app:
         gr.Markdown("# gifsearch\nDescribe what happens; see the GIFs that match.")
         with gr.Tab("Search"):
             with gr.Row(equal_height=True):
@@ -244,6 +252,7 @@ def build_app(
                     show_label=False,
                     max_lines=1,
                     autofocus=True,
+                    max_length=MAX_QUERY_CHARS,
                     elem_id="gs-query",
                     scale=6,
                 )
@@ -273,7 +282,9 @@ def build_app(
                 event(handlers.handle_image, [image_input, count], outputs, **searching)
 
         def more_like(k: float, evt: gr.EventData) -> SearchOutputs:
-            return handlers.handle_similar(str(getattr(evt, "_data", {}).get("gif_id", "")), k)
+            data = getattr(evt, "_data", None)
+            data = data if isinstance(data, dict) else {}
+            return handlers.handle_similar(data.get("gif_id"), k, data.get("title") or "")
 
         results.click(more_like, [count], outputs, scroll_to_output=True, **searching)
         gr.api(handlers.api_search, api_name="search", concurrency_id=SEARCH_GROUP)
@@ -352,6 +363,15 @@ def guarded(panel: Panel) -> Callable[..., object]:
     return run
 
 
+def guard_limits(options: LaunchOptions) -> GuardLimits:
+    """Return what the guard in front of the app lets through for these options."""
+    return GuardLimits(
+        uploads=options.uploads,
+        max_upload_bytes=MAX_UPLOAD_BYTES,
+        upload_window_s=UPLOAD_WINDOW_S,
+    )
+
+
 def launch_app(
     app: gr.Blocks, options: LaunchOptions, prevent_thread_lock: bool = False, quiet: bool = False
 ) -> str:
@@ -366,7 +386,8 @@ def launch_app(
         enable_monitoring=False,
         allowed_paths=[],
         blocked_paths=list(options.blocked_paths),
-        max_file_size=MAX_UPLOAD,
+        max_file_size=MAX_UPLOAD_BYTES,
+        app_kwargs={"middleware": [Middleware(WebGuard, limits=guard_limits(options))]},
         prevent_thread_lock=prevent_thread_lock,
         quiet=quiet,
         inbrowser=False,

@@ -83,7 +83,8 @@ def test_image_search_is_offered_only_for_a_clip_collection(
 @pytest.fixture(scope="module")
 def clip_app(clip_engine: SearchEngine) -> Iterator[str]:
     app = build_app(clip_engine)
-    url = launch_app(app, LaunchOptions(port=free_port()), prevent_thread_lock=True, quiet=True)
+    options = LaunchOptions(port=free_port(), uploads=True)
+    url = launch_app(app, options, prevent_thread_lock=True, quiet=True)
     yield url.rstrip("/")
     app.close()
 

@@ -64,17 +64,30 @@ def test_results_count_out_of_range_is_explained(handlers: SearchHandlers, k: fl
 def test_more_like_this_excludes_the_gif_itself(handlers: SearchHandlers) -> None:
     _, _, hits = handlers.handle_search("a dog is running", 3)
     source = hits[0]
-    html, status, similar = handlers.handle_similar(source["gif_id"], 10)
+    html, status, similar = handlers.handle_similar(source["gif_id"], 10, source["description"])
     assert len(similar) == 10
     assert source["gif_id"] not in {hit["gif_id"] for hit in similar}
     scores = [hit["score"] for hit in similar]
     assert scores == sorted(scores, reverse=True)
-    assert "More like “" in html and "10 shown in" in status
+    assert f"More like “{source['description']}”" in html and "10 shown in" in status
 
 
-def test_more_like_an_unknown_gif_says_so(handlers: SearchHandlers) -> None:
-    html, _, hits = handlers.handle_similar("no-such-gif", 5)
-    assert "Could not search" in html and "no GIF with id" in html and hits == []
+@pytest.mark.parametrize(
+    ("gif_id", "message"),
+    [
+        ("0" * 32, "no GIF with id"),
+        ("no-such-gif", "is not a GIF id"),
+        ({"$ne": ""}, "a GIF id is text, not dict"),  # a Chroma filter sent as the id
+        ("x" * 10_000_000, "is not a GIF id"),
+    ],
+    ids=["unknown", "malformed", "filter-injection", "ten-megabytes"],
+)
+def test_more_like_a_bad_gif_id_says_so_in_a_short_line(
+    handlers: SearchHandlers, gif_id: object, message: str
+) -> None:
+    html, _, hits = handlers.handle_similar(gif_id, 5)  # type: ignore[arg-type]
+    assert "Could not search" in html and message in html and hits == []
+    assert len(html) < 1_000  # at most a short prefix of what was sent comes back
 
 
 def test_api_search_returns_plain_dicts(handlers: SearchHandlers) -> None:

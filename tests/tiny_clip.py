@@ -39,7 +39,7 @@ def build_tiny_clip(directory: Path, seed: int = 0) -> Path:
             merges[(left, right)] = None
             vocab.setdefault(left + right, len(vocab))
             pieces = [left + right, *pieces[2:]]
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=list(merges))
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=list(merges), model_max_length=77)
     config = CLIPConfig(
         text_config={
             "vocab_size": len(vocab),

@@ -16,6 +16,7 @@ import uuid
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ from search_app.fast_embedder import (
 )
 from search_app.image_preprocessing import ImagePreprocessing
 
+VERSIONED_PACKAGES = (
+    "torch", "onnxruntime", "tokenizers", "transformers", "sentence-transformers", "onnx"
+)  # fmt: skip
 ONNX_OPSET = 17  # LayerNormalization is one node from 17 on
 VERIFY_THREADS = 2
 _LONG_SCENE = "the man in the red shirt keeps dancing on the stage while two people clap"
@@ -154,21 +158,14 @@ def fp32_reference(embedder: Embedder) -> Embedder:
 
 def plan_export(embedder: Embedder) -> ExportPlan:
     """Read what to export off a loaded model; raise OnnxBuildError for what isn't supported."""
-    try:
-        from sentence_transformers.sentence_transformer.modules import (
-            Normalize,
-            Pooling,
-            Transformer,
-        )
-    except ImportError as exc:
-        raise OnnxBuildError(f"ONNX export needs sentence-transformers 6: {exc}") from exc
     model: Any = embedder.model
     modules = list(model)
     unsupported = f"{embedder.name} can't be exported to ONNX"
     if getattr(model, "default_prompt_name", None) or getattr(model, "truncate_dim", None):
         raise OnnxBuildError(f"{unsupported}: it has a default prompt or a truncate_dim")
-    if not modules or not isinstance(modules[0], Transformer):
-        raise OnnxBuildError(f"{unsupported}: its first module is {type(modules[0]).__name__}")
+    if not modules or not is_module(modules[0], "Transformer"):
+        first_name = type(modules[0]).__name__ if modules else "missing"
+        raise OnnxBuildError(f"{unsupported}: its first module is {first_name}")
     first, rest = modules[0], modules[1:]
     config = first.modality_config
     if "image" in config:
@@ -185,11 +182,11 @@ def plan_export(embedder: Embedder) -> ExportPlan:
             raise OnnxBuildError(f"{unsupported}: a text model needs a Transformer + Pooling")
         pooler, rest = rest[0], rest[1:]
         pooling = getattr(pooler, "pooling_mode", None)
-        if not isinstance(pooler, Pooling) or pooling not in POOLING_MODES:
+        if not is_module(pooler, "Pooling") or pooling not in POOLING_MODES:
             raise OnnxBuildError(
                 f"{unsupported}: pooling {pooling!r}; supported: {', '.join(POOLING_MODES)}"
             )
-    if any(not isinstance(module, Normalize) for module in rest):
+    if any(not is_module(module, "Normalize") for module in rest):
         names = ", ".join(type(module).__name__ for module in rest)
         raise OnnxBuildError(f"{unsupported}: modules after pooling ({names})")
     tokenizer = first.tokenizer
@@ -211,6 +208,15 @@ def plan_export(embedder: Embedder) -> ExportPlan:
         pad_token=str(tokenizer.pad_token),
         text_inputs=inputs,
         image_preprocessing=image_params(first.processor) if kind == KIND_CLIP else None,
+    )
+
+
+def is_module(module: object, class_name: str) -> bool:
+    """Return whether module is a sentence-transformers class_name (by name: embedder.py
+    stays the only module that imports sentence-transformers)."""
+    return any(
+        cls.__name__ == class_name and cls.__module__.startswith("sentence_transformers")
+        for cls in type(module).__mro__
     )
 
 
@@ -322,13 +328,6 @@ def _export(
 
 def manifest_data(embedder: Embedder, plan: ExportPlan, work: Path) -> dict[str, Any]:
     """Return the manifest of the files in work, before verification adds its probe."""
-    import onnx
-    import onnxruntime
-    import sentence_transformers
-    import tokenizers
-    import torch
-    import transformers
-
     names = [TOKENIZER_FILE, TEXT_MODEL_FILE] + ([IMAGE_MODEL_FILE] * (plan.kind == KIND_CLIP))
     model_dir = model_files_dir(embedder.spec)
     return {
@@ -351,14 +350,7 @@ def manifest_data(embedder: Embedder, plan: ExportPlan, work: Path) -> dict[str,
         "onnx_opset": ONNX_OPSET,
         "model_dir": str(model_dir) if model_dir else None,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": {
-            "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__,
-            "tokenizers": tokenizers.__version__,
-            "transformers": transformers.__version__,
-            "sentence_transformers": sentence_transformers.__version__,
-            "onnx": onnx.__version__,
-        },
+        "versions": {name: metadata.version(name) for name in VERSIONED_PACKAGES},
         "probe": None,
         "check": None,
     }

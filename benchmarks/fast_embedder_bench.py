@@ -7,8 +7,10 @@ Prints, from fresh processes so nothing is warm that a search start would not ha
 the import time of search_app.fast_embedder and the load time of the built MiniLM
 (median over --processes runs); embed_query p50/p99 over --queries TGIF sample sentences
 (column 2) for ONNX fp32 at 1 and 2 intra-op threads and for sentence-transformers
-(Embedder.embed_query) at bf16 and fp32; the minimum cosine between the ONNX vectors and
-sentence-transformers' over --rows sentences; bulk embed_texts rows/s for each. The ONNX
+(Embedder.embed_query) at bf16 (2 and 1 torch threads) and fp32; the minimum cosine
+between the ONNX vectors and sentence-transformers' over --rows sentences; bulk
+embed_texts rows/s for each. --rounds N runs every path N times, in turn, so that a
+change of load on a shared machine hits them all alike. The ONNX
 build is made (or reused) under --cache-dir, named by onnx_dir_for.
 """
 
@@ -92,8 +94,11 @@ def worker(args: argparse.Namespace) -> None:
         imported = time.perf_counter()
         embedder = load_onnx_embedder(Path(args.build), threads=args.threads)
     else:
+        import torch
+
         from search_app.embedder import load_embedder
 
+        torch.set_num_threads(args.threads)
         imported = time.perf_counter()
         embedder = load_embedder("minilm", device="cpu", precision=args.precision)
     loaded = time.perf_counter()
@@ -107,8 +112,7 @@ def worker(args: argparse.Namespace) -> None:
             began = time.perf_counter()
             embedder.embed_query(text)
             times.append(time.perf_counter() - began)
-        result["p50_ms"] = float(np.percentile(times, 50) * 1000)
-        result["p99_ms"] = float(np.percentile(times, 99) * 1000)
+        result["query_s"] = times
     if args.rows:
         rows = sample_sentences(0, args.rows)
         embedder.embed_texts(rows[:DEFAULT_BATCH_SIZE], DEFAULT_BATCH_SIZE)  # warm up
@@ -146,6 +150,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--rows", type=int, default=4096)
     parser.add_argument("--processes", type=int, default=5, help="fresh starts to time")
+    parser.add_argument("--rounds", type=int, default=1, help="times to run every path")
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir() / "onnx")
     parser.add_argument("--worker", choices=["onnx", "st"], help=argparse.SUPPRESS)
     parser.add_argument("--build", help=argparse.SUPPRESS)
@@ -168,29 +173,40 @@ def main() -> None:
           f"{median_ms('package_s'):.0f} ms), load_onnx_embedder(MiniLM) {median_ms('load_s'):.0f} "
           f"ms, first embed_query {median_ms('first_query_s'):.1f} ms; heavy modules imported: "
           f"{sorted({name for start in starts for name in start['heavy']}) or 'none'}")  # fmt: skip
-    paths = [
-        ("ONNX fp32, 1 thread", ("--worker", "onnx", "--build", build, "--threads", "1")),
-        ("ONNX fp32, 2 threads", ("--worker", "onnx", "--build", build, "--threads", "2")),
-        ("sentence-transformers bf16", ("--worker", "st", "--precision", "bf16")),
-        ("sentence-transformers fp32", ("--worker", "st", "--precision", "fp32")),
-    ]
-    figures, vectors = {}, {}
+    onnx, st = ("--worker", "onnx", "--build", build), ("--worker", "st", "--precision")
+    paths = {
+        "ONNX fp32, 1 thread": (*onnx, "--threads", "1"),
+        "ONNX fp32, 2 threads": (*onnx, "--threads", "2"),
+        "sentence-transformers bf16": (*st, "bf16", "--threads", "2"),
+        "s-t bf16, 1 torch thread": (*st, "bf16", "--threads", "1"),
+        "sentence-transformers fp32": (*st, "fp32", "--threads", "2"),
+    }
+    runs: dict[str, list[dict]] = {label: [] for label in paths}
+    vectors = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for label, options in paths:
-            out = str(Path(scratch) / f"{len(vectors)}.npy")
-            figures[label] = run_worker(*options, "--queries", str(args.queries),
-                                        "--rows", str(args.rows), "--vectors", out)  # fmt: skip
-            vectors[label] = np.load(out)
-    print(f"embed_query over {args.queries} sample sentences, bulk embed_texts over "
-          f"{args.rows} (batch {DEFAULT_BATCH_SIZE}):")  # fmt: skip
+        for round_number in range(args.rounds):  # rounds alternate paths against load swings
+            for label, options in paths.items():
+                out = str(Path(scratch) / f"{len(vectors)}.npy")
+                sizes = ("--queries", str(args.queries), "--rows", str(args.rows))
+                runs[label].append(run_worker(*options, *sizes, "--vectors", out))
+                vectors[label] = np.load(out)
+            print(f"round {round_number + 1}: load average {os.getloadavg()[0]:.2f}", flush=True)
+    print(
+        f"embed_query over {args.queries} sample sentences x {args.rounds} rounds, bulk "
+        f"embed_texts over {args.rows} (batch {DEFAULT_BATCH_SIZE}, median of rounds):"
+    )
     print(f"  {'path':28} {'load s':>7} {'p50 ms':>7} {'p99 ms':>7} {'rows/s':>8}")
-    for label, got in figures.items():
-        print(f"  {label:28} {got['load_s']:7.2f} {got['p50_ms']:7.2f} {got['p99_ms']:7.2f} "
-              f"{got['rows_per_s']:8.0f}")  # fmt: skip
-    onnx, fp32 = vectors["ONNX fp32, 1 thread"], vectors["sentence-transformers fp32"]
+    for label, got in runs.items():
+        times = [t for run in got for t in run["query_s"]]
+        p50, p99 = (float(np.percentile(times, q)) * 1000 for q in (50, 99))
+        load_s = statistics.median(run["load_s"] for run in got)
+        rows_per_s = statistics.median(run["rows_per_s"] for run in got)
+        print(f"  {label:28} {load_s:7.2f} {p50:7.2f} {p99:7.2f} {rows_per_s:8.0f}")
+    onnx_vectors, fp32 = vectors["ONNX fp32, 1 thread"], vectors["sentence-transformers fp32"]
     bf16 = vectors["sentence-transformers bf16"]
     print(f"min cosine over {args.rows} sentences: ONNX vs sentence-transformers fp32 "
-          f"{row_cosines(onnx, fp32).min():.7f}; vs bf16 {row_cosines(onnx, bf16).min():.5f} "
+          f"{row_cosines(onnx_vectors, fp32).min():.7f}; vs bf16 "
+          f"{row_cosines(onnx_vectors, bf16).min():.5f} "
           f"(bf16 vs fp32 {row_cosines(bf16, fp32).min():.5f})")  # fmt: skip
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 

@@ -39,6 +39,7 @@ from search_app.fast_embedder import (
 from search_app.frames import open_image, query_frames
 from search_app.onnx_export import PROBE_TEXTS, build_onnx_embedder, row_cosines, token_mismatches
 from tests.conftest import SAMPLE_LINES
+from tests.tiny_clip import save_hub_layout
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY_MODULES = ("torch", "transformers", "sentence_transformers", "sklearn", "huggingface_hub")
@@ -364,6 +365,31 @@ def test_model_files_dir_finds_bundled_local_and_cached_models(
     short = ModelSpec(ref="clip-ViT-B-32", name="clip-ViT-B-32")
     assert model_files_dir(short, hub_cache=tmp_path) == repo / "snapshots" / "abc123"
     assert model_files_dir(ModelSpec(ref=CLIP_NAME, name=CLIP_NAME), hub_cache=tmp_path)
+
+
+def test_clip_preset_in_the_hub_layout_builds_from_the_cache(
+    tiny_clip_dir: Path, tmp_path: Path
+) -> None:
+    hub = tmp_path / "hub"
+    repo = hub / "models--sentence-transformers--clip-ViT-B-32"
+    snapshot = save_hub_layout(tiny_clip_dir, repo / "snapshots" / "0123abcd")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd", encoding="utf-8")
+    spec = resolve_model_spec("clip")
+    model_dir = model_files_dir(spec, hub_cache=hub)
+    assert model_dir == snapshot
+    loaded = load_embedder(str(model_dir), device="cpu", precision="fp32")
+    clip = Embedder(loaded.model, spec, "cpu", "fp32")  # as load_embedder("clip") gives it
+    directory = build_onnx_embedder(clip, onnx_dir_for(tmp_path / "onnx", spec, model_dir))
+    assert directory.name.startswith("sentence-transformers-clip-vit-b-32-")
+    onnx = load_onnx_embedder(directory)
+    assert (onnx.name, onnx.spec.ref, onnx.supports_images) == (CLIP_NAME, "clip", True)
+    manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
+    assert manifest["max_length"] == 77
+    assert manifest["image_preprocessing"]["shortest_edge"] == 32  # from "size": 32
+    images = unseen_images()
+    got, wanted = onnx.embed_images(images), clip.embed_images(images)
+    assert row_cosines(wanted, got).min() >= PROBE_MIN_COSINE
 
 
 @pytest.mark.parametrize(

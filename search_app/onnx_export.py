@@ -167,7 +167,9 @@ def plan_export(embedder: Embedder) -> ExportPlan:
         first_name = type(modules[0]).__name__ if modules else "missing"
         raise OnnxBuildError(f"{unsupported}: its first module is {first_name}")
     first, rest = modules[0], modules[1:]
-    config = first.modality_config
+    config = getattr(first, "modality_config", None)
+    if config is None:  # sentence-transformers 5 modules say nothing of their modalities
+        raise OnnxBuildError(f"{unsupported} with this sentence-transformers: it needs 6 or later")
     if "image" in config:
         kind, pooling = KIND_CLIP, None
         methods = (config["text"]["method"], config["image"]["method"])
@@ -178,7 +180,18 @@ def plan_export(embedder: Embedder) -> ExportPlan:
             raise OnnxBuildError(f"{unsupported}: only CLIP models export both towers")
     else:
         kind = KIND_TEXT
-        if set(config) != {"text"} or config["text"]["method"] != "forward" or not rest:
+        text = config.get("text") or {}
+        outputs = (text.get("method"), text.get("method_output_name"), first.module_output_name)
+        if (
+            set(config) != {"text"}
+            or not rest
+            or outputs
+            != (
+                "forward",
+                "last_hidden_state",
+                "token_embeddings",
+            )
+        ):
             raise OnnxBuildError(f"{unsupported}: a text model needs a Transformer + Pooling")
         pooler, rest = rest[0], rest[1:]
         pooling = getattr(pooler, "pooling_mode", None)

@@ -68,3 +68,18 @@ class ImageReadError(GifSearchError, ValueError):
     def __init__(self, message: str, reason: str = "decode_error") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class OnnxModelError(ModelLoadError):
+    """A built ONNX embedder directory is missing, half-written, corrupt or unverified."""
+
+
+class OnnxBuildError(GifSearchError):
+    """An ONNX embedder could not be exported, or its vectors did not match the model's.
+
+    min_cosine is the lowest probe cosine measured when verification was what failed.
+    """
+
+    def __init__(self, message: str, min_cosine: float | None = None) -> None:
+        super().__init__(message)
+        self.min_cosine = min_cosine

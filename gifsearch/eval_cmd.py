@@ -16,7 +16,7 @@ from gifsearch.flags import (
     add_setting_flags,
     settings_from_args,
 )
-from ingest.release import BUNDLED_SOURCE as BUNDLED_SAMPLE
+from ingest.source_spec import BUNDLED_SOURCE as BUNDLED_SAMPLE
 from search_app.errors import SourceError
 from search_app.settings import SettingGroup, Settings
 
@@ -45,7 +45,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     Example: gifsearch eval --source tgif-sample ../shared/data/tgif-multicaption-dev.tsv
     """
     from ingest.sources import read_together
-    from search_app.search import load_for_settings
+    from search_app.query_embedder import load_for_settings
     from search_app.writer_lock import hold_writer_lock
     from search_eval.report import format_eval_report
     from search_eval.run import run_evaluation

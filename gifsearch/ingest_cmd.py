@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from gifsearch.console import notify, tqdm_progress
 from gifsearch.flags import (
@@ -14,14 +15,17 @@ from gifsearch.flags import (
     positive_int,
     settings_from_args,
 )
-from ingest.sources import FieldMapping, SourceFormat
+from ingest.source_spec import FieldMapping, SourceFormat
 from search_app.frames import (
     DEFAULT_FRAME_STRATEGY,
     DEFAULT_FRAMES_PER_GIF,
     FRAME_STRATEGIES,
     MAX_FRAMES_PER_GIF,
 )
-from search_app.settings import SettingGroup
+from search_app.settings import SettingGroup, Settings
+
+if TYPE_CHECKING:
+    from search_app.embedder import Embedder
 
 GROUPS = (SettingGroup.INDEX, SettingGroup.MODEL, SettingGroup.EMBED, SettingGroup.NETWORK)
 
@@ -41,6 +45,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     """
     from ingest.job import IngestOptions, run_ingest
     from ingest.report import format_report
+    from search_app.query_embedder import ensure_query_embedder, load_for_settings
 
     settings = settings_from_args(args)
     options = IngestOptions(
@@ -63,15 +68,27 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if args.verbose:
             notify(f"{url}: skipped ({reason})")
 
+    loaded: list[Embedder] = []
+
+    def loader(model: str, loader_settings: Settings) -> Embedder:
+        embedder = load_for_settings(model, loader_settings)
+        loaded.append(embedder)
+        return embedder
+
     report = run_ingest(
         options,
         settings,
+        loader=loader,
         progress=tqdm_progress(not args.quiet),
         on_bad_line=on_bad_line,
         on_notice=notify,
         on_skipped_gif=on_skipped_gif,
     )
     print(json.dumps(report_dict(report), indent=2) if args.json else format_report(report))
+    if loaded:  # the model is loaded: build the fast query embedder now, once per model
+        built = ensure_query_embedder(loaded[0], settings)
+        if built:
+            notify(built)
     return 0
 
 

@@ -27,13 +27,9 @@ from ingest.sources import FieldMapping, Source, SourceFormat, SourceRows, open_
 from search_app.embedder import Embedder, resolve_model_spec
 from search_app.errors import ConfigError, ImagesUnsupportedError, SourceError
 from search_app.frames import DEFAULT_FRAME_STRATEGY, DEFAULT_FRAMES_PER_GIF
+from search_app.query_embedder import load_for_settings
 from search_app.records import GifRecord, RowKind
-from search_app.search import (
-    INGEST_FRAMES_HINT,
-    EmbedderLoader,
-    images_unsupported,
-    load_for_settings,
-)
+from search_app.search import INGEST_FRAMES_HINT, EmbedderLoader, images_unsupported
 from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding, check_binding
 from search_app.writer_lock import hold_writer_lock

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from ingest.http_download import DownloadError, DownloadLimits, shown, stream_download
+from ingest.source_spec import BUNDLED_SOURCE, TGIF_SOURCE
 from search_app.embedder import probe_host
 from search_app.errors import IntegrityError, NetworkUnavailableError, SourceError
 
-TGIF_SOURCE = "tgif"
 TGIF_URL = "https://raw.githubusercontent.com/raingo/TGIF-Release/master/data/tgif-v1.0.tsv"
 TGIF_BLOB_SHA1 = "0e2385be39b9b818006cf8a562d4a8dcf227a5ea"  # git blob id of tgif-v1.0.tsv
 TGIF_FILE_NAME = "tgif-v1.0.tsv"
-BUNDLED_SOURCE = "tgif-sample"
 HASH_CHUNK_BYTES = 1 << 16
 MAX_SOURCE_BYTES = 1 << 30  # 1 GiB: far above any TGIF-format file (the release is 18.7 MB)
 SOURCE_DEADLINE_S = 30 * 60.0  # a whole source download, even at 1 MB/s for the biggest

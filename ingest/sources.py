@@ -17,7 +17,6 @@ import json
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,32 +33,12 @@ from ingest.reader import (
     keep_records,
     sample_records,
 )
-from ingest.release import BUNDLED_SOURCE, TGIF_SOURCE, bundled_sample_path, fetch_tgif, fetch_url
-from search_app.errors import ConfigError, SourceError
+from ingest.release import bundled_sample_path, fetch_tgif, fetch_url
+from ingest.source_spec import BUNDLED_SOURCE, TGIF_SOURCE, FieldMapping, SourceFormat
+from search_app.errors import SourceError
 from search_app.records import GifRecord
 
 MAX_HEADER_FIELDS = 200
-
-
-class SourceFormat(StrEnum):
-    """The file formats a source can be read in."""
-
-    TSV = "tsv"
-    CSV = "csv"
-    JSONL = "jsonl"
-
-
-@dataclass(frozen=True)
-class FieldMapping:
-    """Which CSV column or JSON key holds a GIF's URL, and which its description."""
-
-    url_field: str = "url"
-    text_field: str = "description"
-
-    def __post_init__(self) -> None:
-        for name in (self.url_field, self.text_field):
-            if not name.strip() or len(name) > 100:
-                raise ConfigError(f"field name {name[:100]!r} must be 1 to 100 characters")
 
 
 @dataclass(frozen=True)

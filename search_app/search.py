@@ -19,11 +19,13 @@ import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from search_app.embedder import Embedder, load_embedder, resolve_model_spec
+from search_app.catalog import CatalogKeeper
+from search_app.embedder import Embedder, resolve_model_spec
 from search_app.errors import (
     ConfigError,
     EmptyQueryError,
@@ -45,6 +47,9 @@ from search_app.records import RowKind, ScoreKind, SearchHit, StoredRow
 from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding, check_binding
 
+if TYPE_CHECKING:
+    from search_app.query_embedder import QueryEmbedder
+
 MAX_K = 100
 MAX_QUERY_CHARS = 1_000  # a sentence or two; the search box and the API take no more
 MAX_QUERY_BYTES = 4_000  # the same in UTF-8 (4 bytes a character at most)
@@ -58,7 +63,7 @@ ROWS_PER_FRAME_GIF = 4  # frames: a GIF has up to 3 frames by default
 SEARCH_BY_IMAGE_HINT = "ingest with --model clip to search by image"
 INGEST_FRAMES_HINT = "use --model clip and another --collection to ingest frames"
 
-EmbedderLoader = Callable[[str, Settings], Embedder]
+EmbedderLoader = Callable[[str, Settings], "QueryEmbedder | Embedder"]
 
 
 class Scope(StrEnum):
@@ -66,11 +71,6 @@ class Scope(StrEnum):
 
     NEAREST_ROWS = "nearest-rows"  # its rows among the query's nearest (one Chroma call)
     ALL_DESCRIPTIONS = "all-descriptions"  # every description it has (a second call)
-
-
-def load_for_settings(model: str, settings: Settings) -> Embedder:
-    """Load a model with the device, precision and timeout the settings ask for."""
-    return load_embedder(model, settings.device, settings.precision, settings.network_timeout_s)
 
 
 @dataclass(frozen=True)
@@ -110,26 +110,33 @@ def images_unsupported(collection: str, model_name: str, hint: str) -> ImagesUns
 class SearchEngine:
     """A store plus the embedder of the model its collection is bound to."""
 
-    def __init__(self, store: GifStore, embedder: Embedder, binding: ModelBinding) -> None:
+    def __init__(
+        self, store: GifStore, embedder: QueryEmbedder | Embedder, binding: ModelBinding
+    ) -> None:
         check_binding(binding, embedder.name, embedder.dimension, store.collection_name)
         self.store = store
         self.embedder = embedder
         self.binding = binding
         self._stats: CollectionStats | None = None
         self._stats_lock = threading.Lock()  # web handlers share one engine
+        self._catalog = CatalogKeeper(store.read_all)
+        self._answered = 0  # queries answered: an engine past its first keeps a catalog
 
     @classmethod
     def open(
         cls,
         settings: Settings,
-        loader: EmbedderLoader = load_for_settings,
+        loader: EmbedderLoader | None = None,
         need_images: bool = False,
     ) -> SearchEngine:
-        """Open the collection and load the model it was built with.
+        """Open the collection and load the query embedder of the model it was built with
+        (search_app.query_embedder: ONNX when built and verified, else sentence-transformers).
 
         With model 'auto' the recorded model is used; a named model must match it. With
         need_images, a collection recorded as text-only fails before any model loads.
         """
+        if loader is None:
+            from search_app.query_embedder import load_query_embedder as loader
         if not settings.chroma_host and not settings.store_dir.exists():
             GifStore.raise_missing(settings)
         store = GifStore(settings)
@@ -168,7 +175,7 @@ class SearchEngine:
                 self.store.collection_name, self.binding.model_name, SEARCH_BY_IMAGE_HINT
             )
         vector = unit_mean(self.embedder.embed_images(query_frames(image)))
-        self.store.refresh_if_changed()
+        self.refresh()
         kind = RowKind.FRAME if self.store.count_kind(RowKind.FRAME) else RowKind.DESCRIPTION
         return self.rank({kind: vector}, k)
 
@@ -187,7 +194,9 @@ class SearchEngine:
         scope: Scope = Scope.NEAREST_ROWS,
     ) -> list[SearchHit]:
         """Search each kind of row with its vector, fuse per GIF, return the top k hits."""
-        self.store.refresh_if_changed()
+        self.refresh()
+        self._catalog.get(build=self._answered > 0)  # from the second query on: keep one
+        self._answered += 1
         # No count() per query: Chroma answers n_results beyond a collection's size with
         # every row it has, which is how nearest_rows knows it has seen them all.
         kinds = [kind for kind in vectors if self.store.has_kind(kind)]
@@ -206,9 +215,28 @@ class SearchEngine:
                 rows = self.nearest_rows(kind, vectors[kind], depth, exclude_gif)
                 ranked[kind] = rank_rows(rows, BEST_ONLY)[:depth]
         top = fuse_ranks(ranked, prefer=RowKind.DESCRIPTION)[:k]
-        have = {row.gif_id for row in described}
-        described += self.store.rows_for_gifs([g.gif_id for g in top if g.gif_id not in have])
-        return make_hits(top, described)
+        return make_hits(top, self.descriptions_of([g.gif_id for g in top], described))
+
+    def refresh(self) -> None:
+        """Reopen the store if another process wrote to it (and forget the catalog)."""
+        if self.store.refresh_if_changed():
+            self._catalog.drop()
+
+    def descriptions_of(
+        self, gif_ids: list[str], known: list[StoredRow] | None = None
+    ) -> dict[str, tuple[str, ...]]:
+        """Return the descriptions of these GIFs: from the catalog when the engine keeps
+        one (it does from its second query on), else from known rows and the store."""
+        catalog = self._catalog.get(build=False)
+        if catalog is not None:
+            return {gif: catalog.descriptions(gif) for gif in gif_ids}
+        rows = list(known or [])
+        have = {row.gif_id for row in rows}
+        rows += self.store.rows_for_gifs([gif for gif in gif_ids if gif not in have])
+        texts: dict[str, list[str]] = {}
+        for row in rows:
+            texts.setdefault(row.gif_id, []).append(row.description)
+        return {gif: tuple(sorted(texts.get(gif, []))) for gif in gif_ids}
 
     def description_candidates(
         self,
@@ -252,8 +280,13 @@ class SearchEngine:
         """Return the nearest rows of one kind, nearest first, covering at least
         wanted_gifs GIFs (or every row there is); exclude_gif's and hidden rows left out."""
         n_results = (wanted_gifs + (1 if exclude_gif else 0)) * rows_per_gif + len(hidden_rows)
+        catalog = self._catalog.get(build=False) if kind == RowKind.DESCRIPTION else None
         while True:
-            fetched = self.store.query(vector, n_results, kind)
+            fetched = None
+            if catalog is not None:  # ids and distances only; the catalog has the rest
+                fetched = catalog.rows_at(self.store.query_distances(vector, n_results, kind))
+            if fetched is None:
+                fetched = self.store.query(vector, n_results, kind)
             rows = [r for r in fetched if r.gif_id != exclude_gif and r.row_id not in hidden_rows]
             if len(best_row_per_gif(rows)) >= wanted_gifs or len(fetched) < n_results:
                 return rows  # enough GIFs, or every row seen
@@ -280,17 +313,22 @@ class SearchEngine:
     def stats(self) -> CollectionStats:
         """Return the collection's name, GIF, description and frame counts, and model.
 
-        GIFs are counted by reading every row's metadata, so that count is redone only
-        when the description or frame count changed since the last call.
+        GIFs are counted from the catalog (or, while it is being kept from rebuilding, by
+        reading every row's metadata), redone only when a row count changed.
         """
         descriptions = self.store.count_kind(RowKind.DESCRIPTION)
         frames = self.store.count_kind(RowKind.FRAME)
         with self._stats_lock:
             known = self._stats
             if known is None or (known.descriptions, known.frames) != (descriptions, frames):
+                catalog = self._catalog.get(build=True)
+                if catalog is not None and catalog.rows == descriptions + frames:
+                    gifs = catalog.gif_count
+                else:  # the catalog is older than the counts: count from the store
+                    gifs = self.store.count_gifs()
                 known = self._stats = CollectionStats(
                     collection=self.store.collection_name,
-                    gifs=self.store.count_gifs(),
+                    gifs=gifs,
                     descriptions=descriptions,
                     model_name=self.binding.model_name,
                     frames=frames,
@@ -342,21 +380,18 @@ def validate_k(k: int) -> None:
         raise ConfigError(f"k={k} is out of range: use 1 to {MAX_K}")
 
 
-def make_hits(top: list[FusedGif], described: list[StoredRow]) -> list[SearchHit]:
+def make_hits(top: list[FusedGif], texts: dict[str, tuple[str, ...]]) -> list[SearchHit]:
     """Turn fused GIFs into hits carrying each GIF's descriptions and per-kind scores.
 
     A GIF's description is its best-matching description, else (matched by frames only)
     the first of its descriptions, else "". A kind's score is the GIF's score in that
     kind's list (its pooled description score; its nearest frame's cosine).
     """
-    texts: dict[str, list[str]] = {}
-    for row in described:
-        texts.setdefault(row.gif_id, []).append(row.description)
     hits = []
     for gif in top:
         description_row = gif.rows.get(RowKind.DESCRIPTION)
         frame_row = gif.rows.get(RowKind.FRAME)
-        own = sorted(texts.get(gif.gif_id, []))
+        own = texts.get(gif.gif_id, ())
         best = description_row.description if description_row else (own[0] if own else "")
         hits.append(
             SearchHit(

@@ -27,6 +27,7 @@ DEFAULT_NETWORK_TIMEOUT_S = 5.0
 MODEL_CHOICES_HINT = "auto, clip, minilm, a sentence-transformers name or a local path"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+QUERY_BACKENDS = ("auto", "onnx", "sentence-transformers")  # query_embedder.QueryBackend
 MIN_COLLECTION_NAME_CHARS = 3
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -160,6 +161,16 @@ class Settings:
         group=SettingGroup.MODEL,
         choices=PRECISIONS,
         check=_one_of(PRECISIONS),
+    )
+    query_backend: str = setting(
+        "auto",
+        help="what embeds queries: auto (the ONNX query embedder, built once per model and "
+        "checked against sentence-transformers, else sentence-transformers), onnx (or "
+        "fail), sentence-transformers (for comparisons and debugging)",
+        env="GIFSEARCH_QUERY_BACKEND",
+        group=SettingGroup.MODEL,
+        choices=QUERY_BACKENDS,
+        check=_one_of(QUERY_BACKENDS),
     )
     batch_size: int = setting(
         DEFAULT_BATCH_SIZE,

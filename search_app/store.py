@@ -418,6 +418,19 @@ class GifStore:
             )
         ]
 
+    def query_distances(
+        self, vector: np.ndarray, n_results: int, kind: str = RowKind.DESCRIPTION
+    ) -> list[tuple[str, float]]:
+        """Return the (row id, cosine distance) of the n_results nearest rows, nearest first
+        (no documents or metadata: much cheaper, for a caller that holds them already)."""
+        collection = self._of_kind(kind)
+        if collection is None or n_results < 1:
+            return []
+        result = collection.query(  # type: ignore[attr-defined]
+            query_embeddings=[vector], n_results=n_results, include=["distances"]
+        )
+        return list(zip(result["ids"][0], map(float, result["distances"][0]), strict=True))
+
     def rows_for_gifs(
         self, gif_ids: Sequence[str], kind: str = RowKind.DESCRIPTION
     ) -> list[StoredRow]:

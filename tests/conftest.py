@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import atexit  # noqa: E402
 import os
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may wait on a model hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One cache for the whole session (commands run by the tests, their subprocesses, and
+# Settings() made in tests all use it): the ONNX query embedder of a model is built once,
+# and nothing is written to the user's ~/.cache.
+_SESSION_CACHE = tempfile.mkdtemp(prefix="gifsearch-test-cache-")
+atexit.register(shutil.rmtree, _SESSION_CACHE, True)
+os.environ["XDG_CACHE_HOME"] = _SESSION_CACHE
+os.environ["GIFSEARCH_CACHE_DIR"] = os.path.join(_SESSION_CACHE, "gifsearch")
 
 import uuid  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402

@@ -9,7 +9,8 @@ import numpy as np
 
 from ingest.job import IngestOptions, run_ingest
 from search_app.embedder import load_embedder
-from search_app.search import SearchEngine, load_for_settings
+from search_app.query_embedder import load_for_settings
+from search_app.search import SearchEngine
 from search_app.settings import Settings
 from search_app.store import GifStore
 from tests.conftest import write_tsv

@@ -200,3 +200,26 @@ def test_stats_count_gifs_and_descriptions(engine: SearchEngine) -> None:
     assert stats.descriptions == 307
     assert stats.gifs < stats.descriptions
     assert stats.model_name == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_a_long_lived_engine_shows_new_descriptions_of_a_grown_gif(
+    tmp_path: Path, cached_loader: Loader
+) -> None:
+    """From its second query on an engine keeps a catalog of descriptions; a write to the
+    store drops it, so a GIF's new description shows at once (from the store)."""
+    settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "c", model="minilm")
+    first = write_tsv(tmp_path / "a.tsv", ROWS)
+    run_ingest(IngestOptions(source=str(first)), settings, loader=cached_loader)
+    engine = SearchEngine.open(settings, loader=cached_loader)
+    for _ in range(3):  # the catalog is built by now
+        hits = engine.search("a woman dancing on a stage", k=1)
+    assert len(hits[0].other_descriptions) == 1
+    assert engine.stats().gifs == 4
+    grown = write_tsv(tmp_path / "b.tsv", ["https://x.test/dance.gif\tshe spins and spins .\n"])
+    run_ingest(IngestOptions(source=str(grown)), settings, loader=cached_loader)
+    hit = engine.search("a woman dancing on a stage", k=1)[0]
+    assert "she spins and spins ." in hit.other_descriptions
+    fresh = SearchEngine.open(settings, loader=cached_loader).search("a woman dancing", k=3)
+    assert [h.to_dict() for h in engine.search("a woman dancing", k=3)] == [
+        h.to_dict() for h in fresh
+    ]

@@ -14,8 +14,9 @@ from ingest.job import IngestOptions, run_ingest
 from search_app.embedder import Embedder
 from search_app.errors import ImagesUnsupportedError
 from search_app.frames import open_image, select_frames
+from search_app.query_embedder import load_for_settings
 from search_app.records import RowKind
-from search_app.search import SearchEngine, load_for_settings
+from search_app.search import SearchEngine
 from search_app.settings import Settings
 from search_app.store import GifStore
 from tests.conftest import write_tsv

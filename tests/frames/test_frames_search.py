@@ -15,9 +15,10 @@ from ingest.job import IngestOptions, run_ingest
 from search_app.embedder import Embedder
 from search_app.errors import ImagesUnsupportedError
 from search_app.frames import open_image
+from search_app.query_embedder import load_for_settings
 from search_app.ranking import SOFT_BEST_CAP, SOFT_BEST_TEMPERATURE
 from search_app.records import RowKind
-from search_app.search import SearchEngine, load_for_settings
+from search_app.search import SearchEngine
 from search_app.settings import Settings
 from tests.conftest import BACKENDS, backend_settings, write_tsv
 from tests.frames.conftest import SET_OF_GIFS, gif_route, tiny_clip_settings, write_gif_folder

@@ -11,7 +11,8 @@ from PIL import Image
 
 from ingest.job import IngestOptions, run_ingest
 from search_app.embedder import Embedder
-from search_app.search import SearchEngine, load_for_settings
+from search_app.query_embedder import load_for_settings
+from search_app.search import SearchEngine
 from search_app.settings import Settings
 from search_app.web import LaunchOptions, SearchHandlers, build_app, launch_app
 from tests.chroma_server import free_port

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from gifsearch.bench_cmd import add_bench_parser
 from gifsearch.console import PROG, report_error
 from gifsearch.eval_cmd import add_eval_parser
-from gifsearch.flags import environment_epilog
+from gifsearch.flags import OneLineParser, environment_epilog
 from gifsearch.ingest_cmd import add_ingest_parser
 from gifsearch.search_cmd import add_search_parser
 from gifsearch.serve_cmd import ServeSettings, add_serve_parser
@@ -24,7 +24,7 @@ MAX_SHOWN_CHARS = 40  # of an unknown option, in the error
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the gifsearch argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         allow_abbrev=False,
         description=__doc__.splitlines()[0],

@@ -6,19 +6,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from search_app.text_table import printable
+
 PROG = "gifsearch"
 
 ProgressFactory = Callable[[int, str], Callable[[int], None]]
 
 
 def notify(message: str) -> None:
-    """Print a notice to stderr."""
-    print(f"{PROG}: {message}", file=sys.stderr)
+    """Print a notice to stderr (one line, control characters shown, not acted on)."""
+    print(f"{PROG}: {printable(message)}", file=sys.stderr)
 
 
 def report_error(message: str) -> None:
     """Print an expected failure as one line on stderr."""
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print(f"{PROG}: error: {printable(message)}", file=sys.stderr)
 
 
 def tqdm_progress(enabled: bool) -> ProgressFactory:
@@ -29,8 +31,15 @@ def tqdm_progress(enabled: bool) -> ProgressFactory:
             return lambda n: None
         from tqdm import tqdm
 
-        unit = "GIFs" if label in ("frames", "links") else "rows"
-        bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr, leave=False)
+        unit = {"frames": "GIFs", "links": "GIFs", "download": "B"}.get(label, "rows")
+        bar = tqdm(
+            total=total,
+            desc=label,
+            unit=unit,
+            unit_scale=unit == "B",
+            file=sys.stderr,
+            leave=False,
+        )
 
         def tick(n: int) -> None:
             bar.update(n)

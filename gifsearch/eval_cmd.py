@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gifsearch.console import notify, tqdm_progress
+from gifsearch.console import ProgressFactory, notify, tqdm_progress
 from gifsearch.flags import (
     add_command,
     add_sample_flags,
@@ -52,7 +52,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from search_eval.splits import Protocol
 
     settings = settings_from_args(args)
-    sources = [open_eval_source(spec, settings) for spec in args.source]
+    progress = tqdm_progress(not args.quiet)
+    sources = [open_eval_source(spec, settings, progress) for spec in args.source]
     rows, _ = read_together(sources, None if args.all else args.limit, args.seed)
     labels = [source.label for source in sources]
     embedder = load_for_settings(settings.model, settings)
@@ -72,7 +73,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 sources=labels,
                 protocols=protocols,
                 seed=args.seed,
-                progress=tqdm_progress(not args.quiet),
+                progress=progress,
             )
     data = report.to_dict()
     if args.out:
@@ -82,11 +83,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def open_eval_source(spec: str, settings: Settings) -> Source:
+def open_eval_source(spec: str, settings: Settings, progress: ProgressFactory) -> Source:
     """Open a --source for eval: it needs descriptions, so a folder of GIFs is refused."""
     from ingest.sources import open_source
 
-    source = open_source(spec, settings.cache_dir, settings.network_timeout_s)
+    source = open_source(
+        spec,
+        settings.cache_dir,
+        settings.network_timeout_s,
+        deadline_s=settings.download_deadline_s,
+        progress=progress,
+    )
     if not source.has_descriptions:
         raise SourceError(
             f"source {spec} is a folder of GIFs; eval needs descriptions: give a "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from ingest.reader import DEFAULT_LIMIT_ROWS
 from search_app.errors import ConfigError
@@ -19,9 +20,17 @@ from search_app.settings import (
     field_type,
     flag_of,
     parse_text,
+    shorten,
 )
 
 SERVER_PREFIX = "chroma_"  # these settings get their own help section
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line naming where help is (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def add_command(
@@ -56,7 +65,7 @@ def setting_type(kind: type, info: SettingInfo) -> Callable[[str], object]:
             raise argparse.ArgumentTypeError(str(exc).removeprefix("value=")) from None
         problem = info.check(value) if info.check else None
         if problem:
-            raise argparse.ArgumentTypeError(f"{text!r} {problem}")
+            raise argparse.ArgumentTypeError(f"{shorten(repr(text))} {problem}")
         return value
 
     return convert

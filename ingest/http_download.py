@@ -144,7 +144,12 @@ def stream_download(
                 try:
                     if response.is_redirect:
                         target = urljoin(str(response.url), response.headers.get("location", ""))
-                        check_web_url(target, "bad_redirect")
+                        try:
+                            check_web_url(target, "bad_redirect")
+                        except DownloadError as exc:
+                            raise DownloadError(
+                                "bad_redirect", f"{shown(url)} redirects to {exc.detail}"
+                            ) from None
                         url = target
                         continue
                     if response.status_code >= 400:

@@ -181,6 +181,8 @@ class IngestJob:
             settings.network_timeout_s,
             options.fields,
             options.source_format,
+            settings.download_deadline_s,
+            self.progress,
         )
         if source.notice:
             self.notice(source.notice)

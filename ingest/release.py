@@ -6,24 +6,27 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+
+import httpx
 
 from ingest.http_download import DownloadError, DownloadLimits, shown, stream_download
 from ingest.source_spec import BUNDLED_SOURCE, TGIF_SOURCE
 from search_app.embedder import probe_host
 from search_app.errors import IntegrityError, NetworkUnavailableError, SourceError
+from search_app.settings import DEFAULT_DOWNLOAD_DEADLINE_S
+
+ProgressFactory = Callable[[int, str], Callable[[int], None]]
 
 TGIF_URL = "https://raw.githubusercontent.com/raingo/TGIF-Release/master/data/tgif-v1.0.tsv"
 TGIF_BLOB_SHA1 = "0e2385be39b9b818006cf8a562d4a8dcf227a5ea"  # git blob id of tgif-v1.0.tsv
 TGIF_FILE_NAME = "tgif-v1.0.tsv"
 HASH_CHUNK_BYTES = 1 << 16
 MAX_SOURCE_BYTES = 1 << 30  # 1 GiB: far above any TGIF-format file (the release is 18.7 MB)
-SOURCE_DEADLINE_S = 30 * 60.0  # a whole source download, even at 1 MB/s for the biggest
 NETWORK_REASONS = ("timeout", "network_error")  # worth falling back to the bundled sample
 
 
@@ -50,22 +53,35 @@ def git_blob_sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_url(url: str, cache_dir: Path, timeout_s: float) -> Fetched:
+def fetch_url(
+    url: str,
+    cache_dir: Path,
+    timeout_s: float,
+    deadline_s: float = DEFAULT_DOWNLOAD_DEADLINE_S,
+    progress: ProgressFactory | None = None,
+) -> Fetched:
     """Download a source URL into the cache (every time: a grown set must be seen)."""
     target = cache_dir / "downloads" / hashlib.sha256(url.encode()).hexdigest()[:16]
-    download(url, target, timeout_s)
+    limits = DownloadLimits(timeout_s, deadline_s, MAX_SOURCE_BYTES)
+    download(url, target, limits, progress=progress)
     return Fetched(path=target, label=url)
 
 
 def fetch_tgif(
-    cache_dir: Path, timeout_s: float, url: str = TGIF_URL, blob_sha1: str = TGIF_BLOB_SHA1
+    cache_dir: Path,
+    timeout_s: float,
+    url: str = TGIF_URL,
+    blob_sha1: str = TGIF_BLOB_SHA1,
+    deadline_s: float = DEFAULT_DOWNLOAD_DEADLINE_S,
+    progress: ProgressFactory | None = None,
 ) -> Fetched:
     """Return the cached TGIF release, downloading it once; else the bundled sample."""
     cached = cache_dir / TGIF_FILE_NAME
     if cached.is_file():
         return Fetched(path=cached, label=TGIF_SOURCE)
     try:
-        download(url, cached, timeout_s, expected_blob_sha1=blob_sha1)
+        limits = DownloadLimits(timeout_s, deadline_s, MAX_SOURCE_BYTES)
+        download(url, cached, limits, expected_blob_sha1=blob_sha1, progress=progress)
     except (NetworkUnavailableError, IntegrityError) as exc:
         return Fetched(
             path=bundled_sample_path(),
@@ -78,11 +94,12 @@ def fetch_tgif(
 def download(
     url: str,
     target: Path,
-    timeout_s: float,
+    limits: DownloadLimits,
     expected_blob_sha1: str | None = None,
-    limits: DownloadLimits | None = None,
+    progress: ProgressFactory | None = None,
 ) -> Path:
-    """Download url to target atomically with a progress bar, checking size and checksum.
+    """Download url to target atomically, checking size and checksum; progress (if given)
+    is asked for a bar of the declared size in bytes, labelled "download".
 
     The partial file is removed whatever stops the download (an error, a deadline, Ctrl+C).
     """
@@ -90,23 +107,25 @@ def download(
 
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    problem = probe_host(parts.hostname or "", port, timeout_s)  # DNS included, bounded
+    problem = probe_host(parts.hostname or "", port, limits.timeout_s)  # DNS too, bounded
     if problem:
         raise NetworkUnavailableError(f"can't reach {parts.hostname} ({problem})")
-    limits = limits or DownloadLimits(timeout_s, SOURCE_DEADLINE_S, MAX_SOURCE_BYTES)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".part-")
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out, _progress_bar() as bar:
+        with os.fdopen(fd, "wb") as out:
+            tick: Callable[[int], None] = _no_tick
 
-            def size_bar(response: object) -> None:
-                length = response.headers.get("Content-Length", "")  # type: ignore[attr-defined]
-                bar.total = int(length) if length.isdigit() else None
+            def size_bar(response: httpx.Response) -> None:
+                nonlocal tick
+                length = response.headers.get("Content-Length", "")
+                if progress is not None and length.isdigit():
+                    tick = progress(int(length), "download")
 
             def write(chunk: bytes) -> None:
                 out.write(chunk)
-                bar.update(len(chunk))
+                tick(len(chunk))
 
             stream_download(url, limits, write, size_bar)
         if expected_blob_sha1 and git_blob_sha1(tmp) != expected_blob_sha1:
@@ -121,7 +140,5 @@ def download(
     return target
 
 
-def _progress_bar() -> Any:
-    from tqdm import tqdm
-
-    return tqdm(unit="B", unit_scale=True, desc="download", file=sys.stderr, leave=False)
+def _no_tick(n: int) -> None:
+    return None

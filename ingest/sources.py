@@ -33,10 +33,11 @@ from ingest.reader import (
     keep_records,
     sample_records,
 )
-from ingest.release import bundled_sample_path, fetch_tgif, fetch_url
+from ingest.release import ProgressFactory, bundled_sample_path, fetch_tgif, fetch_url
 from ingest.source_spec import BUNDLED_SOURCE, TGIF_SOURCE, FieldMapping, SourceFormat
 from search_app.errors import SourceError
 from search_app.records import GifRecord
+from search_app.settings import DEFAULT_DOWNLOAD_DEADLINE_S
 
 MAX_HEADER_FIELDS = 200
 
@@ -193,17 +194,20 @@ def open_source(
     timeout_s: float,
     fields: FieldMapping | None = None,
     source_format: SourceFormat | None = None,
+    deadline_s: float = DEFAULT_DOWNLOAD_DEADLINE_S,
+    progress: ProgressFactory | None = None,
 ) -> Source:
     """Return the Source a --source value names: 'tgif' (the release; the bundled sample
-    when offline), 'tgif-sample', an http(s) URL, a folder of GIFs or a file."""
+    when offline), 'tgif-sample', an http(s) URL, a folder of GIFs or a file. A download
+    waits timeout_s for each connect and read, deadline_s in all."""
     fields = fields or FieldMapping()
     if spec == TGIF_SOURCE:
-        fetched = fetch_tgif(cache_dir, timeout_s)
+        fetched = fetch_tgif(cache_dir, timeout_s, deadline_s=deadline_s, progress=progress)
         return TsvSource(fetched.path, fetched.label, fetched.notice)
     if spec == BUNDLED_SOURCE:
         return TsvSource(bundled_sample_path(), BUNDLED_SOURCE)
     if spec.startswith(("http://", "https://")):
-        fetched = fetch_url(spec, cache_dir, timeout_s)
+        fetched = fetch_url(spec, cache_dir, timeout_s, deadline_s, progress)
         kind = FORMATS[format_of(spec, source_format)]
         return kind(fetched.path, fetched.label, fetched.notice, fields)
     if "://" in spec or spec.startswith(("javascript:", "data:")):

@@ -81,6 +81,13 @@ def probe_host(host: str, port: int, timeout_s: float) -> str | None:
     return result[0] if result else f"no answer within {timeout_s:g} s"
 
 
+def hub_offline() -> bool:
+    """Whether Hugging Face's own HF_HUB_OFFLINE asks never to contact the model hub."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
 def cpu_supports_bf16() -> bool:
     """Return whether this CPU has native bf16 dot products (AVX512-BF16 or AMX)."""
     try:
@@ -241,9 +248,10 @@ def load_embedder(
     """
     resolved_device = choose_device(device)
     resolved_precision = choose_precision(precision, resolved_device)
+    offline = hub_offline()
     if model != "auto":
         spec = resolve_model_spec(model)
-        local_only = spec.ref == "minilm" or Path(_load_ref(spec.ref)).exists()
+        local_only = offline or spec.ref == "minilm" or Path(_load_ref(spec.ref)).exists()
         if not local_only and probe_host(HUB_HOST, HUB_PORT, network_timeout_s):
             local_only = True  # fail fast from the cache instead of waiting on the hub
         return load_model(spec, resolved_device, resolved_precision, local_only)
@@ -253,7 +261,9 @@ def load_embedder(
     except ModelLoadError:
         pass
     reason = "not in the local cache and the model hub is unreachable"
-    if probe_host(HUB_HOST, HUB_PORT, network_timeout_s) is None:
+    if offline:
+        reason = "not in the local cache (HF_HUB_OFFLINE is set)"
+    elif probe_host(HUB_HOST, HUB_PORT, network_timeout_s) is None:
         try:
             return load_model(clip, resolved_device, resolved_precision, local_only=False)
         except ModelLoadError as exc:

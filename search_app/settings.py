@@ -9,6 +9,7 @@ variable, flag, help and check. The CLI's flags, the environment overrides, vali
 from __future__ import annotations
 
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -24,11 +25,16 @@ DEFAULT_COLLECTION = "gifs"
 DEFAULT_CHROMA_PORT = 8000
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_NETWORK_TIMEOUT_S = 5.0
+DEFAULT_DOWNLOAD_DEADLINE_S = 600.0  # the TGIF release (18.7 MB) at 32 KB/s
 MODEL_CHOICES_HINT = "auto, clip, minilm, a sentence-transformers name or a local path"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 QUERY_BACKENDS = ("auto", "onnx", "sentence-transformers")  # query_embedder.QueryBackend
 MIN_COLLECTION_NAME_CHARS = 3
+MAX_COLLECTION_NAME_CHARS = 200  # Chroma takes 512; the frames sibling adds ".frames"
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")  # Chroma refuses a name that reads as one
+MAX_SHOWN_CHARS = 60  # of a bad value, in its error
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 
@@ -90,9 +96,23 @@ def default_cache_dir() -> Path:
     return Path(base) / "gifsearch"
 
 
+def _store_problem(path: Path) -> str | None:
+    if path.exists() and not path.is_dir():
+        return "is a file, not a directory: give the store's directory (made if missing)"
+    return None
+
+
 def _collection_problem(name: str) -> str | None:
+    """Chroma's rules for a name (and room for the ".frames" sibling's suffix)."""
     if len(name) < MIN_COLLECTION_NAME_CHARS:
         return f"is too short: use {MIN_COLLECTION_NAME_CHARS} or more characters"
+    if len(name) > MAX_COLLECTION_NAME_CHARS:
+        return f"is too long: use {MAX_COLLECTION_NAME_CHARS} characters at most"
+    if not COLLECTION_NAME.fullmatch(name) or ".." in name or IPV4.fullmatch(name):
+        return (
+            "is not a collection name: use letters, digits, '.', '_' and '-', starting and "
+            "ending with a letter or digit (no '..')"
+        )
     return None
 
 
@@ -130,6 +150,8 @@ class Settings:
         flag="--store",
         group=SettingGroup.INDEX,
         metavar="DIR",
+        label="store",
+        check=_store_problem,
     )
     collection: str = setting(
         DEFAULT_COLLECTION,
@@ -197,6 +219,16 @@ class Settings:
         label="network timeout",
         check=lambda value: None if value > 0 else "must be above 0 s",
     )
+    download_deadline_s: float = setting(
+        DEFAULT_DOWNLOAD_DEADLINE_S,
+        help="seconds a whole source download may take (a server that trickles is cut off)",
+        env="GIFSEARCH_DOWNLOAD_DEADLINE_S",
+        flag="--download-deadline",
+        group=SettingGroup.NETWORK,
+        metavar="SECONDS",
+        label="download deadline",
+        check=lambda value: None if value > 0 else "must be above 0 s",
+    )
     # Chroma server mode: when chroma_host is set every command uses Chroma's HttpClient.
     chroma_host: str | None = setting(
         None,
@@ -260,6 +292,11 @@ def flag_of(item: Field[Any], info: SettingInfo) -> str:
     return info.flag or "--" + item.name.replace("_", "-")
 
 
+def shorten(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """Return text cut to limit characters (what a message may repeat of an input)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def validate(instance: object) -> None:
     """Raise ConfigError naming the first setting whose value fails its check."""
     for item, info in declared(type(instance)):
@@ -269,7 +306,7 @@ def validate(instance: object) -> None:
         problem = info.check(value)
         if problem:
             label = info.label or item.name.replace("_", " ")
-            raise ConfigError(f"{label} {value!r} {problem}")
+            raise ConfigError(f"{label} {shorten(repr(value))} {problem}")
 
 
 def parse_text(kind: type, raw: str, where: str) -> object:
@@ -279,13 +316,14 @@ def parse_text(kind: type, raw: str, where: str) -> object:
             return True
         if raw.lower() in FALSE_WORDS:
             return False
-        raise ConfigError(f"{where}={raw!r} is not one of {', '.join(TRUE_WORDS + FALSE_WORDS)}")
+        allowed = ", ".join(TRUE_WORDS + FALSE_WORDS)
+        raise ConfigError(f"{where}={shorten(repr(raw))} is not one of {allowed}")
     if kind in (int, float):
         try:
             return kind(raw)
         except ValueError:
             noun = "a whole number" if kind is int else "a number"
-            raise ConfigError(f"{where}={raw!r} is not {noun}") from None
+            raise ConfigError(f"{where}={shorten(repr(raw))} is not {noun}") from None
     if kind is Path:
         return Path(raw).expanduser()
     return raw

@@ -6,17 +6,22 @@ are never lost, and a refused file leaves the store exactly as it was.
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Callable
-from dataclasses import replace
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from gifsearch.cli import main
 from ingest.job import IngestOptions, run_ingest
+from search_app.embedder import Embedder
+from search_app.records import GifRecord
 from search_app.settings import Settings
 from search_app.store import GifStore
+from search_app.writer_lock import hold_writer_lock
 from tests.conftest import SAMPLE_LINES, write_tsv
 from tests.local_http import serve_routes
 
@@ -46,6 +51,11 @@ COUNTED = {
     "html-and-script": (good(b"https://x.test/h.gif\t<script>alert(1)</script> a cat\n",
                              b"https://x.test/i.gif\t<img src=x onerror=alert(1)>\n"), 5, {}),
     "exact-duplicates": (good(GOOD[0], GOOD[0]), 3, {"duplicate": 2}),
+    "terminal-escapes": (good(b"https://x.test/e.gif\t\x1b[2J\x1b]0;PWNED\x07 a cat\n",
+                              b"https://x.test/d.gif\ta cat\x7f\n"), 3, {"control_chars": 2}),
+    "invisible-descr": (good("https://x.test/z.gif\t\u200b\u200b\n".encode(),
+                             "https://x.test/b.gif\t\u2800 \u2800\n".encode()), 3,
+                        {"empty_description": 2}),
 }  # fmt: skip
 
 # (content or None for a missing file, message) for inputs refused with one line.
@@ -126,3 +136,175 @@ def test_a_url_that_times_out_is_one_line_and_leaves_the_store_untouched(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "failed" in err and "Traceback" not in err
     assert GifStore(store).count() == before
+
+
+# --- The hardening issue's cases: every one a one-line message naming the cause and the
+# remedy, no traceback, exit 1 (2 for a bad flag), the writer lock released, and the
+# store's rows as they were.
+
+
+def line_route(lines: int, every_s: float) -> Callable:
+    """A route sending one TSV line every every_s, lines of them (a trickling source)."""
+
+    def route(handler) -> None:
+        handler.send_response(200)
+        handler.end_headers()
+        try:
+            for number in range(lines):
+                handler.wfile.write(f"https://x.test/{number}.gif\ta cat naps .\n".encode())
+                handler.wfile.flush()
+                time.sleep(every_s)
+        except OSError:
+            return  # the client gave up, as it should
+
+    return route
+
+
+def lying_length_route(handler) -> None:
+    """A route that says 100,000 bytes and sends 412."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", "100000")
+    handler.end_headers()
+    handler.wfile.write((b"https://x.test/l.gif\ta lie .\n" * 20)[:412])
+
+
+def redirect_route(location: str) -> Callable:
+    def route(handler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return route
+
+
+@dataclass(frozen=True)
+class Case:
+    """A hostile command: its flags (given the store and a scratch dir), expected exit
+    code, and the parts its one line must hold."""
+
+    argv: Callable[[Settings, Path, str], list[str]]
+    code: int
+    says: tuple[str, ...]
+
+
+def ingest_args(settings: Settings, source: str, *more: str) -> list[str]:
+    return ["ingest", "--source", source, "--store", str(settings.store_dir), "--model",
+            "minilm", "--quiet", *more]  # fmt: skip
+
+
+def search_args(settings: Settings, query: str, *more: str) -> list[str]:
+    return ["search", query, "--store", str(settings.store_dir), *more]
+
+
+def fifo(tmp: Path) -> str:
+    path = tmp / "rows.tsv"
+    os.mkfifo(path)  # no writer: opening it would block forever
+    return str(path)
+
+
+HOSTILE = {
+    "query-10-megabytes": Case(
+        lambda s, t, u: search_args(s, "a dog runs " * 1_000_000), 1,
+        ("the query is 11,000,000 characters long", "keep it to 1,000")),
+    "query-invalid-utf8": Case(
+        lambda s, t, u: search_args(s, "a \udcff cat"), 1, ("invalid UTF-8", "retype it")),
+    "source-dev-zero": Case(
+        lambda s, t, u: ingest_args(s, "/dev/zero"), 1, ("/dev/zero is not a regular file",)),
+    "source-fifo": Case(
+        lambda s, t, u: ingest_args(s, fifo(t)), 1, ("is not a regular file", "copy the rows")),
+    "source-trickling": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/trickle.tsv", "--download-deadline", "2"), 1,
+        ("download failed", "took too long")),
+    "source-lying-length": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/lying.tsv"), 1, ("download failed",)),
+    "source-redirect-ftp": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/to-ftp.tsv"), 1,
+        ("download failed", "redirects to", "ftp")),
+    "source-redirect-loop": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/loop.tsv"), 1, ("too many redirects",)),
+    "collection-bad-chars": Case(
+        lambda s, t, u: search_args(s, "a dog", "--collection", "bad name!"), 2,
+        ("is not a collection name",)),
+    "collection-dotdot": Case(
+        lambda s, t, u: search_args(s, "a dog", "--collection", "../../etc"), 2,
+        ("is not a collection name",)),
+    "collection-600-chars": Case(
+        lambda s, t, u: search_args(s, "a dog", "--collection", "x" * 600), 2,
+        ("is too long",)),
+    "store-is-a-file": Case(
+        lambda s, t, u: ["search", "a dog", "--store", str(s.store_dir / "chroma.sqlite3")], 2,
+        ("is a file, not a directory",)),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def hostile_server() -> Iterator[str]:
+    """Routes that misbehave: a trickle, a lying length, redirects to ftp and to itself."""
+    from tests.local_http import serve_handlers
+
+    routes = {
+        "/trickle.tsv": line_route(lines=60, every_s=1.0),
+        "/lying.tsv": lying_length_route,
+        "/to-ftp.tsv": redirect_route("ftp://127.0.0.1:1/rows.tsv"),
+        "/loop.tsv": redirect_route("/loop.tsv"),
+    }
+    with serve_handlers(routes) as (base, _):
+        yield base
+
+
+@pytest.mark.parametrize("case", list(HOSTILE), ids=list(HOSTILE))
+def test_hostile_commands_fail_in_one_line_and_change_nothing(
+    case: str,
+    store: Settings,
+    tmp_path: Path,
+    hostile_server: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GIFSEARCH_CACHE_DIR", str(tmp_path / "cache"))
+    expected = HOSTILE[case]
+    before = sorted(GifStore(store).read_all(), key=lambda r: r.row_id)
+    argv = expected.argv(store, tmp_path, hostile_server)
+    capsys.readouterr()
+    started = time.monotonic()
+    if expected.code == 2:
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        code = stopped.value.code
+    else:
+        code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == expected.code
+    assert err.count("\n") == 1, err  # one line
+    assert "Traceback" not in err and len(err) < 600  # nothing echoed back unbounded
+    for part in expected.says:
+        assert part in err, err
+    assert time.monotonic() - started < 30  # nothing hangs
+    with hold_writer_lock(store.store_dir):  # the lock was released
+        pass
+    assert sorted(GifStore(store).read_all(), key=lambda r: r.row_id) == before
+    assert not list((tmp_path / "cache").glob("**/.part-*"))  # no partial download left
+
+
+def test_stored_terminal_escapes_are_printed_as_text(
+    store: Settings, capsys: pytest.CaptureFixture[str], minilm: Embedder
+) -> None:
+    """A store written before descriptions were cleaned may hold ESC, BEL or DEL: search
+    shows them escaped instead of letting them drive the terminal."""
+    hostile = GifRecord("https://x.test/esc.gif", "a cat \x1b[2J\x1b]0;PWNED\x07 naps \x7f", "old")
+    GifStore(store).upsert_records([hostile], minilm.embed_texts([hostile.description]))
+    capsys.readouterr()
+    assert main(search_args(store, "a cat naps", "-k", "3")) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\x7f" not in out
+    assert "\\x1b[2J\\x1b]0;PWNED\\x07" in out
+
+
+def test_auto_model_honours_hf_hub_offline_at_once() -> None:
+    from search_app.embedder import load_embedder
+
+    started = time.monotonic()
+    embedder = load_embedder("auto", device="cpu", network_timeout_s=30.0)  # HF_HUB_OFFLINE=1
+    assert "HF_HUB_OFFLINE is set" in (embedder.notice or "")
+    assert time.monotonic() - started < 25  # it never waited on the hub

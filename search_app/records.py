@@ -16,6 +16,19 @@ class RowKind(StrEnum):
     FRAME = "frame"  # one frame of a GIF (an image vector)
 
 
+class LinkStatus(StrEnum):
+    """Whether a GIF's URL loaded when the link checker last tried it ("": never checked)."""
+
+    ALIVE = "alive"
+    DEAD = "dead"
+
+
+# Metadata keys the link checker records on every row of a GIF (search hides DEAD GIFs).
+LINK_KEY = "link"  # a LinkStatus value
+LINK_CHECKED_KEY = "link_checked_at"  # when, in whole seconds since the epoch (UTC)
+LINK_REASON_KEY = "link_reason"  # why it is dead: a download failure reason
+
+
 class ScoreKind(StrEnum):
     """What a hit's score is."""
 
@@ -115,6 +128,13 @@ class StoredRow:
     kind: str = RowKind.DESCRIPTION
     frame_index: int | None = None
     frame_set: str = ""
+    link: str = ""  # a LinkStatus value, or "" when the link was never checked
+    link_checked_at: int = 0
+
+    @property
+    def is_dead(self) -> bool:
+        """Whether the link checker found this row's GIF dead."""
+        return self.link == LinkStatus.DEAD
 
 
 @dataclass(frozen=True)

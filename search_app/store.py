@@ -21,7 +21,14 @@ from search_app.errors import (
     StoreUnavailableError,
     first_line,
 )
-from search_app.records import FrameRecord, GifRecord, RowKind, StoredRow
+from search_app.records import (
+    LINK_CHECKED_KEY,
+    LINK_KEY,
+    FrameRecord,
+    GifRecord,
+    RowKind,
+    StoredRow,
+)
 from search_app.settings import Settings, chroma_headers, store_location
 
 STORE_FILES = ("chroma.sqlite3", "chroma.sqlite3-wal")  # change when a writer commits
@@ -491,4 +498,6 @@ def _stored_row(row_id: str, doc: str | None, meta: dict | None, dist: float | N
         kind=str(meta.get("kind", RowKind.DESCRIPTION)),  # rows from before frames have none
         frame_index=None if frame_index is None else int(frame_index),
         frame_set=str(meta.get("frame_set", "")),
+        link=str(meta.get(LINK_KEY, "")),
+        link_checked_at=int(meta.get(LINK_CHECKED_KEY, 0) or 0),
     )

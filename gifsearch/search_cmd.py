@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gifsearch.console import notify
 from gifsearch.flags import (
@@ -15,40 +17,104 @@ from gifsearch.flags import (
     settings_from_args,
 )
 from search_app.records import SearchHit
+from search_app.search import DEFAULT_IMAGE_WEIGHT
 from search_app.settings import SettingGroup
+
+if TYPE_CHECKING:
+    from search_app.search import HitList, SearchOptions
 
 GROUPS = (SettingGroup.INDEX, SettingGroup.MODEL)
 DEFAULT_K = 10
 
 
+def bounded_float(low: float, high: float) -> Callable[[str], float]:
+    """argparse type: a number from low to high."""
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value:g} is not from {low:g} to {high:g}")
+        return value
+
+    return convert
+
+
+unit_float = bounded_float(0.0, 1.0)
+score_float = bounded_float(-1.0, 1.0)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     """Search the GIFs by what happens in them (or by an image); one block per GIF, best first.
 
-    A collection with frames ranks each GIF by its description and frame matches fused;
-    each result says which matched. --image needs a collection built with a CLIP model.
+    The query may leave things out: -word or -"a phrase" drops the GIFs whose descriptions
+    mention it (a dog plays outside -ball). --image FILE (a CLIP collection) or --like
+    GIF_ID searches by an image or a stored GIF, alone or mixed with the query's text
+    (--image-weight: the image's share). --min-score holds back weaker results; GIFs the
+    link checker found dead are hidden unless --include-dead. A collection with frames
+    ranks each GIF by its description and frame matches fused; each result says which.
 
     Examples:
       gifsearch search "two dogs playing" -k 5
-      gifsearch search --image cat.png --collection clipgifs
+      gifsearch search "a dog plays outside -ball -\"red ball\"" --min-score 0.5
+      gifsearch search --image cat.png "in the snow" --collection clipgifs
+      gifsearch search --like 9f86d081884c7d659a2feaa0c55ad015 "at night"
     """
     from search_app.frames import read_image_file
-    from search_app.search import SearchEngine, clean_query
+    from search_app.search import SearchEngine, SearchOptions, check_gif_id, clean_query
     from search_app.text_table import format_hits
 
+    if args.query is None and args.image is None and args.like is None:
+        args.parser.error("give a query, --image FILE or --like GIF_ID")
     settings = settings_from_args(args)
-    if args.image is not None:
-        image = read_image_file(Path(args.image))  # fail before loading anything
-        hits = SearchEngine.open(settings, need_images=True).search_image(image, args.k)
-    else:
+    if args.query is not None:
         clean_query(args.query)  # fail before loading anything
-        hits = SearchEngine.open(settings).search(args.query, args.k)
+    options = SearchOptions(
+        offset=args.offset,
+        min_score=args.min_score,
+        include_dead=args.include_dead,
+        image_weight=args.image_weight,
+    )
+    image = read_image_file(Path(args.image)) if args.image is not None else None
+    if args.like is not None:
+        check_gif_id(args.like)
+    engine = SearchEngine.open(settings, need_images=image is not None)
+    if engine.embedder.notice:
+        notify(engine.embedder.notice)
+    if args.query is None and image is not None:
+        hits = engine.search_image(image, args.k, options)
+    elif args.query is None:
+        hits = engine.similar(args.like, args.k, options)
+    else:
+        hits = engine.search(args.query, args.k, options, image=image, like=args.like)
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
-    elif not hits:
-        notify("no results: the collection is empty")
-    else:
+    elif hits:
         print(format_hits([with_match_note(hit) for hit in hits]))
+    for notice in left_out_notices(hits, options):
+        notify(notice)
+    if not hits and not hits.held_back:
+        notify("no results: the collection is empty" if not hits.excluded else "no results")
     return 0
+
+
+def left_out_notices(hits: HitList, options: SearchOptions) -> list[str]:
+    """Say what the search left out: weaker results, GIFs mentioning an excluded term,
+    GIFs known dead."""
+    notices = []
+    if hits.held_back:
+        notices.append(
+            f"{hits.held_back} result(s) under --min-score {options.min_score:g} held back"
+        )
+    if hits.excluded:
+        notices.append(f"{hits.excluded} GIF(s) mentioning what the query leaves out dropped")
+    if hits.hidden_dead:
+        notices.append(
+            f"{hits.hidden_dead} GIF(s) whose link was found dead hidden (--include-dead)"
+        )
+    return notices
 
 
 def with_match_note(hit: SearchHit) -> SearchHit:
@@ -62,11 +128,34 @@ def with_match_note(hit: SearchHit) -> SearchHit:
 def add_search_parser(commands: argparse._SubParsersAction) -> None:
     """Register `gifsearch search`."""
     parser = add_command(commands, "search", cmd_search, "search GIFs by a sentence", GROUPS)
-    what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("query", nargs="?", help="what happens in the GIF")
-    what.add_argument("--image", metavar="FILE", help="find GIFs like this image or GIF (CLIP)")
+    parser.add_argument(
+        "query", nargs="?", help='what happens in the GIF; -word / -"phrase" leave things out'
+    )
+    parser.add_argument("--image", metavar="FILE", help="find GIFs like this image or GIF (CLIP)")
+    parser.add_argument("--like", metavar="GIF_ID", help="find GIFs like this stored GIF")
+    parser.add_argument(
+        "--image-weight",
+        type=unit_float,
+        default=DEFAULT_IMAGE_WEIGHT,
+        metavar="W",
+        help="the image's (or --like GIF's) share when mixed with the query's text, 0 to 1 "
+        f"(default: {DEFAULT_IMAGE_WEIGHT})",
+    )
     parser.add_argument(
         "-k", type=positive_int, default=DEFAULT_K, help=f"GIFs to return (default: {DEFAULT_K})"
     )
+    parser.add_argument(
+        "--offset", type=int, default=0, help="skip this many results first (default: 0)"
+    )
+    parser.add_argument(
+        "--min-score",
+        type=score_float,
+        metavar="S",
+        help="hold back results scoring under S (the card's score; default: none)",
+    )
+    parser.add_argument(
+        "--include-dead", action="store_true", help="also show GIFs whose link was found dead"
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     add_setting_flags(parser, GROUPS)
+    parser.set_defaults(parser=parser)  # cmd_search reports a missing query as a bad flag

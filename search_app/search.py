@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -33,6 +33,7 @@ from search_app.errors import (
     QueryTooLongError,
 )
 from search_app.frames import query_frames
+from search_app.query import excludes, parse_query
 from search_app.ranking import (
     BEST_ONLY,
     DEFAULT_POOLING,
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
     from search_app.query_embedder import QueryEmbedder
 
 MAX_K = 100
+MAX_OFFSET = 500  # "load more" pages this deep at most
+MAX_DEPTH_GIFS = 2_000  # GIFs ranked at most to fill a page past filters
+DEFAULT_IMAGE_WEIGHT = 0.5  # an image's (or GIF's) share in a combined query
 MAX_QUERY_CHARS = 1_000  # a sentence or two; the search box and the API take no more
 MAX_QUERY_BYTES = 4_000  # the same in UTF-8 (4 bytes a character at most)
 GIF_ID_PATTERN = re.compile(r"[0-9a-f]{32}")  # records.make_gif_id: 16 bytes, in hex
@@ -98,6 +102,56 @@ class Candidates:
     def rank(self, pooling: Pooling = DEFAULT_POOLING) -> list[ScoredGif]:
         """Return the GIFs ranked by their pooled description cosines, best first."""
         return rank_rows(self.rows, pooling, self.cosines)
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How a search pages and filters: results offset .. offset + k, a score floor, and
+    whether GIFs known dead are shown; image_weight mixes an image or GIF into a text query."""
+
+    offset: int = 0
+    min_score: float | None = None
+    include_dead: bool = False
+    image_weight: float = DEFAULT_IMAGE_WEIGHT
+
+    def __post_init__(self) -> None:
+        if isinstance(self.offset, bool) or not isinstance(self.offset, int):
+            raise ConfigError(f"offset {self.offset!r} is not a whole number")
+        if not 0 <= self.offset <= MAX_OFFSET:
+            raise ConfigError(f"offset {self.offset} is out of range: use 0 to {MAX_OFFSET}")
+        if self.min_score is not None and not (
+            isinstance(self.min_score, int | float) and -1.0 <= self.min_score <= 1.0
+        ):
+            raise ConfigError(f"min score {self.min_score!r} is not a number from -1 to 1")
+        if not (isinstance(self.image_weight, int | float) and 0.0 <= self.image_weight <= 1.0):
+            raise ConfigError(f"image weight {self.image_weight!r} is not a number from 0 to 1")
+
+
+class HitList(list[SearchHit]):
+    """Hits, best first, and what the search left out: hits under the floor (held_back),
+    GIFs known dead and GIFs mentioning an excluded term; has_more: a next page exists."""
+
+    def __init__(
+        self,
+        hits: Sequence[SearchHit] = (),
+        held_back: int = 0,
+        hidden_dead: int = 0,
+        excluded: int = 0,
+        has_more: bool = False,
+    ) -> None:
+        super().__init__(hits)
+        self.held_back = held_back
+        self.hidden_dead = hidden_dead
+        self.excluded = excluded
+        self.has_more = has_more
+
+
+def mix(first: np.ndarray, second: np.ndarray, weight: float) -> np.ndarray:
+    """Return the unit vector of (1 - weight) x first + weight x second."""
+    vector = (1.0 - weight) * np.asarray(first, np.float32) + weight * np.asarray(
+        second, np.float32
+    )
+    return vector / (np.linalg.norm(vector) or 1.0)
 
 
 def images_unsupported(collection: str, model_name: str, hint: str) -> ImagesUnsupportedError:
@@ -155,33 +209,64 @@ class SearchEngine:
         """Whether this collection's model can embed an image query (CLIP-family)."""
         return self.embedder.supports_images
 
-    def search(self, query: str, k: int = 10) -> list[SearchHit]:
-        """Return up to k GIFs best matching query, best first."""
-        text = clean_query(query)
-        validate_k(k)
-        return self.search_vector(self.embedder.embed_query(text), k)
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        options: SearchOptions | None = None,
+        image: Image.Image | None = None,
+        like: str | None = None,
+    ) -> HitList:
+        """Return up to k GIFs best matching query, best first.
 
-    def search_image(self, image: Image.Image, k: int = 10) -> list[SearchHit]:
-        """Return up to k GIFs most like an image, best first.
-
-        An animated GIF is embedded as the mean of its picked frames. The frames are
-        searched (image to image) when the collection has any; else the descriptions
-        (image to text, CLIP's zero-shot matching). Fusing both would let a GIF whose
-        frame is the very image lose to one whose description happens to rank high.
+        The query language (search_app.query) leaves out GIFs that mention a -word or a
+        -"phrase". With image (CLIP collections) or like (a stored GIF's id), the query is
+        that text combined with the image or the GIF: their unit vectors mixed by
+        options.image_weight. options also pages (offset), sets a floor (min_score) and
+        shows GIFs known dead (include_dead).
         """
+        options = options or SearchOptions()
+        parsed = parse_query(clean_query(query))
         validate_k(k)
+        text = self.embedder.embed_query(parsed.text)
+        if image is not None:
+            picture = self.image_vector(image)
+            vectors = dict.fromkeys(tuple(RowKind), mix(text, picture, options.image_weight))
+            return self.rank(vectors, k, excluded=parsed.excluded, options=options)
+        if like is not None:
+            centres = self.gif_centres(like)
+            vectors = {
+                kind: mix(text, centre, options.image_weight) for kind, centre in centres.items()
+            }
+            return self.rank(vectors, k, like, excluded=parsed.excluded, options=options)
+        vectors = dict.fromkeys(tuple(RowKind), text)
+        return self.rank(vectors, k, excluded=parsed.excluded, options=options)
+
+    def image_vector(self, image: Image.Image) -> np.ndarray:
+        """Embed an image query (a GIF as the mean of its picked frames); CLIP only."""
         if not self.supports_images:
             raise images_unsupported(
                 self.store.collection_name, self.binding.model_name, SEARCH_BY_IMAGE_HINT
             )
-        vector = unit_mean(self.embedder.embed_images(query_frames(image)))
+        return unit_mean(self.embedder.embed_images(query_frames(image)))
+
+    def search_image(
+        self, image: Image.Image, k: int = 10, options: SearchOptions | None = None
+    ) -> HitList:
+        """Return up to k GIFs most like an image, best first.
+
+        The frames are searched (image to image) when the collection has any; else the
+        descriptions (image to text, CLIP's zero-shot matching). Fusing both would let a
+        GIF whose frame is the very image lose to one whose description happens to rank
+        high.
+        """
+        validate_k(k)
+        vector = self.image_vector(image)
         self.refresh()
         kind = RowKind.FRAME if self.store.count_kind(RowKind.FRAME) else RowKind.DESCRIPTION
-        return self.rank({kind: vector}, k)
+        return self.rank({kind: vector}, k, options=options)
 
-    def search_vector(
-        self, vector: np.ndarray, k: int, exclude_gif: str | None = None
-    ) -> list[SearchHit]:
+    def search_vector(self, vector: np.ndarray, k: int, exclude_gif: str | None = None) -> HitList:
         """Return up to k GIFs nearest to a unit vector, grouped by GIF, best first."""
         return self.rank(dict.fromkeys(tuple(RowKind), vector), k, exclude_gif)
 
@@ -192,30 +277,72 @@ class SearchEngine:
         exclude_gif: str | None = None,
         pooling: Pooling = DEFAULT_POOLING,
         scope: Scope = Scope.NEAREST_ROWS,
-    ) -> list[SearchHit]:
-        """Search each kind of row with its vector, fuse per GIF, return the top k hits."""
+        excluded: Sequence[Sequence[str]] = (),
+        options: SearchOptions | None = None,
+    ) -> HitList:
+        """Search each kind of row with its vector, fuse per GIF, leave out the GIFs known
+        dead (unless options.include_dead) and those mentioning an excluded term, and return
+        the page options.offset .. + k, less the hits under options.min_score."""
+        options = options or SearchOptions()
         self.refresh()
         self._catalog.get(build=self._answered > 0)  # from the second query on: keep one
         self._answered += 1
         # No count() per query: Chroma answers n_results beyond a collection's size with
         # every row it has, which is how nearest_rows knows it has seen them all.
         kinds = [kind for kind in vectors if self.store.has_kind(kind)]
-        depth = k * (FUSION_DEPTH if len(kinds) > 1 else 1)
+        wanted = options.offset + k + 1  # one more: is there a next page?
+        depth = wanted
+        while True:
+            fused, described = self.fused_gifs(vectors, kinds, depth, exclude_gif, pooling, scope)
+            texts = self.descriptions_of([g.gif_id for g in fused], described)
+            kept, dead, left_out = [], 0, 0
+            for gif in fused:
+                if not options.include_dead and any(r.is_dead for r in gif.rows.values()):
+                    dead += 1
+                elif excludes(texts.get(gif.gif_id, ()), excluded):
+                    left_out += 1
+                else:
+                    kept.append(gif)
+            exhausted = len(fused) < depth
+            if len(kept) >= wanted or exhausted or depth >= MAX_DEPTH_GIFS:
+                break
+            depth = min(depth * 2, MAX_DEPTH_GIFS)
+        page = kept[options.offset : options.offset + k]
+        shown = [g for g in page if options.min_score is None or g.score >= options.min_score]
+        return HitList(
+            make_hits(shown, texts),
+            held_back=len(page) - len(shown),
+            hidden_dead=dead,
+            excluded=left_out,
+            has_more=len(kept) > options.offset + k,
+        )
+
+    def fused_gifs(
+        self,
+        vectors: Mapping[str, np.ndarray],
+        kinds: Sequence[str],
+        depth: int,
+        exclude_gif: str | None,
+        pooling: Pooling,
+        scope: Scope,
+    ) -> tuple[list[FusedGif], list[StoredRow]]:
+        """Return the first `depth` GIFs of each kind's ranked list, fused (and with the
+        all-descriptions scope, the description rows already read)."""
+        per_kind = depth * (FUSION_DEPTH if len(kinds) > 1 else 1)
         ranked: dict[str, list[ScoredGif]] = {}
         described: list[StoredRow] = []
         for kind in kinds:
             if kind == RowKind.DESCRIPTION:
                 candidates = self.description_candidates(
-                    vectors[kind], depth, exclude_gif, scope=scope
+                    vectors[kind], per_kind, exclude_gif, scope=scope
                 )
-                ranked[kind] = candidates.rank(pooling)[:depth]
+                ranked[kind] = candidates.rank(pooling)[:per_kind]
                 if scope is Scope.ALL_DESCRIPTIONS:
                     described = candidates.rows
             else:
-                rows = self.nearest_rows(kind, vectors[kind], depth, exclude_gif)
-                ranked[kind] = rank_rows(rows, BEST_ONLY)[:depth]
-        top = fuse_ranks(ranked, prefer=RowKind.DESCRIPTION)[:k]
-        return make_hits(top, self.descriptions_of([g.gif_id for g in top], described))
+                rows = self.nearest_rows(kind, vectors[kind], per_kind, exclude_gif)
+                ranked[kind] = rank_rows(rows, BEST_ONLY)[:per_kind]
+        return fuse_ranks(ranked, prefer=RowKind.DESCRIPTION)[:depth], described
 
     def refresh(self) -> None:
         """Reopen the store if another process wrote to it (and forget the catalog)."""
@@ -292,13 +419,18 @@ class SearchEngine:
                 return rows  # enough GIFs, or every row seen
             n_results *= 2
 
-    def similar(self, gif_id: str, k: int = 10) -> list[SearchHit]:
+    def similar(self, gif_id: str, k: int = 10, options: SearchOptions | None = None) -> HitList:
         """Return up to k GIFs most like a stored GIF, excluding it.
 
         Each kind is searched with the mean of the GIF's own vectors of that kind (or of
         the other kind, when it has none of this one).
         """
         validate_k(k)
+        return self.rank(self.gif_centres(gif_id), k, gif_id, options=options)
+
+    def gif_centres(self, gif_id: str) -> dict[str, np.ndarray]:
+        """Return, per kind of row, the unit mean of a stored GIF's vectors (a kind it has
+        none of gets the other kind's)."""
         check_gif_id(gif_id)
         centres = {}
         for kind in tuple(RowKind):
@@ -308,7 +440,7 @@ class SearchEngine:
         if not centres:
             raise ConfigError(f"no GIF with id {gif_id!r} in this collection")
         fallback = next(iter(centres.values()))
-        return self.rank({kind: centres.get(kind, fallback) for kind in tuple(RowKind)}, k, gif_id)
+        return {kind: centres.get(kind, fallback) for kind in tuple(RowKind)}
 
     def stats(self) -> CollectionStats:
         """Return the collection's name, GIF, description and frame counts, and model.
@@ -409,6 +541,6 @@ def make_hits(top: list[FusedGif], texts: dict[str, tuple[str, ...]]) -> list[Se
     return hits
 
 
-def search(query: str, k: int = 10, settings: Settings | None = None) -> list[SearchHit]:
+def search(query: str, k: int = 10, settings: Settings | None = None) -> HitList:
     """Search the collection the settings point at (opens it for this one call)."""
     return SearchEngine.open(settings or Settings()).search(query, k)

@@ -107,12 +107,12 @@ def test_image_search_on_a_text_only_collection_says_why(
     "args",
     [
         ["search"],
-        ["search", "a dog", "--image", "x.png"],
+        ["search", "a dog", "--image-weight", "1.5"],
         ["ingest", "--frames-per-gif", "0"],
         ["ingest", "--frames-per-gif", "17"],
         ["ingest", "--frame-strategy", "random"],
     ],
-    ids=["no-query", "query-and-image", "zero-frames", "too-many-frames", "bad-strategy"],
+    ids=["no-query", "image-weight-over-1", "zero-frames", "too-many-frames", "bad-strategy"],
 )
 def test_bad_frame_flags_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:

@@ -181,8 +181,9 @@ def test_the_cli_combines_text_with_an_image(
     picture = tmp_path / "red.png"
     png(SET_OF_GIFS["red-circle.gif"]).save(picture)
     store = clip.store.settings
-    argv = ["search", "two dogs are playing with a ball", "--image", str(picture), "-k",
-            "3", "--store", str(store.store_dir), "--collection", store.collection, "--json"]  # fmt: skip
+    where = ["--store", str(store.store_dir), "--collection", store.collection]
+    argv = ["search", "two dogs are playing with a ball", "--image", str(picture), "-k", "3"]
+    argv += [*where, "--json"]
     assert main(argv) == 0
     hits = json.loads(capsys.readouterr().out)
     assert Path(hits[0]["url"]).name == "both.gif"

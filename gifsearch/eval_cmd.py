@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 GROUPS = (SettingGroup.MODEL, SettingGroup.EMBED, SettingGroup.NETWORK)
 
-PROTOCOL_CHOICES = ("both", "one-per-gif", "all-descriptions")
+PROTOCOL_CHOICES = ("both", "one-per-gif", "all-descriptions", "exclusion")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -47,6 +47,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ingest.sources import read_together
     from search_app.query_embedder import load_for_settings
     from search_app.writer_lock import hold_writer_lock
+    from search_eval.exclusion import evaluate_exclusion, format_exclusion
     from search_eval.report import format_eval_report
     from search_eval.run import run_evaluation
     from search_eval.splits import Protocol
@@ -60,26 +61,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if embedder.notice:
         notify(embedder.notice)
     notify(f"evaluating {embedder.describe()} on {len(rows)} rows of {' + '.join(labels)}")
-    protocols = list(Protocol) if args.protocol == "both" else [Protocol(args.protocol)]
     with tempfile.TemporaryDirectory(prefix="gifsearch-eval-") as scratch:
         store_dir = Path(args.eval_store) if args.eval_store else Path(scratch)
         # Always an embedded store of its own, even when settings name a Chroma server.
         scratch_settings = replace(settings, store_dir=store_dir, chroma_host=None)
         with hold_writer_lock(store_dir):
-            report = run_evaluation(
-                rows,
-                embedder,
-                scratch_settings,
-                sources=labels,
-                protocols=protocols,
-                seed=args.seed,
-                progress=progress,
-            )
-    data = report.to_dict()
+            if args.protocol == "exclusion":
+                data = evaluate_exclusion(rows, embedder, scratch_settings, progress=progress)
+                data["sources"] = labels
+                text = format_exclusion(data)
+            else:
+                protocols = list(Protocol) if args.protocol == "both" else [Protocol(args.protocol)]
+                report = run_evaluation(
+                    rows,
+                    embedder,
+                    scratch_settings,
+                    sources=labels,
+                    protocols=protocols,
+                    seed=args.seed,
+                    progress=progress,
+                )
+                data = report.to_dict()
+                text = format_eval_report(data)
     if args.out:
         Path(args.out).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         notify(f"wrote {args.out}")
-    print(json.dumps(data, indent=2) if args.json else format_eval_report(data))
+    print(json.dumps(data, indent=2) if args.json else text)
     return 0
 
 
@@ -126,7 +133,7 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> None:
         "--protocol",
         choices=PROTOCOL_CHOICES,
         default="both",
-        help="which protocol (default: both)",
+        help='which protocol (default: both); exclusion measures "X -Y" queries',
     )
     parser.add_argument(
         "--store",

@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit
 
 from search_app.records import ScoreKind, SearchHit
-from search_app.search import CollectionStats
+from search_app.search import CollectionStats, HitList
 
 # Class names shared with the browser script in search_app/web.py.
 CARD_CLASS = "gs-card"
 MORE_CLASS = "gs-more"
 COPY_CLASS = "gs-copy"
 URL_FIELD_CLASS = "gs-url"
-DEAD_CLASS = "gs-dead"
+DEAD_CLASS = "gs-dead"  # the image failed to load, or the link checker found it dead
+LOAD_MORE_CLASS = "gs-load-more"
 
 
 def escape(text: object) -> str:
@@ -52,9 +53,9 @@ def match_note(hit: SearchHit) -> str:
 
 
 def render_card(hit: SearchHit, rank: int) -> str:
-    """Return one GIF's card: the animated image (placeholder if dead), score, descriptions,
-    and, when frames took part, what matched. A GIF without descriptions shows its file name.
-    """
+    """Return one GIF's card: the animated image (a labelled tile while it loads, or if it
+    is dead), score, descriptions, and, when frames took part, what matched. A GIF without
+    descriptions shows its file name. The description is shown once, below the image."""
     image_url = safe_image_url(hit.url)
     score = max(0.0, min(1.0, hit.score))
     caption = hit.description or display_name(hit.url)
@@ -68,26 +69,27 @@ def render_card(hit: SearchHit, rank: int) -> str:
     note = match_note(hit)
     note_block = f'<p class="gs-match">matched: {escape(note)}</p>' if note else ""
     score_title = (
-        "rank fusion of description and frame matches"
+        "rank fusion of description and frame matches (1.0: first in both)"
         if hit.score_kind == ScoreKind.RANK_FUSION
         else "cosine similarity of the best-matching description (plus at most 0.02 when"
         " other descriptions match almost as well); of the best frame, for frames"
     )
     media = (
-        f'<img src="{escape(image_url)}" alt="" loading="lazy" decoding="async" '
-        'referrerpolicy="no-referrer">'
-        if image_url
+        f'<img src="{escape(image_url)}" alt="{escape(caption)}" loading="lazy" '
+        'decoding="async" referrerpolicy="no-referrer">'
+        if image_url and not hit.dead
         else ""
     )
     others = "".join(f"<li>{escape(text)}</li>" for text in hit.other_descriptions)
     others_block = f'<ul class="gs-others">{others}</ul>' if others else ""
-    dead = "" if image_url else f" {DEAD_CLASS}"
+    dead = "" if image_url and not hit.dead else f" {DEAD_CLASS}"
+    why = "link found dead" if hit.dead else "GIF unavailable"
     return (
         f'<article class="{CARD_CLASS}{dead}" data-gif-id="{escape(hit.gif_id)}">'
         '<div class="gs-media">'
         '<div class="gs-placeholder" aria-hidden="true">'
-        '<span class="gs-ph-label">GIF unavailable</span>'
-        f'<span class="gs-ph-text">{escape(caption)}</span></div>'
+        '<span class="gs-ph-loading">Loading GIF…</span>'
+        f'<span class="gs-ph-label">{why}</span></div>'
         f"{media}"
         f'<span class="gs-rank">#{rank}</span>'
         f'<span class="gs-score" title="{score_title}">{hit.score:.3f}</span>'
@@ -110,14 +112,34 @@ def render_card(hit: SearchHit, rank: int) -> str:
     )
 
 
-def render_results(hits: Sequence[SearchHit], heading: str) -> str:
-    """Return the result grid under a heading, or a notice when there are no hits."""
+def render_results(
+    hits: Sequence[SearchHit | dict[str, object]],
+    heading: str,
+    more: bool = False,
+    url: str = "",
+    push: bool = False,
+) -> str:
+    """Return the result grid under a heading (or a notice when there are no hits), with a
+    "Load more" button when more is true. url is the page URL's query string for these
+    results; push asks the page to move to it (a new search), else it only records it."""
+    address = f' data-url="{escape(url)}" data-push="{"1" if push else "0"}"'
     if not hits:
-        return render_notice("No matching GIFs", "Try describing the action in other words.")
-    cards = "".join(render_card(hit, rank) for rank, hit in enumerate(hits, start=1))
+        return (
+            f"<div{address}>"
+            + render_notice("No matching GIFs", "Try describing the action in other words.")
+            + "</div>"
+        )
+    parsed = [h if isinstance(h, SearchHit) else SearchHit.from_dict(h) for h in hits]
+    cards = "".join(render_card(hit, rank) for rank, hit in enumerate(parsed, start=1))
+    button = (
+        f'<div class="gs-more-row"><button type="button" class="{LOAD_MORE_CLASS}">'
+        "Load more GIFs</button></div>"
+        if more
+        else ""
+    )
     return (
-        f'<section class="gs-results"><h3 class="gs-heading">{escape(heading)}</h3>'
-        f'<div class="gs-grid">{cards}</div></section>'
+        f'<section class="gs-results"{address}><h3 class="gs-heading">{escape(heading)}</h3>'
+        f'<div class="gs-grid">{cards}</div>{button}</section>'
     )
 
 
@@ -130,8 +152,11 @@ def render_notice(title: str, detail: str, command: str = "") -> str:
     )
 
 
-def format_status(stats: CollectionStats, latency_ms: float | None, shown: int) -> str:
-    """Return the status line: collection, GIF, description (and frame) counts, model, latency."""
+def format_status(
+    stats: CollectionStats, latency_ms: float | None, hits: HitList | None = None
+) -> str:
+    """Return the status line: collection, GIF, description (and frame) counts, model, and
+    for a search its latency and what it left out (held back, excluded, dead)."""
     parts = [
         f"collection **{stats.collection}**",
         f"{stats.gifs:,} GIFs",
@@ -140,8 +165,14 @@ def format_status(stats: CollectionStats, latency_ms: float | None, shown: int) 
     ]
     if stats.frames:
         parts.insert(3, f"{stats.frames:,} frames")
-    if latency_ms is not None:
-        parts.append(f"{shown} shown in {latency_ms:.0f} ms")
+    if latency_ms is not None and hits is not None:
+        parts.append(f"{len(hits)} shown in {latency_ms:.0f} ms")
+        if hits.held_back:
+            parts.append(f"{hits.held_back} under the minimum score held back")
+        if hits.excluded:
+            parts.append(f"{hits.excluded} left out by your -words")
+        if hits.hidden_dead:
+            parts.append(f"{hits.hidden_dead} with dead links hidden")
     return " · ".join(parts)
 
 
@@ -156,17 +187,16 @@ CARD_CSS = """
 .gs-media { position: relative; aspect-ratio: 4 / 3; background: #1f2330; overflow: hidden; }
 .gs-media img { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: cover;
   display: block; }
-.gs-placeholder { position: absolute; inset: 0; display: flex; flex-direction: column;
-  justify-content: center; gap: 6px; padding: 14px 16px; color: #dfe3ee;
+.gs-placeholder { position: absolute; inset: 0; display: flex; align-items: center;
+  justify-content: center; padding: 14px 16px;
   background: linear-gradient(135deg, #2b3045, #1b1e2b); }
-.gs-card .gs-ph-label { font-size: .7rem; letter-spacing: .08em; text-transform: uppercase;
-  opacity: 0; color: #9aa3bd !important; }
-.gs-card .gs-ph-text { font-size: .95rem; line-height: 1.4; font-style: italic; opacity: .3;
-  color: #eef1fa !important; display: -webkit-box; -webkit-line-clamp: 5;
-  -webkit-box-orient: vertical; overflow: hidden; }
+.gs-card .gs-ph-loading, .gs-card .gs-ph-label { font-size: .9rem; font-weight: 700;
+  letter-spacing: .06em; text-transform: uppercase; color: #ffffff !important;
+  background: rgba(0,0,0,.55); padding: 4px 10px; border-radius: 6px; }
+.gs-card .gs-ph-label { display: none; }
 .gs-dead .gs-media img { display: none; }
-.gs-card.gs-dead .gs-ph-label { opacity: 1; }
-.gs-card.gs-dead .gs-ph-text { opacity: 1; }
+.gs-card.gs-dead .gs-ph-loading { display: none; }
+.gs-card.gs-dead .gs-ph-label { display: inline; }
 .gs-card .gs-rank, .gs-card .gs-score { position: absolute; top: 8px; padding: 2px 9px;
   border-radius: 999px; font-size: .85rem; font-weight: 700; background: rgba(0,0,0,.62);
   color: #fff !important; }
@@ -193,6 +223,9 @@ CARD_CSS = """
 .gs-url { width: 100%; font-size: .72rem; padding: 3px 6px; border-radius: 6px;
   border: 1px solid var(--border-color-primary); background: transparent; opacity: .7;
   color: var(--body-text-color); }
+.gs-more-row { display: flex; justify-content: center; margin: 16px 0 4px; }
+.gs-more-row .gs-load-more { padding: 8px 22px; border-radius: 10px; cursor: pointer;
+  font-weight: 600; border: 1px solid #2563eb; background: #2563eb; color: #fff; }
 .gs-notice { padding: 18px 20px; border-radius: 12px; border: 1px dashed #94a3b8; }
 .gs-notice p { margin: 6px 0 0; }
 .gs-command { margin: 10px 0 0; padding: 8px 10px; border-radius: 8px; background: #0f172a;

@@ -160,6 +160,7 @@ class SearchHit:
     frame_score: float | None = None
     frame_index: int | None = None
     score_kind: str = ScoreKind.COSINE
+    dead: bool = False  # the link checker found its URL dead (shown only when asked for)
 
     def __post_init__(self) -> None:
         if self.description_score is None and self.frame_score is None:
@@ -180,6 +181,13 @@ class SearchHit:
             parts.append(f"frame {(self.frame_index or 0) + 1} {self.frame_score:.3f}")
         return parts
 
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> SearchHit:
+        """Return the hit to_dict gave (e.g. kept in a web page's state)."""
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["other_descriptions"] = tuple(fields.get("other_descriptions") or ())  # type: ignore[arg-type]
+        return cls(**fields)  # type: ignore[arg-type]
+
     def to_dict(self) -> dict[str, object]:
         """Return the hit as plain JSON-ready data."""
         return {
@@ -193,6 +201,7 @@ class SearchHit:
             "frame_score": _rounded(self.frame_score),
             "frame_index": self.frame_index,
             "score_kind": self.score_kind,
+            "dead": self.dead,
         }
 
 

@@ -536,6 +536,7 @@ def make_hits(top: list[FusedGif], texts: dict[str, tuple[str, ...]]) -> list[Se
                 frame_score=gif.kind_scores.get(RowKind.FRAME),
                 frame_index=frame_row.frame_index if frame_row else None,
                 score_kind=ScoreKind.RANK_FUSION if gif.fused else ScoreKind.COSINE,
+                dead=any(row.is_dead for row in gif.rows.values()),
             )
         )
     return hits

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gradio as gr
 from PIL import Image
 from starlette.middleware import Middleware
 
-from search_app.cards import CARD_CSS, format_status, render_notice, render_results
-from search_app.errors import ConfigError, EmptyQueryError, GifSearchError
-from search_app.records import SearchHit
-from search_app.search import MAX_QUERY_CHARS, CollectionStats, SearchEngine
+from search_app.cards import CARD_CSS
+from search_app.errors import ConfigError, GifSearchError
+from search_app.page import (
+    DEFAULT_K,
+    MAX_RESULTS,
+    PageView,
+    SearchHandlers,
+    apply_form,
+    view_after,
+    view_from_url,
+)
+from search_app.search import MAX_QUERY_CHARS, SearchEngine
 from search_app.settings import (
     DEFAULT_CHROMA_PORT,
     DEFAULT_COLLECTION,
@@ -27,8 +34,6 @@ from search_app.web_guard import GuardLimits, WebGuard
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
-DEFAULT_K = 12
-MAX_RESULTS = 50
 QUEUE_MAX_SIZE = 64  # waiting requests beyond this are refused, not queued forever
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the largest image a visitor may drop
 UPLOAD_WINDOW_S = 900  # uploads are kept this long, and budgeted over it (web_guard.py)
@@ -45,25 +50,56 @@ DEFAULT_EXAMPLES = (
 
 PAGE_CSS = """
 #gs-status { font-size: .9rem; opacity: .85; }
+#gs-hint { font-size: .85rem; opacity: .8; margin-top: -6px; }
+@media (max-width: 640px) {
+  #gs-query { padding: 4px !important; }
+  #gs-search-row { flex-wrap: wrap !important; gap: 8px !important; }
+  #gs-search-row > * { min-width: 0 !important; }
+  #gs-query { flex: 1 1 100% !important; width: 100% !important; }
+  #gs-search { flex: 1 1 100% !important; }
+}
 """
 
-# Runs once per page in the results component: dead GIFs swap to their placeholder
-# ('error' does not bubble, so it is caught in the capture phase), "More like this" fires
-# the component's click event with the GIF id, "Copy URL" uses the clipboard or selects
-# the URL field so the user can copy it by hand.
+# Outside the app's own (scoped) CSS: the page's side padding, narrower on a phone.
+PAGE_HEAD = """<style>
+@media (max-width: 640px) {
+  .gradio-container .app { padding-left: 8px !important; padding-right: 8px !important; }
+}
+</style>"""
+
+# Runs once per page in the results component. Dead GIFs swap to their placeholder
+# ('error' does not bubble, so it is caught in the capture phase). "More like this" and
+# "Load more" fire the component's click event; so does the browser's back button, with
+# the page URL to show. After each render the page URL follows the results (data-url):
+# a new search is pushed onto the history, anything else replaces or keeps it. "Copy
+# URL" uses the clipboard or selects the URL field so it can be copied by hand.
 CARD_SCRIPT = """
 const markDead = (img) => { const c = img.closest('.gs-card'); if (c) c.classList.add('gs-dead'); };
 element.addEventListener('error', (e) => {
   if (e.target && e.target.tagName === 'IMG') markDead(e.target);
 }, true);
-const sweep = () => element.querySelectorAll('.gs-card img').forEach((img) => {
-  if (img.complete && img.naturalWidth === 0 && img.getAttribute('src')) markDead(img);
-});
+const followUrl = () => {
+  const marked = element.querySelector('[data-url]');
+  if (!marked) return;
+  const url = marked.dataset.url;
+  if (!url || !url.startsWith('?') || url === location.search) return;
+  const target = location.pathname + url;
+  if (marked.dataset.push === '1') history.pushState({gifsearch: true}, '', target);
+  else history.replaceState({gifsearch: true}, '', target);
+};
+const sweep = () => {
+  element.querySelectorAll('.gs-card img').forEach((img) => {
+    if (img.complete && img.naturalWidth === 0 && img.getAttribute('src')) markDead(img);
+  });
+  followUrl();
+};
 sweep();
 if (typeof watch === 'function') watch('value', sweep);
+window.addEventListener('popstate', () => trigger('click', {nav: location.search}));
 element.addEventListener('click', (e) => {
   const more = e.target.closest('.gs-more');
   if (more) { trigger('click', {gif_id: more.dataset.gifId, title: more.dataset.title}); return; }
+  if (e.target.closest('.gs-load-more')) { trigger('click', {more: 1}); return; }
   const copy = e.target.closest('.gs-copy');
   if (!copy) return;
   const field = copy.closest('.gs-card').querySelector('.gs-url');
@@ -82,9 +118,10 @@ element.addEventListener('click', (e) => {
   } else { fallback(); }
 });
 """
-
-SearchOutputs = tuple[str, str, list[dict[str, object]]]
-MAX_TITLE_CHARS = 200  # of a "More like" heading
+HINT = (
+    'Leave things out with `-word` or `-"a phrase"`: *a dog plays outside -ball*. '
+    "An image in the image box joins your words; after *More like this*, words refine it."
+)
 
 
 def ingest_command(settings: Settings) -> str:
@@ -135,110 +172,14 @@ class LaunchOptions:
             )
 
 
-class SearchHandlers:
-    """The UI's and the API's handlers over one SearchEngine."""
-
-    def __init__(self, engine: SearchEngine, fill_command: str = "gifsearch ingest") -> None:
-        self.engine = engine
-        self.fill_command = fill_command
-
-    def status_line(self, latency_ms: float | None = None, shown: int = 0) -> str:
-        """Return the status line for the open collection."""
-        return format_status(self.engine.stats(), latency_ms, shown)
-
-    @property
-    def images_enabled(self) -> bool:
-        """Whether search by image is offered: the collection's model embeds images."""
-        return self.engine.supports_images
-
-    def empty_notice(self, stats: CollectionStats | None = None) -> str | None:
-        """Return a notice saying how to fill the collection when it holds nothing."""
-        stats = stats or self.engine.stats()
-        if stats.descriptions or stats.frames:
-            return None
-        return render_notice(
-            f'The collection "{self.engine.store.collection_name}" is empty',
-            "Fill it with GIFs and their descriptions, then search again:",
-            self.fill_command,
-        )
-
-    def handle_search(self, query: str, k: float) -> SearchOutputs:
-        """Search for query; return the results HTML, the status line and the hits."""
-        return self._run(lambda n: self.engine.search(query or "", n), k, f"Results for “{query}”")
-
-    def handle_similar(self, gif_id: str, k: float, title: str = "") -> SearchOutputs:
-        """Show the GIFs most like a stored GIF, excluding it, under the card's own title
-        (the description its card showed; cut to MAX_TITLE_CHARS)."""
-        shown = " ".join(str(title).split())[:MAX_TITLE_CHARS] if title else ""
-        label = f"More like “{shown}”" if shown else "More like this GIF"
-        return self._run(lambda n: self.engine.similar(gif_id, n), k, label)
-
-    def handle_image(self, image: Image.Image | None, k: float) -> SearchOutputs:
-        """Show the GIFs most like a dropped image (a GIF counts by its picked frames)."""
-        if image is None:
-            stats = self.engine.stats()
-            notice = render_notice("Drop an image first", "An image or a GIF; see GIFs like it.")
-            return notice, format_status(stats, None, 0), []
-        return self._run(lambda n: self.engine.search_image(image, n), k, "GIFs like your image")
-
-    def _run(self, find: Callable[[int], list[SearchHit]], k: float, heading: str) -> SearchOutputs:
-        stats = self.engine.stats()
-        notice = self.empty_notice(stats)
-        if notice:
-            return notice, format_status(stats, None, 0), []
-        try:
-            count = check_count(k)
-            started = time.perf_counter()
-            hits = find(count)
-            latency_ms = (time.perf_counter() - started) * 1000
-        except EmptyQueryError:
-            notice = render_notice(
-                "Type a sentence first", "Describe what happens in the GIF, e.g. “a dog runs”."
-            )
-            return notice, format_status(stats, None, 0), []
-        except GifSearchError as exc:
-            return render_notice("Could not search", str(exc)), format_status(stats, None, 0), []
-        html = render_results(hits, heading)
-        return html, format_status(stats, latency_ms, len(hits)), [h.to_dict() for h in hits]
-
-    def api_search(self, query: str, k: int = DEFAULT_K) -> list[dict[str, Any]]:
-        """Return up to k GIFs for query as JSON-ready dicts, best first."""
-        return self._api(lambda n: self.engine.search(query or "", n), k)
-
-    def api_similar(self, gif_id: str, k: int = DEFAULT_K) -> list[dict[str, Any]]:
-        """Return up to k GIFs most like the stored GIF gif_id, as JSON-ready dicts."""
-        return self._api(lambda n: self.engine.similar(gif_id or "", n), k)
-
-    def _api(self, find: Callable[[int], list[SearchHit]], k: float) -> list[dict[str, Any]]:
-        try:
-            return [hit.to_dict() for hit in find(check_count(k))]
-        except GifSearchError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-
-
-def check_count(k: float) -> int:
-    """Return k as a whole number of results, or raise ConfigError outside 1..MAX_RESULTS."""
-    try:
-        count = int(k)
-    except (TypeError, ValueError):
-        raise ConfigError(f"results count {k!r} is not a whole number") from None
-    if count != k or not 1 <= count <= MAX_RESULTS:
-        raise ConfigError(f"results count {k!r} is out of range: use 1 to {MAX_RESULTS}")
-    return count
-
-
 def build_app(
     engine: SearchEngine,
     examples: Sequence[str] = DEFAULT_EXAMPLES,
     extra_tabs: Sequence[Tab] = (),
     fill_command: str = "gifsearch ingest",
 ) -> gr.Blocks:
-    """Build the Blocks app: a search tab (query, count, examples, cards), then extra tabs."""
+    """Build the Blocks app: a search tab (query, options, examples, cards), then extra tabs."""
     handlers = SearchHandlers(engine, fill_command)
-    welcome = handlers.empty_notice() or render_notice(
-        "Search GIFs by what happens in them",
-        "Type a sentence and press Enter, or pick an example.",
-    )
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "minimal"}
     searching = {**private, "concurrency_id": SEARCH_GROUP}
     with gr.Blocks(
@@ -246,7 +187,7 @@ def build_app(
     ) as app:
         gr.Markdown("# gifsearch\nDescribe what happens; see the GIFs that match.")
         with gr.Tab("Search"):
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=True, elem_id="gs-search-row"):
                 query = gr.Textbox(
                     placeholder="What happens in the GIF? e.g. a dog catches a frisbee",
                     show_label=False,
@@ -256,40 +197,139 @@ def build_app(
                     elem_id="gs-query",
                     scale=6,
                 )
-                count = gr.Slider(1, MAX_RESULTS, value=DEFAULT_K, step=1, label="Results", scale=2)
                 button = gr.Button("Search", variant="primary", scale=1, elem_id="gs-search")
+            gr.Markdown(HINT, elem_id="gs-hint")
+            with gr.Accordion("Options", open=False, elem_id="gs-options"), gr.Row():
+                count = gr.Slider(1, MAX_RESULTS, value=DEFAULT_K, step=1, label="Results per page")
+                floor = gr.Slider(
+                    0.0, 1.0, value=0.0, step=0.05, label="Minimum score (0: off)",
+                    elem_id="gs-min-score",
+                )  # fmt: skip
+                dead = gr.Checkbox(
+                    False, label="Show GIFs whose link was found dead", elem_id="gs-show-dead"
+                )
+            clear_like = gr.Button(
+                "✕ Stop “more like this”", visible=False, size="sm", elem_id="gs-clear-like"
+            )
             samples = gr.Dataset(
                 components=[query], samples=[[e] for e in examples], label="Examples", type="values"
             )
             image_input, image_button = add_image_search(handlers.images_enabled)
             status = gr.Markdown(handlers.status_line(), elem_id="gs-status")
-            results = gr.HTML(welcome, js_on_load=CARD_SCRIPT, elem_id="gs-results")
+            results = gr.HTML(handlers.welcome(), js_on_load=CARD_SCRIPT, elem_id="gs-results")
             hits = gr.State([])
+            view = gr.State(PageView().to_state())
         for tab in extra_tabs:
             with gr.Tab(tab.title):
                 add_tab(tab, private)
 
-        outputs = [results, status, hits]
+        outputs = [results, status, hits, view, query, count, clear_like]
+
+        def render(
+            page_view: PageView,
+            image: Image.Image | None = None,
+            loaded: list | None = None,
+            push: bool = True,
+        ) -> tuple:
+            html, line, shown, state = handlers.show(page_view, image, loaded, push)
+            final = PageView.from_state(state)
+            liked = gr.Button(visible=bool(final.like))
+            return html, line, shown, state, final.q, final.k, liked
+
+        picture_input = image_input if image_input is not None else gr.State(None)
+
+        def submit(
+            q: str,
+            k: float,
+            minimum: float,
+            show_dead: bool,
+            state: dict,
+            picture: Image.Image | None,
+        ) -> tuple:
+            current = PageView.from_state(state)
+            page_view = apply_form(current, q, k, minimum, show_dead, picture is not None)
+            if picture is not None:
+                page_view = replace(page_view, like="", title="")
+            return render(page_view, picture)
+
+        form = [query, count, floor, dead, view, picture_input]
         for event in (query.submit, button.click):
-            event(handlers.handle_search, [query, count], outputs, **searching)
+            event(submit, form, outputs, **searching)
+        for option in (floor.release, dead.change):
+            option(submit, form, outputs, **searching)
 
-        def run_example(sample: list[str], k: float) -> tuple[str, str, str, list]:
-            return (sample[0], *handlers.handle_search(sample[0], k))
+        def run_example(
+            sample: list[str], k: float, minimum: float, show_dead: bool, state: dict
+        ) -> tuple:
+            return submit(sample[0], k, minimum, show_dead, state, None)
 
-        samples.click(run_example, [samples, count], [query, *outputs], **searching)
+        samples.click(run_example, [samples, count, floor, dead, view], outputs, **searching)
         if image_input is not None and image_button is not None:
             for event in (image_input.upload, image_button.click):
-                event(handlers.handle_image, [image_input, count], outputs, **searching)
+                event(submit, form, outputs, **searching)
 
-        def more_like(k: float, evt: gr.EventData) -> SearchOutputs:
-            data = getattr(evt, "_data", None)
-            data = data if isinstance(data, dict) else {}
-            return handlers.handle_similar(data.get("gif_id"), k, data.get("title") or "")
+        def on_results(
+            state: dict, loaded: list, picture: Image.Image | None, evt: gr.EventData
+        ) -> tuple:
+            current = PageView.from_state(state)
+            found = view_after(getattr(evt, "_data", None), current)
+            if found is None:
+                return render(current, picture, push=False)
+            page_view, more, push = found
+            return render(page_view, picture, loaded if more else None, push)
 
-        results.click(more_like, [count], outputs, scroll_to_output=True, **searching)
-        gr.api(handlers.api_search, api_name="search", concurrency_id=SEARCH_GROUP)
-        gr.api(handlers.api_similar, api_name="similar", concurrency_id=SEARCH_GROUP)
+        results.click(
+            on_results,
+            [view, hits, picture_input],
+            outputs,
+            scroll_to_output=False,
+            **searching,
+        )
+
+        def stop_liking(state: dict) -> tuple:
+            page_view = replace(PageView.from_state(state), like="", title="", shown=0)
+            if page_view.empty:
+                hidden = gr.Button(visible=False)
+                return (handlers.welcome(), handlers.status_line(), [], page_view.to_state(),
+                        "", page_view.k, hidden)  # fmt: skip
+            return render(page_view)
+
+        clear_like.click(stop_liking, [view], outputs, **searching)
+
+        def open_page(request: gr.Request) -> tuple:
+            query_string = str(getattr(request, "query_params", "") or "")
+            page_view = view_from_url(query_string)
+            if page_view.empty:  # a plain visit: leave the page (and any search) alone
+                return tuple(gr.skip() for _ in outputs)
+            return render(page_view, push=False)
+
+        app.load(open_page, None, outputs, **searching)
+
+        def api_search(
+            query: str,
+            k: int = DEFAULT_K,
+            offset: int = 0,
+            min_score: float | None = None,
+            include_dead: bool = False,
+        ) -> list[dict[str, Any]]:
+            """Return up to k GIFs for query (-word leaves out), after the first offset."""
+            return api_call(lambda: handlers.api_search(query, k, offset, min_score, include_dead))
+
+        def api_similar(gif_id: str, k: int = DEFAULT_K, offset: int = 0) -> list[dict[str, Any]]:
+            """Return up to k GIFs most like the stored GIF gif_id, after the first offset."""
+            return api_call(lambda: handlers.api_similar(gif_id, k, offset))
+
+        gr.api(api_search, api_name="search", concurrency_id=SEARCH_GROUP)
+        gr.api(api_similar, api_name="similar", concurrency_id=SEARCH_GROUP)
     return app
+
+
+def api_call(find: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Run an API handler; an expected failure reaches the client as one line."""
+    try:
+        return find()
+    except GifSearchError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
 
 
 def add_image_search(enabled: bool) -> tuple[gr.Image | None, gr.Button | None]:
@@ -396,6 +436,7 @@ def launch_app(
         pwa=False,
         ssr_mode=False,
         css=CARD_CSS + PAGE_CSS,
+        head=PAGE_HEAD,
         theme=gr.themes.Default(primary_hue="blue"),
     )
     return local_url

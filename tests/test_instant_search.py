@@ -55,7 +55,7 @@ for _ in range(600):
             break
     except httpx.HTTPError:
         time.sleep(0.1)
-call = httpx.post(url + "/gradio_api/call/search", json={"data": ["a dog runs", 3]})
+call = httpx.post(url + "/gradio_api/call/search", json={"data": ["a dog runs", 3, 0, None, False]})
 events = httpx.get(url + "/gradio_api/call/search/" + call.json()["event_id"], timeout=60)
 print(json.dumps({"complete": "event: complete" in events.text,
                   "heavy": sorted(m for m in %r if m in sys.modules)}), file=sys.stderr)

@@ -11,10 +11,11 @@ from PIL import Image
 
 from ingest.job import IngestOptions, run_ingest
 from search_app.embedder import Embedder
+from search_app.page import PageView, SearchHandlers
 from search_app.query_embedder import load_for_settings
 from search_app.search import SearchEngine
 from search_app.settings import Settings
-from search_app.web import LaunchOptions, SearchHandlers, build_app, launch_app
+from search_app.web import LaunchOptions, build_app, launch_app
 from tests.chroma_server import free_port
 from tests.conftest import write_tsv
 from tests.frames.conftest import SET_OF_GIFS
@@ -55,7 +56,7 @@ def test_an_image_finds_its_gif_and_cards_show_file_names(
 ) -> None:
     handlers = SearchHandlers(clip_engine)
     assert handlers.images_enabled
-    html, status, hits = handlers.handle_image(Image.open(query_png), 3)
+    html, status, hits, _ = handlers.show(PageView(image=True, k=3), Image.open(query_png))
     assert "GIFs like your image" in html and "3 shown in" in status
     assert hits[0]["url"].endswith("/blue-square.gif") and hits[0]["matched"] == ["frame"]
     assert "<img" not in html  # file:// URLs are never image sources
@@ -65,7 +66,7 @@ def test_an_image_finds_its_gif_and_cards_show_file_names(
 
 
 def test_no_image_asks_for_one(clip_engine: SearchEngine) -> None:
-    html, _, hits = SearchHandlers(clip_engine).handle_image(None, 3)
+    html, _, hits, _ = SearchHandlers(clip_engine).show(PageView(image=True, k=3), None)
     assert "Drop an image first" in html and hits == []
 
 
@@ -90,14 +91,17 @@ def clip_app(clip_engine: SearchEngine) -> Iterator[str]:
     app.close()
 
 
-def drop_image_and_read_first_card(url: str, image: Path) -> dict[str, object]:
-    """In headless Chromium: open url, drop image on the upload box, read the first card."""
+def drop_image_and_read_first_card(url: str, image: Path, text: str = "") -> dict[str, object]:
+    """In headless Chromium: open url, type text (if any), drop image on the upload box,
+    read the first card."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(url)
+        if text:
+            page.locator("#gs-query textarea, #gs-query input").first.fill(text)
         page.locator("#gs-image input[type=file]").set_input_files(str(image))
         page.wait_for_selector(".gs-card", timeout=WAIT_MS)
         first = page.locator(".gs-card").first
@@ -122,3 +126,11 @@ def test_dropping_an_image_in_the_browser_shows_matching_cards(
     assert str(seen["match"]).startswith("matched: frame")
     assert seen["images"] == 0 and seen["placeholder"]
     assert "GIFs like your image" in str(seen["heading"])
+
+
+def test_an_image_dropped_next_to_typed_words_searches_both(clip_app: str, query_png: Path) -> None:
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        seen = thread.submit(
+            drop_image_and_read_first_card, clip_app, query_png, "a man is dancing"
+        ).result()
+    assert "GIFs like your image, but “a man is dancing”" in str(seen["heading"])

@@ -16,7 +16,7 @@ from search_app.search import SearchEngine
 from search_app.settings import Settings
 from tests.chroma_server import free_port
 from tests.conftest import SAMPLE_LINES, write_tsv
-from tests.local_http import serve_routes
+from tests.local_http import body_route, serve_handlers, serve_routes
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -143,6 +143,53 @@ def xss_app(
     launched = launch(settings, cached_loader, minilm)
     yield launched
     launched.app.close()  # type: ignore[attr-defined]
+
+
+LIVE_GIFS = [  # (file, background, shape, colour, description): GIFs that do load
+    ("ball.gif", "white", "circle", "red", "a red ball bounces across a white floor"),
+    ("box.gif", "yellow", "square", "blue", "a blue box slides over a yellow table"),
+    ("kite.gif", "black", "triangle", "green", "a green kite flies in the night sky"),
+    ("train.gif", "purple", "bar", "white", "a white train passes a purple station"),
+    ("sun.gif", "orange", "circle", "yellow", "the yellow sun rises over an orange sea"),
+    ("puck.gif", "white", "circle", "black", "a black puck slides across the ice"),
+    ("block.gif", "green", "square", "red", "a red block falls onto green grass"),
+    ("sail.gif", "blue", "triangle", "white", "a white sail crosses a blue lake"),
+]
+
+
+@pytest.fixture(scope="session")
+def live_grid_app(
+    tmp_path_factory: pytest.TempPathFactory, cached_loader: Callable, minilm: Embedder
+) -> Iterator:
+    """The web app over eight generated animated GIFs served by a local HTTP server, as a
+    user with internet sees the grid."""
+    from tests.frames.conftest import one_scene_gif
+
+    routes = {
+        f"/{name}": body_route(
+            one_scene_gif(bg, shape, colour, frames=10), content_type="image/gif"
+        )
+        for name, bg, shape, colour, _ in LIVE_GIFS
+    }
+    with serve_handlers(routes) as (base, _):
+        lines = [f"{base}/{name}\t{text}\n" for name, *_, text in LIVE_GIFS]
+        settings = filled_settings(tmp_path_factory.mktemp("live"), lines, cached_loader)
+        launched = launch(settings, cached_loader, minilm)
+        yield launched
+        launched.app.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def slow_gif_app(
+    tmp_path_factory: pytest.TempPathFactory, cached_loader: Callable, minilm: Embedder
+) -> Iterator:
+    """The web app over one GIF whose server takes 20 s to answer (it stays loading)."""
+    with serve_handlers({"/slow.gif": body_route(animated_gif(), delay_s=20.0)}) as (base, _):
+        lines = [f"{base}/slow.gif\ta cat jumps on a trampoline\n"]
+        settings = filled_settings(tmp_path_factory.mktemp("slow"), lines, cached_loader)
+        launched = launch(settings, cached_loader, minilm)
+        yield launched
+        launched.app.close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")

@@ -75,3 +75,24 @@ def test_public_host_needs_auth_or_insecure(host: str) -> None:
         LaunchOptions(host=host)
     assert LaunchOptions(host=host, auth=("user", "secret")).host == host
     assert LaunchOptions(host=host, insecure=True).insecure
+
+
+def test_search_api_pages_floors_and_leaves_out(client: Client) -> None:
+    whole = client.predict("a person", 10, api_name="/search")
+    second = client.predict("a person", 5, 5, api_name="/search")
+    assert [r["gif_id"] for r in second] == [r["gif_id"] for r in whole][5:]
+    floor = (whole[0]["score"] + whole[-1]["score"]) / 2
+    floored = client.predict("a person", 10, 0, floor, api_name="/search")
+    assert floored and all(r["score"] >= floor for r in floored) and len(floored) < 10
+    left_out = client.predict("a dog is running -dog", 10, api_name="/search")
+    assert all("dog" not in r["description"].lower().split() for r in left_out)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("a dog", 5, -1), "offset -1 is out of range"), (("a dog", 5, 0, 7.5), "min score 7.5")],
+    ids=["negative-offset", "floor-out-of-range"],
+)
+def test_bad_api_options_are_one_line_errors(client: Client, args: tuple, message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        client.predict(*args, api_name="/search")

@@ -118,7 +118,9 @@ def test_an_internal_error_sends_no_traceback_over_http(
     web_app: LaunchedApp, query: object
 ) -> None:
     # Gradio's REST route: POST the call, then read its event stream.
-    call = httpx.post(f"{web_app.url}/gradio_api/call/search", json={"data": [query, 5]})
+    call = httpx.post(
+        f"{web_app.url}/gradio_api/call/search", json={"data": [query, 5, 0, None, False]}
+    )
     assert call.status_code == 200
     event_id = call.json()["event_id"]
     stream = httpx.get(

@@ -41,16 +41,38 @@ def test_enter_shows_cards_with_descriptions_and_scores(results_page, tmp_path: 
     assert (tmp_path / "results.png").stat().st_size > 10_000
 
 
-def test_dead_gif_shows_a_placeholder_not_a_broken_image(results_page, tmp_path: Path) -> None:
+LABEL_STYLE = """(el) => { const s = getComputedStyle(el);
+  return {color: s.color, background: s.backgroundColor, size: parseFloat(s.fontSize)}; }"""
+
+
+def test_dead_gif_shows_a_labelled_placeholder_and_its_description_once(
+    results_page, tmp_path: Path
+) -> None:
     page = results_page  # no machine here reaches the 2015 Tumblr hosts
     page.wait_for_selector(".gs-card.gs-dead", timeout=WAIT_MS)
     dead = page.locator(".gs-card.gs-dead").first
     assert dead.locator(".gs-placeholder").is_visible()
     assert not dead.locator("img").is_visible()
-    assert "GIF UNAVAILABLE" in dead.locator(".gs-ph-label").inner_text().upper()
-    text = dead.locator(".gs-ph-text").inner_text()
-    assert text and text == dead.locator(".gs-desc").inner_text()
+    label = dead.locator(".gs-ph-label")
+    assert label.is_visible() and "GIF UNAVAILABLE" in label.inner_text().upper()
+    assert not dead.locator(".gs-ph-loading").is_visible()
+    style = label.evaluate(LABEL_STYLE)
+    assert style["color"] == "rgb(255, 255, 255)" and style["size"] >= 13  # legible
+    description = dead.locator(".gs-desc").inner_text()
+    assert description and dead.inner_text().count(description) == 1  # shown once
     dead.screenshot(path=str(tmp_path / "placeholder.png"))
+
+
+def test_a_gif_still_loading_shows_a_label_not_faded_text(page, slow_gif_app) -> None:
+    page.goto(slow_gif_app.url)
+    search(page, "a cat jumps on a trampoline")
+    card = page.locator(".gs-card").first
+    card.wait_for(timeout=WAIT_MS)
+    loading = card.locator(".gs-ph-loading")
+    assert loading.is_visible() and "LOADING" in loading.inner_text().upper()
+    assert loading.evaluate(LABEL_STYLE)["color"] == "rgb(255, 255, 255)"
+    description = card.locator(".gs-desc").inner_text()
+    assert card.inner_text().count(description) == 1
 
 
 def test_more_like_this_searches_from_that_gif(results_page) -> None:
@@ -132,3 +154,110 @@ def test_a_gif_that_loads_is_shown_animating(page, xss_app, live_gif_url: str) -
     )
     assert card.locator("img").is_visible() and "gs-dead" not in card.get_attribute("class")
     assert card.locator(".gs-rank").inner_text() == "#1"
+
+
+def test_a_shared_search_url_opens_with_its_results(page, web_app) -> None:
+    page.goto(f"{web_app.url}/?q=a+dog+is+running&k=7")
+    page.wait_for_selector(
+        ".gs-heading:has-text('Results for “a dog is running”')", timeout=WAIT_MS
+    )
+    assert page.locator(".gs-card").count() == 7
+    assert page.locator(QUERY_BOX).first.input_value() == "a dog is running"
+
+
+def test_searching_moves_the_url_and_back_returns_to_the_previous_results(page, web_app) -> None:
+    page.goto(web_app.url)
+    search(page, "a dog is running")
+    page.wait_for_selector(".gs-heading:has-text('a dog is running')", timeout=WAIT_MS)
+    page.wait_for_function("location.search.includes('q=a+dog+is+running')", timeout=WAIT_MS)
+    first_ids = [c.get_attribute("data-gif-id") for c in page.locator(".gs-card").all()]
+    search(page, "a man is dancing")
+    page.wait_for_selector(".gs-heading:has-text('a man is dancing')", timeout=WAIT_MS)
+    page.wait_for_function("location.search.includes('q=a+man+is+dancing')", timeout=WAIT_MS)
+    source = page.locator(".gs-card").first
+    liked = source.get_attribute("data-gif-id")
+    source.locator(".gs-more").click()
+    page.wait_for_selector(".gs-heading:has-text('More like')", timeout=WAIT_MS)
+    page.wait_for_function(f"location.search.includes('like={liked}')", timeout=WAIT_MS)
+    page.go_back()
+    page.wait_for_selector(
+        ".gs-heading:has-text('Results for “a man is dancing”')", timeout=WAIT_MS
+    )
+    page.go_back()
+    page.wait_for_selector(
+        ".gs-heading:has-text('Results for “a dog is running”')", timeout=WAIT_MS
+    )
+    assert [c.get_attribute("data-gif-id") for c in page.locator(".gs-card").all()] == first_ids
+    assert page.locator(QUERY_BOX).first.input_value() == "a dog is running"
+
+
+def test_load_more_adds_the_next_cards(results_page) -> None:
+    page = results_page
+    first = [c.get_attribute("data-gif-id") for c in page.locator(".gs-card").all()]
+    assert len(first) == 12
+    page.locator(".gs-load-more").click()
+    page.wait_for_function("document.querySelectorAll('.gs-card').length === 24", timeout=WAIT_MS)
+    ids = [c.get_attribute("data-gif-id") for c in page.locator(".gs-card").all()]
+    assert ids[:12] == first and len(set(ids)) == 24
+    assert [c.inner_text() for c in page.locator(".gs-rank").all()][12] == "#13"
+
+
+def test_on_a_phone_the_query_box_takes_the_width(browser, web_app, tmp_path: Path) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    try:
+        page.goto(web_app.url)
+        box = page.locator(QUERY_BOX).first
+        box.wait_for(timeout=WAIT_MS)
+        width = box.evaluate("(el) => el.getBoundingClientRect().width")
+        assert width >= 0.9 * 390, width
+        search(page, "a dog catches a frisbee")
+        page.wait_for_selector(".gs-card", timeout=WAIT_MS)
+        assert box.input_value() == "a dog catches a frisbee"
+        page.screenshot(path=str(tmp_path / "phone.png"))
+    finally:
+        context.close()
+
+
+def test_the_page_explains_exclusion_and_says_what_it_left_out(page, web_app) -> None:
+    page.goto(web_app.url)
+    assert '-"a phrase"' in page.locator("#gs-hint").inner_text()
+    search(page, "a dog is running -dog")
+    page.wait_for_selector(".gs-heading:has-text('a dog is running -dog')", timeout=WAIT_MS)
+    assert "left out by your -words" in page.locator("#gs-status").inner_text()
+    descriptions = " ".join(page.locator(".gs-desc, .gs-others li").all_inner_texts()).lower()
+    assert " dog " not in f" {descriptions} "
+
+
+def test_more_like_this_then_words_refine_it(results_page) -> None:
+    page = results_page
+    card = page.locator(".gs-card").first
+    title = card.locator(".gs-desc").inner_text()
+    card.locator(".gs-more").click()
+    page.wait_for_selector(".gs-heading:has-text('More like')", timeout=WAIT_MS)
+    assert title in page.locator(".gs-heading").inner_text()
+    page.locator("#gs-clear-like").wait_for(timeout=WAIT_MS)
+    search(page, "at night")
+    page.wait_for_selector(".gs-heading:has-text('but “at night”')", timeout=WAIT_MS)
+    page.locator("#gs-clear-like").click()
+    page.wait_for_selector(".gs-heading:has-text('Results for “at night”')", timeout=WAIT_MS)
+
+
+def test_the_grid_shows_gifs_that_load_animating(page, live_grid_app, tmp_path: Path) -> None:
+    """The picture of the real thing: with GIFs that load, the grid is GIFs, not tiles.
+    GIFSEARCH_SCREENSHOT_DIR=docs saves it as docs/screenshot.png for the README."""
+    import os
+
+    page.set_viewport_size({"width": 1280, "height": 860})
+    page.goto(f"{live_grid_app.url}/?q=something+slides+across&k=8")
+    page.wait_for_selector(".gs-card img", timeout=WAIT_MS)
+    page.wait_for_function(
+        "[...document.querySelectorAll('.gs-card img')].length === 8 && "
+        "[...document.querySelectorAll('.gs-card img')].every(i => i.complete && i.naturalWidth)",
+        timeout=WAIT_MS,
+    )
+    assert page.locator(".gs-card.gs-dead").count() == 0
+    assert page.locator(".gs-card").count() == 8
+    target = Path(os.environ.get("GIFSEARCH_SCREENSHOT_DIR", tmp_path)) / "screenshot.png"
+    page.screenshot(path=str(target))
+    assert target.stat().st_size > 20_000

@@ -9,7 +9,7 @@ import pytest
 
 from search_app.cards import format_status, render_card, render_results, safe_image_url
 from search_app.records import SearchHit
-from search_app.search import CollectionStats
+from search_app.search import CollectionStats, HitList
 
 
 def make_hit(url: str = "https://a.example/x.gif", description: str = "a dog runs") -> SearchHit:
@@ -91,12 +91,18 @@ def test_results_heading_is_escaped() -> None:
 
 def test_status_line_names_collection_counts_model_and_latency() -> None:
     stats = CollectionStats("gifs", 9_000, 11_112, "sentence-transformers/all-MiniLM-L6-v2")
-    line = format_status(stats, 12.4, 12)
+    hits = HitList([make_hit()] * 12)
+    line = format_status(stats, 12.4, hits)
     assert line == (
         "collection **gifs** · 9,000 GIFs · 11,112 descriptions · "
         "model `sentence-transformers/all-MiniLM-L6-v2` · 12 shown in 12 ms"
     )
-    assert "shown" not in format_status(stats, None, 0)
+    assert "shown" not in format_status(stats, None)
+    left_out = HitList([make_hit()], held_back=2, hidden_dead=3, excluded=4)
+    assert format_status(stats, 5.0, left_out).endswith(
+        "1 shown in 5 ms · 2 under the minimum score held back · 4 left out by your -words · "
+        "3 with dead links hidden"
+    )
 
 
 def test_cards_module_does_not_import_gradio() -> None:

@@ -59,9 +59,9 @@ def watched_app(web_settings, cached_loader) -> Iterator[tuple[str, list[str]]]:
     asked: list[str] = []
     search = engine.search
 
-    def recorded(query: str, k: int = 10) -> list:
+    def recorded(query: str, *args: object, **kwargs: object) -> list:
         asked.append(query)
-        return search(query, k)
+        return search(query, *args, **kwargs)
 
     engine.search = recorded  # type: ignore[method-assign]
     app = build_app(engine)
@@ -81,7 +81,9 @@ def test_a_page_on_another_origin_can_neither_upload_nor_search(
         page.goto(f"{elsewhere}/attack.html")
         page.wait_for_function("document.title === 'done'", timeout=20_000)
     assert not [p for p in files_in(upload_folder()) if p.name == name]  # nothing written
-    call = httpx.post(f"{url}/gradio_api/call/search", json={"data": ["a dog", 3]}, timeout=20)
+    call = httpx.post(
+        f"{url}/gradio_api/call/search", json={"data": ["a dog", 3, 0, None, False]}, timeout=20
+    )
     event = httpx.get(f"{url}/gradio_api/call/search/{call.json()['event_id']}", timeout=20)
     assert "event: complete" in event.text
     assert asked == ["a dog"]  # the page's search never ran; a same-machine client's did
@@ -111,7 +113,7 @@ def test_same_origin_and_non_browser_calls_still_work(web_app: LaunchedApp) -> N
     for headers in ({"Origin": web_app.url}, {}):
         call = httpx.post(
             f"{web_app.url}/gradio_api/call/search",
-            json={"data": ["a dog is running", 3]},
+            json={"data": ["a dog is running", 3, 0, None, False]},
             headers=headers,
             timeout=20,
         )

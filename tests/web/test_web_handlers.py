@@ -6,14 +6,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from html import escape
 
-import gradio as gr
 import pytest
 
 from gifsearch.exercise_tab import ExerciseHandlers, exercises_tab
+from search_app.errors import GifSearchError
+from search_app.page import MAX_RESULTS, PageView, SearchHandlers
 from search_app.search import SearchEngine
 from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding
-from search_app.web import MAX_RESULTS, SearchHandlers, guarded, ingest_command
+from search_app.web import guarded, ingest_command
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +22,18 @@ def handlers(web_engine: SearchEngine) -> SearchHandlers:
     return SearchHandlers(web_engine)
 
 
+def search(handlers: SearchHandlers, q: str, k: float) -> tuple[str, str, list]:
+    html, status, hits, _ = handlers.show(PageView(q=q, k=k))  # type: ignore[arg-type]
+    return html, status, hits
+
+
+def more_like(handlers: SearchHandlers, gif_id: object, k: float, title: str = "") -> tuple:
+    html, status, hits, _ = handlers.show(PageView(like=gif_id, k=k, title=title))  # type: ignore[arg-type]
+    return html, status, hits
+
+
 def test_search_returns_cards_status_and_ranked_hits(handlers: SearchHandlers) -> None:
-    html, status, hits = handlers.handle_search("a dog is running", 8)
+    html, status, hits = search(handlers, "a dog is running", 8)
     assert len(hits) == 8
     scores = [hit["score"] for hit in hits]
     assert scores == sorted(scores, reverse=True)
@@ -37,7 +48,7 @@ def test_search_returns_cards_status_and_ranked_hits(handlers: SearchHandlers) -
 
 
 def test_cards_list_each_gifs_other_descriptions(handlers: SearchHandlers) -> None:
-    html, _, hits = handlers.handle_search("a person", MAX_RESULTS)
+    html, _, hits = search(handlers, "a person", MAX_RESULTS)
     with_others = [hit for hit in hits if hit["other_descriptions"]]
     assert with_others
     for hit in with_others:
@@ -48,7 +59,7 @@ def test_cards_list_each_gifs_other_descriptions(handlers: SearchHandlers) -> No
 
 @pytest.mark.parametrize("query", ["", "   ", "\n\t"], ids=["empty", "spaces", "whitespace"])
 def test_empty_query_shows_a_friendly_message(handlers: SearchHandlers, query: str) -> None:
-    html, status, hits = handlers.handle_search(query, 12)
+    html, status, hits = search(handlers, query, 12)
     assert "Type a sentence first" in html
     assert hits == [] and "gs-card" not in html
     assert "collection **gifs**" in status
@@ -56,15 +67,15 @@ def test_empty_query_shows_a_friendly_message(handlers: SearchHandlers, query: s
 
 @pytest.mark.parametrize("k", [0, 51, 2.5], ids=["zero", "over-max", "fraction"])
 def test_results_count_out_of_range_is_explained(handlers: SearchHandlers, k: float) -> None:
-    html, _, hits = handlers.handle_search("a dog", k)
+    html, _, hits = search(handlers, "a dog", k)
     assert "Could not search" in html and "use 1 to 50" in html
     assert hits == []
 
 
 def test_more_like_this_excludes_the_gif_itself(handlers: SearchHandlers) -> None:
-    _, _, hits = handlers.handle_search("a dog is running", 3)
+    _, _, hits = search(handlers, "a dog is running", 3)
     source = hits[0]
-    html, status, similar = handlers.handle_similar(source["gif_id"], 10, source["description"])
+    html, status, similar = more_like(handlers, source["gif_id"], 10, source["description"])
     assert len(similar) == 10
     assert source["gif_id"] not in {hit["gif_id"] for hit in similar}
     scores = [hit["score"] for hit in similar]
@@ -85,7 +96,7 @@ def test_more_like_this_excludes_the_gif_itself(handlers: SearchHandlers) -> Non
 def test_more_like_a_bad_gif_id_says_so_in_a_short_line(
     handlers: SearchHandlers, gif_id: object, message: str
 ) -> None:
-    html, _, hits = handlers.handle_similar(gif_id, 5)  # type: ignore[arg-type]
+    html, _, hits = more_like(handlers, gif_id, 5)  # type: ignore[arg-type]
     assert "Could not search" in html and message in html and hits == []
     assert len(html) < 1_000  # at most a short prefix of what was sent comes back
 
@@ -105,7 +116,7 @@ def test_api_search_returns_plain_dicts(handlers: SearchHandlers) -> None:
 def test_api_errors_are_one_line_gradio_errors(
     handlers: SearchHandlers, query: str, k: int, message: str
 ) -> None:
-    with pytest.raises(gr.Error, match=message):
+    with pytest.raises(GifSearchError, match=message):
         handlers.api_search(query, k)
 
 
@@ -116,7 +127,7 @@ def test_empty_collection_shows_the_ingest_command(
     store.ensure_collection(ModelBinding(minilm.name, "minilm", minilm.dimension))
     engine = SearchEngine.open(empty_settings, cached_loader)
     handlers = SearchHandlers(engine, ingest_command(empty_settings))
-    html, status, hits = handlers.handle_search("a dog", 5)
+    html, status, hits = search(handlers, "a dog", 5)
     assert "The collection &quot;gifs&quot; is empty" in html
     assert f"gifsearch ingest --store {empty_settings.store_dir}</code>" in html
     assert hits == [] and "0 GIFs" in status

@@ -1,0 +1,283 @@
+"""The search page's logic, without gradio: what a view of results is, how it is read from
+and written to the page's URL, and the handlers that turn a view into cards.
+
+A view is what the page shows: a query (text, a stored GIF to be like, an image in the
+image box, or a mix), the number of results per page, a score floor, whether GIFs known
+dead are shown, and how many results are loaded so far. The page's URL carries the query
+part (q, k, like), so a search can be shared, and the browser's back button returns to the
+previous one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from PIL import Image
+
+from search_app.cards import format_status, render_notice, render_results
+from search_app.errors import ConfigError, EmptyQueryError, GifSearchError
+from search_app.search import (
+    GIF_ID_PATTERN,
+    MAX_OFFSET,
+    MAX_QUERY_CHARS,
+    HitList,
+    SearchEngine,
+    SearchOptions,
+)
+
+DEFAULT_K = 12
+MAX_RESULTS = 50
+MAX_TITLE_CHARS = 200  # of a "More like" heading
+MAX_URL_QUERY_CHARS = 4 * MAX_QUERY_CHARS  # of the page URL's query string we read
+PageOutputs = tuple[str, str, list[dict[str, object]], dict[str, object]]
+
+
+def check_count(k: float) -> int:
+    """Return k as a whole number of results, or raise ConfigError outside 1..MAX_RESULTS."""
+    try:
+        count = int(k)
+    except (TypeError, ValueError):
+        raise ConfigError(f"results count {str(k)[:20]!r} is not a whole number") from None
+    if count != k or not 1 <= count <= MAX_RESULTS:
+        raise ConfigError(f"results count {str(k)[:20]!r} is out of range: use 1 to {MAX_RESULTS}")
+    return count
+
+
+@dataclass(frozen=True)
+class PageView:
+    """What the page shows (see the module); shown and has_more say how far it loaded."""
+
+    q: str = ""
+    k: int = DEFAULT_K
+    like: str = ""  # a GIF id: "more like this"
+    title: str = ""  # the liked GIF's card title, for the heading
+    image: bool = False  # the image box's image takes part
+    min_score: float = 0.0  # 0: no floor
+    include_dead: bool = False
+    shown: int = 0
+    has_more: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """Whether there is nothing to search for."""
+        return not (self.q.strip() or self.like or self.image)
+
+    def url_query(self) -> str:
+        """The page URL's query string for this view ("" for the empty page)."""
+        if self.empty or self.image:
+            return ""
+        params = {"q": self.q} if self.q else {}
+        if self.like:
+            params["like"] = self.like
+        params["k"] = str(self.k)
+        return "?" + urlencode(params)
+
+    def to_state(self) -> dict[str, object]:
+        """The view as the page's state (plain data)."""
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: object) -> PageView:
+        """The view a page's state holds (a fresh one for anything unexpected)."""
+        if not isinstance(state, Mapping):
+            return cls()
+        try:
+            return cls(**{k: v for k, v in state.items() if k in cls.__dataclass_fields__})
+        except TypeError:
+            return cls()
+
+
+def view_from_url(query_string: object, base: PageView | None = None) -> PageView:
+    """Read q, k and like from a page URL's query string; what doesn't fit is ignored."""
+    base = base or PageView()
+    if not isinstance(query_string, str):
+        return base
+    params = parse_qs(query_string.lstrip("?")[:MAX_URL_QUERY_CHARS])
+    q = params.get("q", [""])[0][:MAX_QUERY_CHARS]
+    like = params.get("like", [""])[0]
+    like = like if GIF_ID_PATTERN.fullmatch(like) else ""
+    try:
+        k = min(max(int(params.get("k", [base.k])[0]), 1), MAX_RESULTS)
+    except ValueError:
+        k = base.k
+    return replace(base, q=q, k=k, like=like, title="", image=False, shown=0, has_more=False)
+
+
+class SearchHandlers:
+    """The page's and the API's handlers over one SearchEngine."""
+
+    def __init__(self, engine: SearchEngine, fill_command: str = "gifsearch ingest") -> None:
+        self.engine = engine
+        self.fill_command = fill_command
+
+    def status_line(self, latency_ms: float | None = None, hits: HitList | None = None) -> str:
+        """Return the status line for the open collection (and the last search)."""
+        return format_status(self.engine.stats(), latency_ms, hits)
+
+    @property
+    def images_enabled(self) -> bool:
+        """Whether search by image is offered: the collection's model embeds images."""
+        return self.engine.supports_images
+
+    def empty_notice(self) -> str | None:
+        """Return a notice saying how to fill the collection when it holds nothing."""
+        stats = self.engine.stats()
+        if stats.descriptions or stats.frames:
+            return None
+        return render_notice(
+            f'The collection "{self.engine.store.collection_name}" is empty',
+            "Fill it with GIFs and their descriptions, then search again:",
+            self.fill_command,
+        )
+
+    def welcome(self) -> str:
+        """The page before any search."""
+        return self.empty_notice() or render_notice(
+            "Search GIFs by what happens in them",
+            "Type a sentence and press Enter, or pick an example.",
+        )
+
+    def show(
+        self,
+        view: PageView,
+        image: Image.Image | None = None,
+        loaded: list[dict[str, object]] | None = None,
+        push: bool = True,
+    ) -> PageOutputs:
+        """Search for a view and render it: the results HTML, the status line, the hits
+        shown so far and the new view. With loaded (hits already on the page), the next
+        page is added below them ("load more"). push: the page URL moves to this view."""
+        if view.image and image is None:
+            message = render_notice("Drop an image first", "An image or a GIF; see GIFs like it.")
+            return message, self.status_line(), [], replace(view, shown=0).to_state()
+        if view.empty:
+            message = render_notice(
+                "Type a sentence first", "Describe what happens in the GIF, e.g. “a dog runs”."
+            )
+            return message, self.status_line(), [], replace(view, shown=0).to_state()
+        notice = self.empty_notice()
+        if notice:
+            return notice, self.status_line(), [], view.to_state()
+        loaded = list(loaded or [])
+        try:
+            count = check_count(view.k)
+            options = SearchOptions(
+                offset=min(len(loaded), MAX_OFFSET),
+                min_score=view.min_score or None,
+                include_dead=view.include_dead,
+            )
+            started = time.perf_counter()
+            hits = self.find(view, count, options, image if view.image else None)
+            latency_ms = (time.perf_counter() - started) * 1000
+        except EmptyQueryError:
+            notice = render_notice(
+                "Type a sentence first", "Describe what happens in the GIF, e.g. “a dog runs”."
+            )
+            return notice, self.status_line(), [], view.to_state()
+        except GifSearchError as exc:
+            return (
+                render_notice("Could not search", str(exc)),
+                self.status_line(),
+                [],
+                (view.to_state()),
+            )
+        shown = loaded + [hit.to_dict() for hit in hits]
+        new_view = replace(view, shown=len(shown), has_more=hits.has_more)
+        html = render_results(
+            shown,
+            heading(new_view),
+            more=new_view.has_more and len(shown) < MAX_OFFSET,
+            url=new_view.url_query(),
+            push=push and not loaded,
+        )
+        return html, self.status_line(latency_ms, hits), shown, new_view.to_state()
+
+    def find(
+        self, view: PageView, k: int, options: SearchOptions, image: Image.Image | None
+    ) -> HitList:
+        """Run the search a view asks for."""
+        text, like = view.q.strip(), view.like or None
+        if not text and image is not None:
+            return self.engine.search_image(image, k, options)
+        if not text and like:
+            return self.engine.similar(like, k, options)
+        return self.engine.search(text, k, options, image=image, like=like)
+
+    def api_search(
+        self,
+        query: str,
+        k: int = DEFAULT_K,
+        offset: int = 0,
+        min_score: float | None = None,
+        include_dead: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Return up to k GIFs for query (after the first offset), as JSON-ready dicts."""
+        options = SearchOptions(offset=offset, min_score=min_score, include_dead=include_dead)
+        return [hit.to_dict() for hit in self.engine.search(query, check_count(k), options)]
+
+    def api_similar(self, gif_id: str, k: int = DEFAULT_K, offset: int = 0) -> list[dict[str, Any]]:
+        """Return up to k GIFs most like the stored GIF gif_id, as JSON-ready dicts."""
+        options = SearchOptions(offset=offset)
+        return [hit.to_dict() for hit in self.engine.similar(gif_id, check_count(k), options)]
+
+
+def heading(view: PageView) -> str:
+    """The results' heading for a view."""
+    title = " ".join(view.title.split())[:MAX_TITLE_CHARS]
+    like = f"More like “{title}”" if title else "More like this GIF"
+    parts = []
+    if view.image:
+        parts.append("GIFs like your image")
+    if view.like:
+        parts.append(like)
+    if view.q.strip():
+        text = view.q.strip()
+        parts.append(f"but “{text}”" if parts else f"Results for “{text}”")
+    return ", ".join(parts)
+
+
+def view_after(
+    event: object, current: PageView, q: str = "", k: float = DEFAULT_K
+) -> tuple[PageView, bool, bool] | None:
+    """Read a results-area event (a card's "More like this", "Load more", the browser's
+    back button); return (the view to show, whether to load more, whether to push the URL),
+    or None for an event that means nothing."""
+    if not isinstance(event, Mapping):
+        return None
+    if "more" in event:
+        return current, True, False
+    if "nav" in event:
+        return view_from_url(event.get("nav"), current), False, False
+    gif_id = event.get("gif_id")
+    if isinstance(gif_id, str):
+        title = event.get("title") if isinstance(event.get("title"), str) else ""
+        view = replace(
+            current, q="", like=gif_id, title=title[:MAX_TITLE_CHARS], image=False, shown=0
+        )
+        return view, False, True
+    return None
+
+
+def apply_form(
+    current: PageView,
+    q: object,
+    k: object,
+    min_score: object,
+    include_dead: object,
+    image_present: bool,
+) -> PageView:
+    """Return the view a submitted search form asks for (the like chip stays)."""
+    return replace(
+        current,
+        q=q if isinstance(q, str) else "",
+        k=int(k) if isinstance(k, int | float) else DEFAULT_K,
+        min_score=float(min_score) if isinstance(min_score, int | float) else 0.0,
+        include_dead=bool(include_dead),
+        image=image_present,
+        shown=0,
+        has_more=False,
+    )

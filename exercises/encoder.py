@@ -46,7 +46,9 @@ def find_bundled_model_path() -> str:
 def load_model(name_or_path: str | None = None, device: str = "cpu") -> SentenceTransformer:
     """Load a sentence-transformers model by name or path; None means the bundled MiniLM."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar is noise here
     source = find_bundled_model_path() if name_or_path is None else name_or_path
     try:
         return SentenceTransformer(source, device=device)

@@ -120,3 +120,20 @@ def test_attention_missing_model_exits_1(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f'error: cannot load model "{missing}"' in err
     assert "Traceback" not in err
+
+
+def test_attention_in_a_new_process_prints_no_library_progress_bars(tmp_path):
+    """A fresh process loads the model itself: no "Loading weights" bar may reach stderr."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "exercises", "attention", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Loading weights" not in result.stderr and "it/s" not in result.stderr
+    notes = ("loading model", "word pieces are averaged", "wrote ")
+    assert all(line.startswith(notes) for line in result.stderr.splitlines()), result.stderr

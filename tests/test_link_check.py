@@ -57,8 +57,8 @@ from tests.frames.conftest import (
 from tests.local_http import Route, serve_handlers
 
 GIF = one_scene_gif("white", "circle", "red")
-TIMEOUT_S = 0.5  # every check's connect and read timeout here
-SILENT_S = 3.0  # the silent route waits this long before answering
+TIMEOUT_S = 2.0  # every check's connect and read timeout here (less flaked on a busy CPU)
+SILENT_S = TIMEOUT_S + 3  # the silent route waits this long before answering
 BIG_BYTES = 10 * 1024 * 1024
 T0 = 1_750_000_000  # a fixed "now" for the checks, in epoch seconds
 HOUR = 3_600
@@ -147,6 +147,7 @@ ROUTES: dict[str, Route] = {
     "/fickle.gif": FICKLE,
 }
 # GIF path -> (status, reason) after a first check; "/missing.gif" has no route (a 404).
+# The silent GIF is left out of most stores: every check of it waits out the timeout.
 EXPECTED = {
     "/alive.gif": ("alive", ""),
     "/octet.gif": ("alive", ""),
@@ -154,7 +155,6 @@ EXPECTED = {
     "/gone-410.gif": ("dead", "http_error"),
     "/to-page.gif": ("dead", "not_gif"),
     "/png-as-gif.gif": ("dead", "not_gif"),
-    "/silent.gif": ("", ""),  # a timeout: never checked, as before
     "/big.gif": ("alive", ""),
     "/fickle.gif": ("alive", ""),  # while FICKLE serves a GIF
 }
@@ -272,19 +272,22 @@ def test_every_failure_reason_is_either_dead_or_unreached() -> None:
     assert not set(DEAD_REASONS) & set(UNREACHED_REASONS)
 
 
-def test_statuses_and_times_are_recorded_on_every_row(any_store: Settings) -> None:
+def test_statuses_and_times_are_recorded_on_every_row(
+    any_store: Settings, server: str, tmp_path: Path, cached_loader: Callable
+) -> None:
+    ingest_tsv(any_store, tmp_path, tsv_of(server, ["/silent.gif"]), cached_loader)
     before = rows_by_path(any_store)
     assert all(r.link == "" and r.link_checked_at == 0 for rs in before.values() for r in rs)
 
     report = check(any_store)
     assert (report.gifs, report.checked, report.alive, report.skipped_recent) == (9, 9, 4, 0)
     assert report.dead == {"http_error": 2, "not_gif": 2}
-    assert report.unreached == {"timeout": 1}
+    assert report.unreached == {"timeout": 1}  # the silent GIF: left never checked, shown
     assert report.rows_updated == 2 * 8
 
     rows = rows_by_path(any_store)  # read back by a new GifStore
     meta = raw_metadata(any_store)
-    for path, (status, reason) in EXPECTED.items():
+    for path, (status, reason) in {**EXPECTED, "/silent.gif": ("", "")}.items():
         assert len(rows[path]) == 2, path
         for row in rows[path]:
             assert (row.link, row.link_checked_at) == (status, T0 if status else 0), path
@@ -310,25 +313,25 @@ def test_a_timeout_keeps_the_status_a_gif_had(store: Settings) -> None:
     FICKLE.mode = "silent"
     later = T0 + 10 * DAY
     report = check(store, later)  # everything is due again
-    assert report.unreached == {"timeout": 2} and report.alive == 3
+    assert report.unreached == {"timeout": 1} and report.alive == 3
     rows = rows_by_path(store)
     assert {(r.link, r.link_checked_at) for r in rows["/fickle.gif"]} == {("alive", T0)}
     assert {(r.link, r.link_checked_at) for r in rows["/alive.gif"]} == {("alive", later)}
-    assert {(r.link, r.link_checked_at) for r in rows["/silent.gif"]} == {("", 0)}
+    assert check(store, later + HOUR).checked == 1  # not stamped: due again next run
 
 
 def test_recent_checks_are_skipped_and_old_ones_checked_again(store: Settings) -> None:
     check(store)
     soon = check(store, T0 + HOUR)
-    assert (soon.checked, soon.skipped_recent) == (1, 8)  # only the one that timed out
+    assert (soon.checked, soon.skipped_recent) == (0, 8)
     assert {r.link_checked_at for r in rows_by_path(store)["/alive.gif"]} == {T0}
     week = check(store, T0 + 7 * DAY)
-    assert (week.checked, week.skipped_recent) == (9, 0)
+    assert (week.checked, week.skipped_recent) == (8, 0)
     custom = check(store, T0 + 7 * DAY + 2 * HOUR, recheck_after_s=HOUR)
-    assert (custom.checked, custom.skipped_recent) == (9, 0)
-    assert check(store, T0 + 7 * DAY + 3 * HOUR, recheck_after_s=2 * HOUR).checked == 1
+    assert (custom.checked, custom.skipped_recent) == (8, 0)
+    assert check(store, T0 + 7 * DAY + 3 * HOUR, recheck_after_s=2 * HOUR).checked == 0
     everything = check(store, T0 + 7 * DAY + 3 * HOUR, check_all=True)
-    assert (everything.checked, everything.recheck_after_s) == (9, None)
+    assert (everything.checked, everything.recheck_after_s) == (8, None)
 
 
 def test_a_gif_with_a_row_added_since_its_check_is_due_again(
@@ -339,7 +342,7 @@ def test_a_gif_with_a_row_added_since_its_check_is_due_again(
     rows = rows_by_path(store)["/alive.gif"]
     assert sorted(r.link for r in rows) == ["", "alive", "alive"]  # never checked: shown
     report = check(store, T0 + HOUR)
-    assert report.checked == 2  # that GIF and the one that timed out
+    assert report.checked == 1
     assert {(r.link, r.link_checked_at) for r in rows_by_path(store)["/alive.gif"]} == {
         ("alive", T0 + HOUR)
     }
@@ -374,25 +377,16 @@ def test_frames_rows_are_recorded_and_local_gifs_left_alone(
     assert all("frame_index" in m for m in fickle_frames)  # the frame metadata is kept
 
 
-def test_link_states_are_written_in_batches_the_client_takes(
-    store: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_link_states_are_written_in_batches_the_client_takes(store: Settings) -> None:
+    """Chroma refuses one update over its max batch size; ids it doesn't hold it skips, so
+    padding the real rows' ids past that size shows the writes are split."""
     gif_store = GifStore(store)
-    batches: list[int] = []
-    collection = gif_store._get_collection()
-    update = collection.update  # type: ignore[attr-defined]
-
-    def counted_update(ids: list[str], metadatas: list[dict]) -> None:
-        batches.append(len(ids))
-        update(ids=ids, metadatas=metadatas)
-
-    monkeypatch.setattr(gif_store, "max_batch_rows", lambda: 5)
-    monkeypatch.setattr(collection, "update", counted_update)
     ids = [r.row_id for r in gif_store.read_all(documents=False)]
+    padded = ids + [f"not-a-row-{n}" for n in range(gif_store.max_batch_rows())]
     state = LinkState(LinkStatus.DEAD, T0, "not_gif")
-    assert gif_store.write_link_states([(i, state) for i in ids]) == len(ids) == 18
-    assert batches == [5, 5, 5, 3]
+    assert gif_store.write_link_states([(i, state) for i in padded]) == len(padded)
     assert {(r.link, r.link_checked_at) for r in GifStore(store).read_all()} == {("dead", T0)}
+    assert GifStore(store).count() == len(ids) == 16  # nothing was added
 
 
 # --- Ages
@@ -444,14 +438,14 @@ def test_check_links_prints_its_summary_and_json(
     assert code == 0 and "Traceback" not in err
     report = json.loads(out)
     assert (report["checked"], report["alive"], report["dead"], report["unreached"]) == (
-        9, 4, {"http_error": 2, "not_gif": 2}, {"timeout": 1})  # fmt: skip
+        8, 4, {"http_error": 2, "not_gif": 2}, {})  # fmt: skip
     assert report["recheck_after_s"] == DEFAULT_RECHECK_AFTER_S
 
     code, out, err = run(links_args(store, "--recheck-after", "12h"), capsys)
     assert code == 0
-    assert "checked     1 of 9 GIFs" in out
+    assert "checked     0 of 8 GIFs" in out
     assert "skipped     8 (8 checked within 12 hours, 0 local files)" in out
-    assert "unreached   1 (timeout 1, network_error 0; status kept" in out
+    assert "unreached   0 (timeout 0, network_error 0; status kept" in out
     assert "dead        0 (http_error 0, not_gif 0, bad_redirect 0" in out
     with hold_writer_lock(store.store_dir):  # the lock was released
         pass
@@ -460,14 +454,15 @@ def test_check_links_prints_its_summary_and_json(
 def test_verbose_names_each_dead_and_unreached_gif(
     store: Settings, server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(links_args(store, "--all", "-v"), capsys)
+    FICKLE.mode = "silent"
+    code, _, err = run(links_args(store, "-v"), capsys)
     assert code == 0
     for path, (status, reason) in EXPECTED.items():
         if status == "dead":
             assert err.count(f"gifsearch: {server}{path}: dead ({reason})\n") == 1, path
-        else:
-            assert f"{server}{path}:" not in err or path == "/silent.gif", path
-    assert f"{server}/silent.gif: not reached (timeout); its status is kept" in err
+        elif path != "/fickle.gif":
+            assert f"{server}{path}:" not in err, path
+    assert f"{server}/fickle.gif: not reached (timeout); its status is kept" in err
     assert err.count("\n") == 5
 
 

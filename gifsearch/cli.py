@@ -14,6 +14,7 @@ from gifsearch.console import PROG, report_error
 from gifsearch.eval_cmd import add_eval_parser
 from gifsearch.flags import OneLineParser, environment_epilog
 from gifsearch.ingest_cmd import add_ingest_parser
+from gifsearch.links_cmd import add_links_parser
 from gifsearch.search_cmd import add_search_parser
 from gifsearch.serve_cmd import ServeSettings, add_serve_parser
 from search_app.errors import GifSearchError
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add_parser in (
         add_ingest_parser,
+        add_links_parser,
         add_search_parser,
         add_serve_parser,
         add_eval_parser,

@@ -15,6 +15,7 @@ from gifsearch.flags import (
     positive_int,
     settings_from_args,
 )
+from gifsearch.links_cmd import DEFAULT_RECHECK_AFTER, link_report_dict, run_link_check
 from ingest.source_spec import FieldMapping, SourceFormat
 from search_app.frames import (
     DEFAULT_FRAME_STRATEGY,
@@ -44,6 +45,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
       gifsearch ingest --model clip --source path/to/gifs/ --collection mygifs
     """
     from ingest.job import IngestOptions, run_ingest
+    from ingest.link_check import format_link_report
     from ingest.report import format_report
     from search_app.query_embedder import ensure_query_embedder, load_for_settings
 
@@ -84,11 +86,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         on_notice=notify,
         on_skipped_gif=on_skipped_gif,
     )
-    print(json.dumps(report_dict(report), indent=2) if args.json else format_report(report))
+    if not args.json:
+        print(format_report(report))
     if loaded:  # the model is loaded: build the fast query embedder now, once per model
         built = ensure_query_embedder(loaded[0], settings)
         if built:
             notify(built)
+    links = None
+    if args.check_links:
+        links = run_link_check(settings, None, quiet=args.quiet, verbose=args.verbose)
+        if not args.json:
+            print(f"\nlinks\n{format_link_report(links)}")
+    if args.json:  # one JSON document: the ingest's summary, with the link check's in it
+        data = report_dict(report)
+        if links is not None:
+            data["links"] = link_report_dict(links)
+        print(json.dumps(data, indent=2))
     return 0
 
 
@@ -160,9 +173,18 @@ def add_ingest_parser(commands: argparse._SubParsersAction) -> None:
         help=f"frames embedded per GIF, 1 to {MAX_FRAMES_PER_GIF} "
         f"(default: {DEFAULT_FRAMES_PER_GIF})",
     )
+    parser.add_argument(
+        "--check-links",
+        action="store_true",
+        help="then check the collection's GIF URLs, as `gifsearch check-links` does "
+        f"(those never checked or checked over {DEFAULT_RECHECK_AFTER} ago)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="report each dropped line and skipped GIF"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="report each dropped line, skipped GIF and dead link",
     )
     add_setting_flags(parser, GROUPS)

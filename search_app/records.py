@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -207,3 +208,52 @@ class SearchHit:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What the link checker found for a GIF: its status, when (whole seconds since the
+    epoch) and, for a dead one, why (a download failure reason)."""
+
+    status: LinkStatus
+    checked_at: int
+    reason: str = ""
+
+    def metadata(self) -> dict[str, str | int | None]:
+        """Return the row metadata recording this state (None removes an alive row's reason)."""
+        return {
+            LINK_KEY: str(self.status),
+            LINK_CHECKED_KEY: self.checked_at,
+            LINK_REASON_KEY: self.reason or None,
+        }
+
+
+@dataclass(frozen=True)
+class GifLinks:
+    """A GIF as the link checker sees it: its URL, the ids of its description and frame
+    rows, and the link status recorded on them.
+
+    link is the status every row records ("" when some row has none, or rows disagree);
+    checked_at is the oldest check among its rows (0 when some row was never checked), so
+    a GIF that gained a row since its check is due again.
+    """
+
+    gif_id: str
+    url: str
+    description_ids: tuple[str, ...] = ()
+    frame_ids: tuple[str, ...] = ()
+    link: str = ""
+    checked_at: int = 0
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[StoredRow]) -> GifLinks:
+        """Return the GIF of rows (all of one GIF, of either kind)."""
+        links = {row.link for row in rows}
+        return cls(
+            gif_id=rows[0].gif_id,
+            url=rows[0].url,
+            description_ids=tuple(r.row_id for r in rows if r.kind != RowKind.FRAME),
+            frame_ids=tuple(r.row_id for r in rows if r.kind == RowKind.FRAME),
+            link=links.pop() if len(links) == 1 else "",
+            checked_at=min(row.link_checked_at for row in rows),
+        )

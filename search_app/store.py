@@ -25,7 +25,9 @@ from search_app.records import (
     LINK_CHECKED_KEY,
     LINK_KEY,
     FrameRecord,
+    GifLinks,
     GifRecord,
+    LinkState,
     RowKind,
     StoredRow,
 )
@@ -471,6 +473,30 @@ class GifStore:
             return np.zeros((0, 0), dtype=np.float32)
         page = collection.get(where={"gif_id": gif_id}, include=["embeddings"])  # type: ignore[attr-defined]
         return np.asarray(page["embeddings"], dtype=np.float32)
+
+    def read_gif_links(self) -> list[GifLinks]:
+        """Return every GIF of the collection and its frames with its URL, row ids and
+        recorded link status (metadata only, read in pages), in the order first seen."""
+        by_gif: dict[str, list[StoredRow]] = {}
+        for row in self.read_all(documents=False):
+            by_gif.setdefault(row.gif_id, []).append(row)
+        return [GifLinks.from_rows(rows) for rows in by_gif.values()]
+
+    def write_link_states(
+        self, states: Sequence[tuple[str, LinkState]], kind: str = RowKind.DESCRIPTION
+    ) -> int:
+        """Record (row id, link state) pairs on rows of one kind, in batches no larger than
+        max_batch_rows(); the rows' other metadata is kept. Return how many were written."""
+        collection = self._of_kind(kind)
+        if collection is None or not states:
+            return 0
+        step = self.max_batch_rows()
+        for start in range(0, len(states), step):
+            batch = states[start : start + step]
+            collection.update(  # type: ignore[attr-defined]
+                ids=[row_id for row_id, _ in batch], metadatas=[s.metadata() for _, s in batch]
+            )
+        return len(states)
 
 
 def check_binding(

@@ -31,9 +31,12 @@ class GifCatalog:
         texts: dict[str, list[str]] = {}
         framed: set[str] = set()
         self._rows: dict[str, StoredRow] = {}
+        self.dead: set[str] = set()  # GIFs with a row the link checker found dead
         self.rows = 0
         for row in rows:
             self.rows += 1
+            if row.is_dead:
+                self.dead.add(row.gif_id)
             if row.kind == RowKind.FRAME:
                 framed.add(row.gif_id)
             else:

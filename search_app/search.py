@@ -293,11 +293,11 @@ class SearchEngine:
         wanted = options.offset + k + 1  # one more: is there a next page?
         depth = wanted
         while True:
-            fused, described = self.fused_gifs(vectors, kinds, depth, exclude_gif, pooling, scope)
-            texts = self.descriptions_of([g.gif_id for g in fused], described)
+            fused, seen = self.fused_gifs(vectors, kinds, depth, exclude_gif, pooling, scope)
+            texts, dead_gifs = self.gifs_known([g.gif_id for g in fused], seen)
             kept, dead, left_out = [], 0, 0
             for gif in fused:
-                if not options.include_dead and any(r.is_dead for r in gif.rows.values()):
+                if not options.include_dead and gif.gif_id in dead_gifs:
                     dead += 1
                 elif excludes(texts.get(gif.gif_id, ()), excluded):
                     left_out += 1
@@ -310,7 +310,7 @@ class SearchEngine:
         page = kept[options.offset : options.offset + k]
         shown = [g for g in page if options.min_score is None or g.score >= options.min_score]
         return HitList(
-            make_hits(shown, texts),
+            make_hits(shown, texts, dead_gifs),
             held_back=len(page) - len(shown),
             hidden_dead=dead,
             excluded=left_out,
@@ -326,44 +326,48 @@ class SearchEngine:
         pooling: Pooling,
         scope: Scope,
     ) -> tuple[list[FusedGif], list[StoredRow]]:
-        """Return the first `depth` GIFs of each kind's ranked list, fused (and with the
-        all-descriptions scope, the description rows already read)."""
+        """Return the first `depth` GIFs of each kind's ranked list, fused, and every row
+        read on the way (the rows a GIF's state is read from: its descriptions, its link)."""
         per_kind = depth * (FUSION_DEPTH if len(kinds) > 1 else 1)
         ranked: dict[str, list[ScoredGif]] = {}
-        described: list[StoredRow] = []
+        seen: list[StoredRow] = []
         for kind in kinds:
             if kind == RowKind.DESCRIPTION:
                 candidates = self.description_candidates(
                     vectors[kind], per_kind, exclude_gif, scope=scope
                 )
                 ranked[kind] = candidates.rank(pooling)[:per_kind]
-                if scope is Scope.ALL_DESCRIPTIONS:
-                    described = candidates.rows
+                seen += candidates.rows
             else:
                 rows = self.nearest_rows(kind, vectors[kind], per_kind, exclude_gif)
                 ranked[kind] = rank_rows(rows, BEST_ONLY)[:per_kind]
-        return fuse_ranks(ranked, prefer=RowKind.DESCRIPTION)[:depth], described
+                seen += rows
+        return fuse_ranks(ranked, prefer=RowKind.DESCRIPTION)[:depth], seen
 
     def refresh(self) -> None:
         """Reopen the store if another process wrote to it (and forget the catalog)."""
         if self.store.refresh_if_changed():
             self._catalog.drop()
 
-    def descriptions_of(
-        self, gif_ids: list[str], known: list[StoredRow] | None = None
-    ) -> dict[str, tuple[str, ...]]:
-        """Return the descriptions of these GIFs: from the catalog when the engine keeps
-        one (it does from its second query on), else from known rows and the store."""
+    def gifs_known(
+        self, gif_ids: list[str], seen: Sequence[StoredRow] = ()
+    ) -> tuple[dict[str, tuple[str, ...]], set[str]]:
+        """Return these GIFs' descriptions, and which of them the link checker found dead
+        (any row of theirs marked so: a GIF's newer rows carry no mark until the next
+        check). From the catalog when the engine keeps one (from its second query on),
+        else from the rows read so far and one call to the store."""
         catalog = self._catalog.get(build=False)
+        dead = {row.gif_id for row in seen if row.is_dead}
         if catalog is not None:
-            return {gif: catalog.descriptions(gif) for gif in gif_ids}
-        rows = list(known or [])
-        have = {row.gif_id for row in rows}
-        rows += self.store.rows_for_gifs([gif for gif in gif_ids if gif not in have])
-        texts: dict[str, list[str]] = {}
+            texts = {gif: catalog.descriptions(gif) for gif in gif_ids}
+            return texts, dead | (catalog.dead & set(gif_ids))
+        rows = self.store.rows_for_gifs(list(gif_ids))
+        found: dict[str, list[str]] = {}
         for row in rows:
-            texts.setdefault(row.gif_id, []).append(row.description)
-        return {gif: tuple(sorted(texts.get(gif, []))) for gif in gif_ids}
+            found.setdefault(row.gif_id, []).append(row.description)
+            if row.is_dead:
+                dead.add(row.gif_id)
+        return {gif: tuple(sorted(found.get(gif, []))) for gif in gif_ids}, dead
 
     def description_candidates(
         self,
@@ -512,7 +516,9 @@ def validate_k(k: int) -> None:
         raise ConfigError(f"k={k} is out of range: use 1 to {MAX_K}")
 
 
-def make_hits(top: list[FusedGif], texts: dict[str, tuple[str, ...]]) -> list[SearchHit]:
+def make_hits(
+    top: list[FusedGif], texts: dict[str, tuple[str, ...]], dead: Collection[str] = ()
+) -> list[SearchHit]:
     """Turn fused GIFs into hits carrying each GIF's descriptions and per-kind scores.
 
     A GIF's description is its best-matching description, else (matched by frames only)
@@ -536,7 +542,7 @@ def make_hits(top: list[FusedGif], texts: dict[str, tuple[str, ...]]) -> list[Se
                 frame_score=gif.kind_scores.get(RowKind.FRAME),
                 frame_index=frame_row.frame_index if frame_row else None,
                 score_kind=ScoreKind.RANK_FUSION if gif.fused else ScoreKind.COSINE,
-                dead=any(row.is_dead for row in gif.rows.values()),
+                dead=gif.gif_id in dead,
             )
         )
     return hits

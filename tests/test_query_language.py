@@ -211,3 +211,41 @@ def test_the_cli_says_what_it_held_back(
 
 def test_words_ignore_case_and_punctuation() -> None:
     assert words("Two DOGS, playing!") == ("two", "dogs", "playing")
+
+
+def mark_dead(engine: SearchEngine, url: str) -> str:
+    """Record, as the link checker does, that a GIF's link is dead; return its id."""
+    from search_app.records import LinkState, LinkStatus
+
+    store = engine.store
+    gif = next(g for g in store.read_gif_links() if g.url == url)
+    state = LinkState(LinkStatus.DEAD, 1_700_000_000, "http_error")
+    store.write_link_states([(row_id, state) for row_id in gif.description_ids])
+    return gif.gif_id
+
+
+@pytest.fixture
+def dead_engine(tmp_path: Path, cached_loader: Callable) -> SearchEngine:
+    settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "c", model="minilm")
+    source = write_tsv(tmp_path / "rows.tsv", ROWS)
+    run_ingest(IngestOptions(source=str(source)), settings, loader=cached_loader)
+    return SearchEngine.open(settings, loader=cached_loader)
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["first-query", "with-catalog"])
+def test_gifs_known_dead_are_hidden_unless_asked_for(
+    dead_engine: SearchEngine, tmp_path: Path, cached_loader: Callable, warm: bool
+) -> None:
+    dead_id = mark_dead(dead_engine, "https://x.test/dogs.gif")
+    # a new description of the dead GIF carries no mark until the next check
+    grown = write_tsv(tmp_path / "grown.tsv", ["https://x.test/dogs.gif\ttwo dogs play ball .\n"])
+    run_ingest(IngestOptions(source=str(grown)), dead_engine.store.settings, loader=cached_loader)
+    engine = SearchEngine.open(dead_engine.store.settings, loader=cached_loader)
+    if warm:
+        engine.search("a dog", 3)
+        engine.search("a dog", 3)  # the catalog is kept from here
+    hits = engine.search("two dogs play ball", 5)
+    assert dead_id not in {h.gif_id for h in hits} and hits.hidden_dead == 1
+    shown = engine.search("two dogs play ball", 5, SearchOptions(include_dead=True))
+    assert shown[0].gif_id == dead_id and shown[0].dead and shown.hidden_dead == 0
+    assert not any(h.dead for h in shown[1:])

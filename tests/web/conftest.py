@@ -180,6 +180,29 @@ def live_grid_app(
 
 
 @pytest.fixture(scope="session")
+def dead_link_app(
+    tmp_path_factory: pytest.TempPathFactory, cached_loader: Callable, minilm: Embedder
+) -> Iterator:
+    """The web app over a few GIFs, one of which the link checker recorded as dead."""
+    from search_app.records import LinkState, LinkStatus
+    from search_app.store import GifStore
+
+    lines = [
+        "https://x.test/dead.gif\ta dog jumps into a swimming pool\n",
+        "https://x.test/alive.gif\ta dog jumps over a fence\n",
+        "https://x.test/other.gif\ta cat sleeps on a sofa\n",
+    ]
+    settings = filled_settings(tmp_path_factory.mktemp("dead"), lines, cached_loader)
+    store = GifStore(settings)
+    dead = next(g for g in store.read_gif_links() if g.url.endswith("/dead.gif"))
+    state = LinkState(LinkStatus.DEAD, 1_700_000_000, "http_error")
+    store.write_link_states([(row_id, state) for row_id in dead.description_ids])
+    launched = launch(settings, cached_loader, minilm)
+    yield launched
+    launched.app.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
 def slow_gif_app(
     tmp_path_factory: pytest.TempPathFactory, cached_loader: Callable, minilm: Embedder
 ) -> Iterator:

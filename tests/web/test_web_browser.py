@@ -261,3 +261,18 @@ def test_the_grid_shows_gifs_that_load_animating(page, live_grid_app, tmp_path: 
     target = Path(os.environ.get("GIFSEARCH_SCREENSHOT_DIR", tmp_path)) / "screenshot.png"
     page.screenshot(path=str(target))
     assert target.stat().st_size > 20_000
+
+
+def test_a_dead_gif_is_hidden_and_the_toggle_shows_it(page, dead_link_app) -> None:
+    page.goto(dead_link_app.url)
+    search(page, "a dog jumps into a swimming pool")
+    page.wait_for_selector(".gs-card", timeout=WAIT_MS)
+    descriptions = page.locator(".gs-desc").all_inner_texts()
+    assert "a dog jumps into a swimming pool" not in descriptions
+    assert "1 with dead links hidden" in page.locator("#gs-status").inner_text()
+    page.locator("#gs-options").click()
+    page.locator("#gs-show-dead input").check()
+    page.wait_for_selector(".gs-desc:has-text('a dog jumps into a swimming pool')", timeout=WAIT_MS)
+    dead = page.locator(".gs-card.gs-dead").first
+    assert "LINK FOUND DEAD" in dead.locator(".gs-ph-label").inner_text().upper()
+    assert dead.locator("img").count() == 0  # nothing is fetched for a known-dead link

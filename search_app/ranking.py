@@ -191,3 +191,25 @@ def fuse_ranks(ranked: Mapping[str, Sequence[ScoredGif]], prefer: str = "") -> l
         FusedGif(g, fused_scores[g] * scale, rows[g], kind_scores[g], fused=True) for g in rows
     ]
     return sorted(fused, key=lambda g: (-g.score, prefer not in g.rows, g.gif_id))
+
+
+def fuse_queries(lists: Sequence[Sequence[FusedGif]], weights: Sequence[float]) -> list[FusedGif]:
+    """Merge the ranked GIFs of several queries (text, an image, a stored GIF) into one list
+    by weighted reciprocal-rank fusion: score = (RRF_K + 1) x sum over queries of
+    weight / (RRF_K + rank), divided by the weights' sum, so a GIF first for every query
+    scores 1.0. Ranks, not cosines: a text query's and an image query's cosines are on
+    different scales. A GIF keeps the rows and per-kind scores of the first query that
+    found it. Equal scores: by id.
+    """
+    total = sum(weights) or 1.0
+    found: dict[str, FusedGif] = {}
+    scores: dict[str, float] = {}
+    for gifs, weight in zip(lists, weights, strict=True):
+        for rank, gif in enumerate(gifs, start=1):
+            found.setdefault(gif.gif_id, gif)
+            scores[gif.gif_id] = scores.get(gif.gif_id, 0.0) + weight / (RRF_K + rank)
+    fused = [
+        FusedGif(g, scores[g] * (RRF_K + 1) / total, gif.rows, gif.kind_scores, fused=True)
+        for g, gif in found.items()
+    ]
+    return sorted(fused, key=lambda g: (-g.score, g.gif_id))

@@ -41,6 +41,7 @@ from search_app.ranking import (
     Pooling,
     ScoredGif,
     best_row_per_gif,
+    fuse_queries,
     fuse_ranks,
     rank_rows,
 )
@@ -107,7 +108,8 @@ class Candidates:
 @dataclass(frozen=True)
 class SearchOptions:
     """How a search pages and filters: results offset .. offset + k, a score floor, and
-    whether GIFs known dead are shown; image_weight mixes an image or GIF into a text query."""
+    whether GIFs known dead are shown; image_weight is an image's (or a stored GIF's)
+    share when it joins a text query (their rankings fused by weighted rank)."""
 
     offset: int = 0
     min_score: float | None = None
@@ -228,19 +230,16 @@ class SearchEngine:
         options = options or SearchOptions()
         parsed = parse_query(clean_query(query))
         validate_k(k)
-        text = self.embedder.embed_query(parsed.text)
+        text = dict.fromkeys(tuple(RowKind), self.embedder.embed_query(parsed.text))
+        weight = options.image_weight
         if image is not None:
-            picture = self.image_vector(image)
-            vectors = dict.fromkeys(tuple(RowKind), mix(text, picture, options.image_weight))
-            return self.rank(vectors, k, excluded=parsed.excluded, options=options)
+            picture = self.image_query(image)
+            parts = [(1.0 - weight, text), (weight, picture)]
+            return self.rank_parts(parts, k, excluded=parsed.excluded, options=options)
         if like is not None:
-            centres = self.gif_centres(like)
-            vectors = {
-                kind: mix(text, centre, options.image_weight) for kind, centre in centres.items()
-            }
-            return self.rank(vectors, k, like, excluded=parsed.excluded, options=options)
-        vectors = dict.fromkeys(tuple(RowKind), text)
-        return self.rank(vectors, k, excluded=parsed.excluded, options=options)
+            parts = [(1.0 - weight, text), (weight, self.gif_centres(like))]
+            return self.rank_parts(parts, k, like, excluded=parsed.excluded, options=options)
+        return self.rank(text, k, excluded=parsed.excluded, options=options)
 
     def image_vector(self, image: Image.Image) -> np.ndarray:
         """Embed an image query (a GIF as the mean of its picked frames); CLIP only."""
@@ -261,10 +260,15 @@ class SearchEngine:
         high.
         """
         validate_k(k)
+        return self.rank(self.image_query(image), k, options=options)
+
+    def image_query(self, image: Image.Image) -> dict[str, np.ndarray]:
+        """The vectors an image searches with: its frames' (image to image) when the
+        collection has any, else its descriptions' (image to text)."""
         vector = self.image_vector(image)
         self.refresh()
         kind = RowKind.FRAME if self.store.count_kind(RowKind.FRAME) else RowKind.DESCRIPTION
-        return self.rank({kind: vector}, k, options=options)
+        return {kind: vector}
 
     def search_vector(self, vector: np.ndarray, k: int, exclude_gif: str | None = None) -> HitList:
         """Return up to k GIFs nearest to a unit vector, grouped by GIF, best first."""
@@ -283,17 +287,38 @@ class SearchEngine:
         """Search each kind of row with its vector, fuse per GIF, leave out the GIFs known
         dead (unless options.include_dead) and those mentioning an excluded term, and return
         the page options.offset .. + k, less the hits under options.min_score."""
+        return self.rank_parts([(1.0, vectors)], k, exclude_gif, pooling, scope, excluded, options)
+
+    def rank_parts(
+        self,
+        parts: Sequence[tuple[float, Mapping[str, np.ndarray]]],
+        k: int,
+        exclude_gif: str | None = None,
+        pooling: Pooling = DEFAULT_POOLING,
+        scope: Scope = Scope.NEAREST_ROWS,
+        excluded: Sequence[Sequence[str]] = (),
+        options: SearchOptions | None = None,
+    ) -> HitList:
+        """rank() for a query of several weighted parts (text, an image, a stored GIF):
+        each part is ranked as a search of its own and their lists are fused by weighted
+        reciprocal rank (ranking.fuse_queries); one part is ranked as it is."""
         options = options or SearchOptions()
         self.refresh()
         self._catalog.get(build=self._answered > 0)  # from the second query on: keep one
         self._answered += 1
         # No count() per query: Chroma answers n_results beyond a collection's size with
         # every row it has, which is how nearest_rows knows it has seen them all.
-        kinds = [kind for kind in vectors if self.store.has_kind(kind)]
+        parts = [(weight, vectors) for weight, vectors in parts if weight > 0] or parts[:1]
         wanted = options.offset + k + 1  # one more: is there a next page?
         depth = wanted
         while True:
-            fused, seen = self.fused_gifs(vectors, kinds, depth, exclude_gif, pooling, scope)
+            lists, seen = [], []
+            for _, vectors in parts:
+                kinds = [kind for kind in vectors if self.store.has_kind(kind)]
+                found, rows = self.fused_gifs(vectors, kinds, depth, exclude_gif, pooling, scope)
+                lists.append(found)
+                seen += rows
+            fused = lists[0] if len(lists) == 1 else fuse_queries(lists, [w for w, _ in parts])
             texts, dead_gifs = self.gifs_known([g.gif_id for g in fused], seen)
             kept, dead, left_out = [], 0, 0
             for gif in fused:
@@ -303,7 +328,7 @@ class SearchEngine:
                     left_out += 1
                 else:
                     kept.append(gif)
-            exhausted = len(fused) < depth
+            exhausted = all(len(found) < depth for found in lists)
             if len(kept) >= wanted or exhausted or depth >= MAX_DEPTH_GIFS:
                 break
             depth = min(depth * 2, MAX_DEPTH_GIFS)

@@ -22,7 +22,9 @@ DISK_FULL_WORDS = ("database or disk is full", "no space left", "disk full", "en
 BYTES_PER_DIMENSION_ROW = 8
 BYTES_PER_ROW_OVERHEAD = 1_000
 FREE_SPACE_RESERVE_BYTES = 16 * 1024 * 1024  # Chroma's compaction writes beside the data
-RECOVERY = 'recover with "gifsearch ingest --rebuild" (it re-reads the source) or use a fresh --store'
+RECOVERY = (
+    'recover with "gifsearch ingest --rebuild" (it re-reads the source) or use a fresh --store'
+)
 
 
 def is_disk_full(exc: BaseException) -> bool:

@@ -36,10 +36,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     Only rows not yet in the collection are embedded, so re-running is cheap. With
     --frames (a CLIP model), a few frames of each GIF are downloaded and embedded too;
-    a folder of GIF files (no descriptions) is ingested by its frames.
+    a folder of GIF files (no descriptions) is ingested by its frames. --rebuild drops
+    the collection (and its frames) first and ingests into a new one made with the
+    current configuration, e.g. for a collection made by an earlier version.
 
     Examples:
       gifsearch ingest --source my-gifs.tsv --limit 5000 --prune
+      gifsearch ingest --source my-gifs.tsv --rebuild
       gifsearch ingest --source export.csv --url-field gif_url --text-field title
       gifsearch ingest --model clip --frames --source my-gifs.tsv --collection clipgifs
       gifsearch ingest --model clip --source path/to/gifs/ --collection mygifs
@@ -57,6 +60,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         limit=None if args.all else args.limit,
         seed=args.seed,
         prune=args.prune,
+        rebuild=args.rebuild,
         frames=args.frames,
         frame_strategy=args.frame_strategy,
         frames_per_gif=args.frames_per_gif,
@@ -152,6 +156,12 @@ def add_ingest_parser(commands: argparse._SubParsersAction) -> None:
     add_sample_flags(parser)
     parser.add_argument(
         "--prune", action="store_true", help="remove rows of this source no longer present"
+    )
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="drop the collection and its frames, then ingest the source anew into a new "
+        "collection made with the current configuration (its rows are not read)",
     )
     frames = parser.add_argument_group("frames (CLIP models only)")
     frames.add_argument(

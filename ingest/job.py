@@ -1,17 +1,22 @@
-"""The ingest job: source -> clean sample -> embed only new rows -> upsert -> optional prune.
+"""The ingest job: source -> clean sample -> embed only new rows -> add them -> optional prune.
 
 With frames (or a folder of GIFs as the source) it also embeds a few frames of each GIF
-that has none yet (ingest/frame_job.py), under the same model binding.
+that has none yet (ingest/frame_job.py), under the same model binding. With rebuild it
+first drops the collection (and its frames) and ingests into a new one. Each stage's
+seconds are in the report (`gifsearch bench` prints them as a per-stage profile).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
 
 from ingest.frame_job import (
     FrameOptions,
@@ -34,9 +39,39 @@ from search_app.settings import Settings
 from search_app.store import GifStore, ModelBinding, check_binding
 from search_app.writer_lock import hold_writer_lock
 
-EMBED_CHUNK_ROWS = 512  # rows per embed + upsert step: each step's rows land together
+EMBED_CHUNK_ROWS = 512  # rows per embed + write step: each step's rows land together
 
 ProgressFactory = Callable[[int, str], Callable[[int], None]]
+
+
+class Stage(StrEnum):
+    """The stages of an ingest whose seconds the report gives."""
+
+    OPEN = "open"  # opening the source and the store
+    READ = "read"  # reading, cleaning and sampling the source (hashing ids included)
+    EXISTING = "existing"  # asking the store which row ids it already holds
+    LOAD = "load"  # loading the model
+    ENCODE = "encode"  # embedding the new rows
+    WRITE = "write"  # adding them to the store
+    PRUNE = "prune"
+    FRAMES = "frames"
+
+
+class StageClock:
+    """Seconds spent in each stage of a run, summed over every time it is entered."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def timing(self, stage: Stage) -> Iterator[None]:
+        """Add the time the block takes to the stage."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - started
+            self.seconds[stage.value] = self.seconds.get(stage.value, 0.0) + spent
 
 
 @dataclass(frozen=True)
@@ -55,6 +90,7 @@ class IngestOptions:
     seed: int = DEFAULT_SEED
     prune: bool = False
     frames: bool = False
+    rebuild: bool = False  # drop the collection and its frames, ingest into a new one
     frame_strategy: str = DEFAULT_FRAME_STRATEGY
     frames_per_gif: int = DEFAULT_FRAMES_PER_GIF
     gif_timeout_s: float | None = None
@@ -102,6 +138,8 @@ class IngestReport:
     gifs_framed_before: int = 0  # GIFs that already had frames of this frame set
     gifs_failed: dict[str, int] = field(default_factory=dict)  # by reason, never fatal
     frame_seconds: float = 0.0  # fetching, decoding, picking, embedding and upserting frames
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per Stage
+    rebuilt: bool = False  # the collection was dropped and made anew (--rebuild)
 
     @property
     def rows_per_s(self) -> float:
@@ -165,6 +203,7 @@ class IngestJob:
         self.on_notice = on_notice
         self.notices: list[str] = []
         self.on_skipped_gif = on_skipped_gif
+        self.clock = StageClock()
         self.started = time.perf_counter()
 
     def notice(self, message: str) -> None:
@@ -175,15 +214,16 @@ class IngestJob:
     def run(self) -> IngestReport:
         """Open the source, then ingest it holding the store's writer lock."""
         settings, options = self.settings, self.options
-        source = open_source(
-            options.source,
-            settings.cache_dir,
-            settings.network_timeout_s,
-            options.fields,
-            options.source_format,
-            settings.download_deadline_s,
-            self.progress,
-        )
+        with self.clock.timing(Stage.OPEN):
+            source = open_source(
+                options.source,
+                settings.cache_dir,
+                settings.network_timeout_s,
+                options.fields,
+                options.source_format,
+                settings.download_deadline_s,
+                self.progress,
+            )
         if source.notice:
             self.notice(source.notice)
         # The embedded store admits one writer; a Chroma server serializes writers itself.
@@ -192,21 +232,30 @@ class IngestJob:
             return self.ingest(source)
 
     def ingest(self, source: Source) -> IngestReport:
-        """Read and sample the rows, embed and upsert the new ones (and frames), prune."""
-        options, settings = self.options, self.settings
-        store = GifStore(settings)
-        binding = store.binding()
+        """Read and sample the rows, embed and add the new ones (and frames), prune."""
+        options, settings, clock = self.options, self.settings, self.clock
+        with clock.timing(Stage.OPEN):
+            store = GifStore(settings)
+            binding = store.binding()  # the collection's metadata only, never its rows
         model = binding.model if settings.model == "auto" and binding else settings.model
-        if binding and model != "auto":
+        if binding and model != "auto" and not options.rebuild:
             asked = resolve_model_spec(model).name
             check_binding(binding, asked, binding.dimension, store.collection_name)
 
         want_frames = options.frames or not source.has_descriptions
-        if want_frames and binding and binding.images is False:  # before reading the source
+        if want_frames and binding and binding.images is False and not options.rebuild:
+            # before reading the source
             raise images_unsupported(store.collection_name, binding.model_name, INGEST_FRAMES_HINT)
-        read = self.read_source(source)
+        with clock.timing(Stage.READ):
+            read = self.read_source(source)
         rows, summary, targets = read.rows, read.summary, read.targets
-        existing = store.existing_ids([r.row_id for r in rows])
+        if options.rebuild:  # only once the source proved usable: a bad one changes nothing
+            self.rebuild(store)
+            binding = None
+        existing: set[str] = set()
+        if binding is not None:  # a collection made by this run holds no rows to look up
+            with clock.timing(Stage.EXISTING):
+                existing = store.existing_ids([r.row_id for r in rows])
         new_rows = [r for r in rows if r.row_id not in existing]
         frame_todo, framed_before = [], 0
         if want_frames:
@@ -218,9 +267,10 @@ class IngestJob:
 
         pruned = 0
         if options.prune:
-            stale = store.ids_for_source(source.label) - {r.row_id for r in rows}
-            pruned = store.delete_ids(sorted(stale))
-            pruned += prune_frames(store, source.label, {t.gif_id for t in targets})
+            with clock.timing(Stage.PRUNE):
+                stale = store.ids_for_source(source.label) - {r.row_id for r in rows}
+                pruned = store.delete_ids(sorted(stale))
+                pruned += prune_frames(store, source.label, {t.gif_id for t in targets})
 
         return IngestReport(
             source=source.label,
@@ -244,6 +294,17 @@ class IngestJob:
             gifs_framed_before=framed_before,
             gifs_failed=dict(sorted(work.frames.failed.items())),
             frame_seconds=work.frames.seconds,
+            stages=dict(clock.seconds),
+            rebuilt=options.rebuild,
+        )
+
+    def rebuild(self, store: GifStore) -> None:
+        """Drop the collection and its frames without reading their rows, saying so."""
+        dropped = store.drop_collections()
+        what = " and ".join(f'"{name}"' for name in dropped) or "nothing (no such collection)"
+        self.notice(
+            f"--rebuild: dropped {what}; ingesting the source anew into "
+            f'"{store.collection_name}" with the current configuration'
         )
 
     def embed(
@@ -257,7 +318,8 @@ class IngestJob:
         """Load the model, bind the collection to it, embed the new rows and frames."""
         settings = self.settings
         load_started = time.perf_counter()
-        embedder = self.loader(model, settings)
+        with self.clock.timing(Stage.LOAD):
+            embedder = self.loader(model, settings)
         load_seconds = time.perf_counter() - load_started
         if embedder.notice:
             self.notice(embedder.notice)
@@ -269,20 +331,22 @@ class IngestJob:
         binding = ModelBinding(
             embedder.name, embedder.spec.ref, embedder.dimension, images=embedder.supports_images
         )
-        store.ensure_collection(binding)
-        embed_and_upsert(new_rows, embedder, store, settings.batch_size, self.progress)
+        with self.clock.timing(Stage.OPEN):
+            store.ensure_collection(binding)
+        embed_and_add(new_rows, embedder, store, settings.batch_size, self.progress, self.clock)
         tally = FrameTally()
         if frame_todo:
             store.ensure_frames_collection(binding)
-            tally = embed_frames(
-                frame_todo,
-                embedder,
-                store,
-                self.options.frame_options,
-                self.options.fetch_limits(settings.network_timeout_s),
-                self.progress(len(frame_todo), "frames"),
-                self.on_skipped_gif,
-            )
+            with self.clock.timing(Stage.FRAMES):
+                tally = embed_frames(
+                    frame_todo,
+                    embedder,
+                    store,
+                    self.options.frame_options,
+                    self.options.fetch_limits(settings.network_timeout_s),
+                    self.progress(len(frame_todo), "frames"),
+                    self.on_skipped_gif,
+                )
         device = f"{embedder.device} ({embedder.precision})"
         return EmbedWork(embedder.name, device, load_seconds, tally)
 
@@ -311,34 +375,47 @@ def prune_frames(store: GifStore, source: str, current_gifs: set[str]) -> int:
     return store.delete_ids(sorted(stale), RowKind.FRAME)
 
 
-def embed_and_upsert(
+def overlaps_writes(device: str) -> bool:
+    """Whether chunks are written on a second thread while the next one is embedded."""
+    return device != "cpu"
+
+
+def embed_and_add(
     rows: list[GifRecord],
     embedder: Embedder,
     store: GifStore,
     batch_size: int,
     progress: ProgressFactory = _no_progress,
+    clock: StageClock | None = None,
 ) -> None:
-    """Embed rows chunk by chunk and upsert each chunk.
+    """Embed new rows chunk by chunk and add each chunk to the store.
 
     Rows are embedded shortest first so each batch pads little. On an accelerator the
-    previous chunk is upserted on a second thread while the next one is embedded; on the
+    previous chunk is written on a second thread while the next one is embedded; on the
     CPU that overlap measured slower (torch and Chroma's index build compete for the same
-    cores; docs/results.md, "Design measurements"), so chunks are upserted in turn there.
+    cores; docs/results.md, "Design measurements"), so chunks are written in turn there.
     """
+    clock = clock or StageClock()
     ordered = sorted(rows, key=lambda r: len(r.description))
     tick = progress(len(ordered), "embed")
-    pending: Future[int] | None = None
-    workers = 1 if embedder.device != "cpu" else 0
-    with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="upsert") as pool:
+    pending: Future[None] | None = None
+    overlap = overlaps_writes(embedder.device)
+
+    def write(chunk: list[GifRecord], vectors: np.ndarray) -> None:
+        with clock.timing(Stage.WRITE):
+            store.add_records(chunk, vectors)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as pool:
         for start in range(0, len(ordered), EMBED_CHUNK_ROWS):
             chunk = ordered[start : start + EMBED_CHUNK_ROWS]
-            vectors = embedder.embed_texts([r.description for r in chunk], batch_size)
+            with clock.timing(Stage.ENCODE):
+                vectors = embedder.embed_texts([r.description for r in chunk], batch_size)
             if pending is not None:
                 pending.result()
-            if workers:
-                pending = pool.submit(store.upsert_records, chunk, vectors)
+            if overlap:
+                pending = pool.submit(write, chunk, vectors)
             else:
-                store.upsert_records(chunk, vectors)
+                write(chunk, vectors)
             tick(len(chunk))
         if pending is not None:
             pending.result()

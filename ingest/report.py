@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from ingest.frame_job import DECODE_ERROR
 from ingest.gif_fetch import FETCH_FAILURES
-from ingest.job import IngestReport
+from ingest.job import IngestReport, Stage
 from ingest.reader import DROP_REASONS
 
 GIF_FAILURES = (*FETCH_FAILURES, DECODE_ERROR)  # in the order the summary prints them
@@ -31,6 +31,7 @@ def format_report(report: IngestReport) -> str:
         f"upserted    {report.upserted}",
         f"pruned      {report.pruned}",
         f"seconds     {report.seconds:.2f} (model load {report.load_seconds:.2f})",
+        f"stages      {format_stages(report.stages)}",
         f"rows/s      {report.rows_per_s:.0f}",
         f"model       {report.model}",
         f"device      {report.device}",
@@ -38,6 +39,11 @@ def format_report(report: IngestReport) -> str:
     if report.frame_set:
         lines += format_frames(report)
     return "\n".join(lines)
+
+
+def format_stages(stages: Mapping[str, float]) -> str:
+    """Return 'stage 0.00 s, ...' for the stages a run went through, in Stage order."""
+    return ", ".join(f"{stage} {stages[stage]:.2f} s" for stage in Stage if stage in stages)
 
 
 def format_frames(report: IngestReport) -> list[str]:

@@ -167,6 +167,7 @@ class GifStore:
         # An embedded store with no frames collection is not asked again on every query;
         # refresh_if_changed clears this when another process writes. A server is asked.
         self._no_frames = False
+        self._max_batch_rows: int | None = None
 
     def refresh_if_changed(self) -> bool:
         """Reopen an embedded store that another process wrote to; return whether it did.
@@ -259,6 +260,22 @@ class GifStore:
             )
         check_binding(recorded, binding.model_name, binding.dimension, self.frames_name)
 
+    def drop_collections(self) -> list[str]:
+        """Delete the collection and its frames collection, without reading their rows;
+        return the names of those that existed (for --rebuild)."""
+        from chromadb.errors import NotFoundError
+
+        dropped = []
+        for name in (self.collection_name, self.frames_name):
+            try:
+                self.client.delete_collection(name)  # type: ignore[attr-defined]
+            except (NotFoundError, ValueError):
+                continue
+            dropped.append(name)
+        self._collection = self._frames = None
+        self._no_frames = False
+        return dropped
+
     def _create(self, name: str, metadata: dict[str, object]) -> object:
         return self.client.get_or_create_collection(  # type: ignore[attr-defined]
             name, configuration={"hnsw": HNSW_CONFIG}, metadata=metadata, embedding_function=None
@@ -331,8 +348,30 @@ class GifStore:
         return rows
 
     def max_batch_rows(self) -> int:
-        """Return the largest batch the client accepts in one upsert."""
-        return int(self.client.get_max_batch_size())  # type: ignore[attr-defined]
+        """Return the largest batch the client accepts in one write (asked once per store)."""
+        if self._max_batch_rows is None:
+            self._max_batch_rows = int(self.client.get_max_batch_size())  # type: ignore[attr-defined]
+        return self._max_batch_rows
+
+    def add_records(
+        self,
+        records: Sequence[GifRecord],
+        vectors: np.ndarray,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Add records that are not in the collection yet, with their vectors.
+
+        Cheaper than upsert_records: Chroma skips its look-up and delete of an existing
+        row. A row whose id is already stored is left as it is (ids are hashes of URL and
+        description, so it holds the same description).
+        """
+        return self.write_rows(
+            [r.row_id for r in records],
+            vectors,
+            [r.description for r in records],
+            [r.metadata() for r in records],
+            on_progress=on_progress,
+        )
 
     def upsert_records(
         self,
@@ -341,44 +380,52 @@ class GifStore:
         on_progress: Callable[[int], None] | None = None,
     ) -> int:
         """Upsert records with their vectors in batches no larger than the client allows."""
-        return self._upsert(
-            self._get_collection(),
+        return self.write_rows(
             [r.row_id for r in records],
             vectors,
             [r.description for r in records],
             [r.metadata() for r in records],
-            on_progress,
+            on_progress=on_progress,
+            new=False,
         )
 
     def upsert_frames(self, frames: Sequence[FrameRecord], vectors: np.ndarray) -> int:
         """Upsert frame rows with their image vectors into the frames collection."""
-        return self._upsert(
-            self._get_frames(),
+        return self.write_rows(
             [f.row_id for f in frames],
             vectors,
             [f.label() for f in frames],
             [f.metadata() for f in frames],
+            kind=RowKind.FRAME,
+            new=False,
         )
 
-    def _upsert(
+    def write_rows(
         self,
-        collection: object | None,
-        ids: list[str],
+        ids: Sequence[str],
         vectors: np.ndarray,
-        documents: list[str],
-        metadatas: list[dict],
+        documents: Sequence[str] | None = None,
+        metadatas: Sequence[dict] | None = None,
+        kind: str = RowKind.DESCRIPTION,
+        new: bool = True,
         on_progress: Callable[[int], None] | None = None,
     ) -> int:
+        """Write rows of one kind in batches no larger than the client allows: added when
+        new (ids not stored yet), else upserted. Documents or metadata left out (None) are
+        not stored; the benchmark's write profile times the parts that way."""
+        collection = self._of_kind(kind)
         if collection is None:
-            raise CollectionNotFoundError(f'collection "{self.collection_name}" was not created')
+            name = self.frames_name if kind == RowKind.FRAME else self.collection_name
+            raise CollectionNotFoundError(f'collection "{name}" was not created')
+        write = collection.add if new else collection.upsert  # type: ignore[attr-defined]
         step = self.max_batch_rows()
         for start in range(0, len(ids), step):
             stop = start + step
-            collection.upsert(  # type: ignore[attr-defined]
-                ids=ids[start:stop],
+            write(
+                ids=list(ids[start:stop]),
                 embeddings=vectors[start:stop],
-                documents=documents[start:stop],
-                metadatas=metadatas[start:stop],
+                documents=None if documents is None else list(documents[start:stop]),
+                metadatas=None if metadatas is None else list(metadatas[start:stop]),
             )
             if on_progress:
                 on_progress(len(ids[start:stop]))

@@ -6,8 +6,12 @@ progress goes to stderr. Sizes above the bundled sample's 11,112 rows are synthe
 sample replicated with one light perturbation per copy (a word swapped or inserted) and
 a changed URL, so every copy is a new GIF.
 
+A per-stage profile of the ingest at --profile-rows (20,000) splits the job's time into
+reading, hashing ids, the existing-id check, encoding and the write, and the write into
+Chroma's SQLite log, metadata and document indexes and HNSW insert.
+
 Usage: python benchmarks/bench.py [--sizes 10000,20000] [--large-rows 100000] [--quick]
-       [--out FILE]
+       [--profile-rows 20000] [--out FILE]
 (or `gifsearch bench`, which takes the same options).
 """
 
@@ -33,6 +37,7 @@ DEFAULT_SIZES = (10_000, 20_000)
 DEFAULT_LARGE_ROWS = 100_000  # run in the fastest precision only, to keep the run ~20 min
 QUICK_SIZES = (100,)
 DEFAULT_QUERY_INDEX_ROWS = 20_000  # the default ingest --limit
+DEFAULT_PROFILE_ROWS = 20_000
 DEFAULT_QUERIES = 300
 DEFAULT_CLIP_TEXTS = 1_024
 DEFAULT_CLIP_IMAGES = 64
@@ -175,6 +180,16 @@ def plan_tasks(args: argparse.Namespace, workdir: Path, rows: list) -> list[dict
         tasks.append({"kind": "encode", "batch_size": DEFAULT_BATCH_SIZE, **common})
         tasks.append({"kind": "ingest", "store": store, **common})
         tasks.append({"kind": "reingest", "store": store, **common})
+    if args.profile_rows:
+        tasks.append(
+            {
+                "kind": "profile",
+                **prepare_source(args.profile_rows, rows, workdir),
+                "model": args.model,
+                "precision": args.precisions[-1],
+                "size": args.profile_rows,
+            }
+        )
     query_size = args.query_rows or max(args.sizes)
     queries = workdir / "queries.txt"
     rng = random.Random(7)
@@ -222,6 +237,8 @@ def summarize(result: dict) -> str:
     """Return one short line about a result for the progress log."""
     if "rows_per_s" in result:
         return f"{result['rows_per_s']:.0f} rows/s, peak RSS {result['peak_rss_mb']:.0f} MiB"
+    if "write_parts" in result:
+        return f"write replayed in {result['write_parts']['documents']['seconds']:.1f} s"
     if "latency" in result:
         return f"search p50 {result['latency']['search']['p50_ms']:.1f} ms"
     return f"{result['wall_seconds']:.1f} s"
@@ -267,6 +284,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--query-rows", type=int, help="rows indexed for query latency (largest size)"
     )
     parser.add_argument(
+        "--profile-rows",
+        type=int,
+        help=f"rows of the per-stage write profile ({DEFAULT_PROFILE_ROWS}; 0 skips)",
+    )
+    parser.add_argument(
         "--queries", type=int, default=None, help=f"queries timed ({DEFAULT_QUERIES})"
     )
     parser.add_argument(
@@ -301,6 +323,8 @@ def apply_defaults(args: argparse.Namespace) -> None:
             args.precisions = args.precisions[-1:]  # the faster one
     if args.query_rows is None and not quick:
         args.query_rows = DEFAULT_QUERY_INDEX_ROWS
+    if args.profile_rows is None:
+        args.profile_rows = max(args.sizes) if quick else DEFAULT_PROFILE_ROWS
     if args.queries is None:
         args.queries = 10 if quick else DEFAULT_QUERIES
     if args.clip_texts is None:

@@ -8,10 +8,12 @@ Each result is printed to stdout as `RESULT <json>`; progress goes to stderr.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -26,6 +28,41 @@ WARMUP_QUERIES = 5
 CLIP_VOCAB = 49_408
 CLIP_BOS, CLIP_EOS = 49_406, 49_407
 CLIP_CONTEXT = 77
+
+
+def cpu_seconds() -> float:
+    """Return the CPU seconds (user + system) this process's threads have used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_seconds() -> float:
+    """Return the CPU seconds every process on the machine has used since boot (Linux's
+    /proc/stat; 0.0 elsewhere): what other processes used is this less cpu_seconds()."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:9]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields)
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds() -> Counter[str]:
+    """Return this process's CPU seconds by thread name (Linux's /proc/self/task; empty
+    elsewhere). Chroma's SQLite work runs on threads named sqlx-sqlite-worker."""
+    seconds: Counter[str] = Counter()
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():
+        return seconds
+    for task in tasks.iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds[name] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
 
 
 def peak_rss_mb() -> float:
@@ -88,6 +125,79 @@ def run_ingest_task(task: dict, progress: bool) -> dict:
         "load_seconds": report.load_seconds,
         "rows_per_s": report.rows_per_s,
         "device": report.device,
+        "stages": report.stages,
+    }
+
+
+WRITE_PARTS = (  # replayed in turn, each into a fresh store: what each one adds is its cost
+    ("vectors", False, False),  # ids and vectors: Chroma's SQLite log, id rows, HNSW insert
+    ("metadata", True, False),  # + url, gif_id, source: metadata rows and their indexes
+    ("documents", True, True),  # + descriptions: document rows and the full-text index
+)
+
+
+def run_profile_task(task: dict, progress: bool) -> dict:
+    """Time the steps around an ingest's write, then split the write into its parts.
+
+    Reads the rows as the job does and times hashing their ids apart, embeds them, then
+    replays the job's write (same rows, vectors, chunks and collection configuration)
+    into fresh stores: ids and vectors only, then with metadata, then with documents too,
+    which is the job's whole write. Each replay's CPU seconds are split by thread: Chroma
+    runs its SQLite statements (log, id, metadata and document rows, full-text index) on
+    sqlx-sqlite-worker threads and the HNSW insert on its other threads.
+    """
+    from gifsearch.console import tqdm_progress
+    from ingest.job import EMBED_CHUNK_ROWS
+    from ingest.reader import read_rows
+    from search_app.records import make_gif_id, make_row_id
+    from search_app.store import GifStore, ModelBinding
+
+    started = time.perf_counter()
+    rows, _ = read_rows(Path(task["source"]), task["source"], task["limit"])
+    read_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    for row in rows:  # the two hashes the reader computes for every row it keeps
+        make_gif_id(row.url)
+        make_row_id(row.url, row.description)
+    hash_seconds = time.perf_counter() - started
+    rows.sort(key=lambda r: len(r.description))  # the job's order, so its chunks
+    embedder = load(task["model"], task["precision"])
+    tick = tqdm_progress(progress)(len(rows), "profile: embed")
+    vectors = embedder.embed_texts([r.description for r in rows], DEFAULT_BATCH_SIZE, tick)
+    binding = ModelBinding(embedder.name, embedder.spec.ref, embedder.dimension)
+    parts = {}
+    for name, with_metadata, with_documents in WRITE_PARTS:
+        with tempfile.TemporaryDirectory(prefix="gifsearch-bench-profile-") as scratch:
+            store = GifStore(
+                settings_for(scratch, "bench-profile", task["model"], "fp32"), create=True
+            )
+            store.ensure_collection(binding)
+            log(f"profile: write {len(rows)} rows, up to {name}")
+            threads_before, started = thread_cpu_seconds(), time.perf_counter()
+            for start in range(0, len(rows), EMBED_CHUNK_ROWS):
+                chunk = rows[start : start + EMBED_CHUNK_ROWS]
+                store.write_rows(
+                    [r.row_id for r in chunk],
+                    vectors[start : start + EMBED_CHUNK_ROWS],
+                    [r.description for r in chunk] if with_documents else None,
+                    [r.metadata() for r in chunk] if with_metadata else None,
+                )
+            seconds = time.perf_counter() - started
+            used = thread_cpu_seconds()
+            used.subtract(threads_before)
+            sqlite = sum(v for k, v in used.items() if k.startswith("sqlx"))
+            parts[name] = {
+                "seconds": seconds,
+                "sqlite_cpu_seconds": sqlite,
+                "other_cpu_seconds": sum(v for k, v in used.items() if not k.startswith("sqlx")),
+                "threads_seen": sorted(k for k, v in used.items() if v > 0),
+            }
+    return {
+        "rows": len(rows),
+        "read_seconds": read_seconds,
+        "hash_seconds": hash_seconds,
+        "chunk_rows": EMBED_CHUNK_ROWS,
+        "write_parts": parts,
     }
 
 
@@ -126,7 +236,7 @@ def run_query_task(task: dict, progress: bool) -> dict:
     embedder = load(task["model"], task["precision"])
     k = task["k"]
     with tempfile.TemporaryDirectory(prefix="gifsearch-bench-query-") as scratch:
-        store = GifStore(settings_for(scratch, "bench-query", task["model"], "fp32"))
+        store = GifStore(settings_for(scratch, "bench-query", task["model"], "fp32"), create=True)
         binding = ModelBinding(embedder.name, embedder.spec.ref, embedder.dimension)
         store.ensure_collection(binding)
         tick = tqdm_progress(progress)(len(rows), "index")
@@ -276,6 +386,7 @@ def run_clip_task(task: dict, progress: bool) -> dict:
 
 TASKS = {
     "ingest": run_ingest_task,
+    "profile": run_profile_task,
     "reingest": run_ingest_task,
     "encode": run_encode_task,
     "query": run_query_task,
@@ -288,12 +399,17 @@ def main(argv: list[str]) -> int:
     tasks = json.loads(argv[0])
     progress = "--no-progress" not in argv[1:]
     for task in tasks:
+        busy_before, cpu_before = machine_busy_seconds(), cpu_seconds()
         started = time.perf_counter()
         result = TASKS[task["kind"]](task, progress)
+        wall = time.perf_counter() - started
+        others = machine_busy_seconds() - busy_before - (cpu_seconds() - cpu_before)
         result.update(
             task=task,
-            wall_seconds=time.perf_counter() - started,
+            wall_seconds=wall,
             peak_rss_mb=peak_rss_mb(),
+            # the share of the machine's cores other processes kept busy during the task
+            others_cpu_share=max(0.0, others) / (wall * (os.cpu_count() or 1)),
         )
         print(RESULT_PREFIX + json.dumps(result), flush=True)
     return 0

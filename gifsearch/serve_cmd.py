@@ -184,9 +184,10 @@ def check_collection(settings: Settings, fill: str) -> None:
     missing = CollectionNotFoundError(
         f'no collection "{settings.collection}" in {where}; fill it first: {fill}'
     )
-    if not settings.chroma_host and not settings.store_dir.exists():
-        raise missing  # as SearchEngine.open: don't let Chroma create an empty store
-    store = GifStore(settings)
+    try:
+        store = GifStore(settings)  # a reader: never makes an empty store
+    except CollectionNotFoundError:
+        raise missing from None
     if store.binding() is None:
         raise missing
     if store.count() == 0:

@@ -30,13 +30,19 @@ from ingest.http_download import DownloadLimits
 from ingest.reader import DEFAULT_LIMIT_ROWS, DEFAULT_SEED, BadLineHandler
 from ingest.sources import FieldMapping, Source, SourceFormat, SourceRows, open_source
 from search_app.embedder import Embedder, resolve_model_spec
-from search_app.errors import ConfigError, ImagesUnsupportedError, SourceError
+from search_app.errors import (
+    ConfigError,
+    ImagesUnsupportedError,
+    SourceError,
+    StoreDamagedError,
+)
 from search_app.frames import DEFAULT_FRAME_STRATEGY, DEFAULT_FRAMES_PER_GIF
 from search_app.query_embedder import load_for_settings
 from search_app.records import GifRecord, RowKind
 from search_app.search import INGEST_FRAMES_HINT, EmbedderLoader, images_unsupported
 from search_app.settings import Settings
-from search_app.store import GifStore, ModelBinding, check_binding
+from search_app.store import GifStore, ModelBinding, check_binding, forget_cached_system
+from search_app.store_health import set_aside
 from search_app.writer_lock import hold_writer_lock
 
 EMBED_CHUNK_ROWS = 512  # rows per embed + write step: each step's rows land together
@@ -234,9 +240,15 @@ class IngestJob:
     def ingest(self, source: Source) -> IngestReport:
         """Read and sample the rows, embed and add the new ones (and frames), prune."""
         options, settings, clock = self.options, self.settings, self.clock
+        damage: StoreDamagedError | None = None
         with clock.timing(Stage.OPEN):
-            store = GifStore(settings)
-            binding = store.binding()  # the collection's metadata only, never its rows
+            try:
+                store: GifStore | None = GifStore(settings, create=True)
+                binding = store.binding()  # the collection's metadata only, never its rows
+            except StoreDamagedError as exc:
+                if not options.rebuild:
+                    raise
+                store, binding, damage = None, None, exc  # set aside once the source reads
         model = binding.model if settings.model == "auto" and binding else settings.model
         if binding and model != "auto" and not options.rebuild:
             asked = resolve_model_spec(model).name
@@ -245,12 +257,12 @@ class IngestJob:
         want_frames = options.frames or not source.has_descriptions
         if want_frames and binding and binding.images is False and not options.rebuild:
             # before reading the source
-            raise images_unsupported(store.collection_name, binding.model_name, INGEST_FRAMES_HINT)
+            raise images_unsupported(settings.collection, binding.model_name, INGEST_FRAMES_HINT)
         with clock.timing(Stage.READ):
             read = self.read_source(source)
         rows, summary, targets = read.rows, read.summary, read.targets
         if options.rebuild:  # only once the source proved usable: a bad one changes nothing
-            self.rebuild(store)
+            store = self.rebuild(store, damage)
             binding = None
         existing: set[str] = set()
         if binding is not None:  # a collection made by this run holds no rows to look up
@@ -298,14 +310,32 @@ class IngestJob:
             rebuilt=options.rebuild,
         )
 
-    def rebuild(self, store: GifStore) -> None:
-        """Drop the collection and its frames without reading their rows, saying so."""
-        dropped = store.drop_collections()
-        what = " and ".join(f'"{name}"' for name in dropped) or "nothing (no such collection)"
+    def rebuild(self, store: GifStore | None, damage: StoreDamagedError | None) -> GifStore:
+        """Drop the collection and its frames without reading their rows, saying so; return
+        the store to ingest into. A damaged embedded store (store None, or failing to drop)
+        has its files moved aside into a folder inside it, and is made anew."""
+        if store is not None:
+            try:
+                dropped = store.drop_collections()
+            except StoreDamagedError as exc:
+                damage = exc
+            else:
+                what = " and ".join(f'"{n}"' for n in dropped) or "nothing (no such collection)"
+                self.notice(
+                    f"--rebuild: dropped {what}; ingesting the source anew into "
+                    f'"{store.collection_name}" with the current configuration'
+                )
+                return store
+        settings = self.settings
+        aside = set_aside(settings.store_dir)
+        forget_cached_system(settings)
+        problem = damage.problem if damage else "the store is damaged"
         self.notice(
-            f"--rebuild: dropped {what}; ingesting the source anew into "
-            f'"{store.collection_name}" with the current configuration'
+            f"--rebuild: {problem}. Moved its files to {aside} (delete that folder when you no "
+            "longer need it); ingesting the source anew into a new store. Other collections "
+            "of this store were in those files: ingest their sources again too"
         )
+        return GifStore(settings, create=True)
 
     def embed(
         self,

@@ -168,7 +168,7 @@ def check_links(
     """
     options = options or LinkCheckOptions()
     if not settings.chroma_host and not settings.store_dir.exists():
-        GifStore.raise_missing(settings)
+        GifStore.raise_missing(settings)  # before the lock, which would make the folder
     started = time.perf_counter()
     lock = nullcontext() if settings.chroma_host else hold_writer_lock(settings.store_dir)
     with lock:

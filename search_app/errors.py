@@ -52,7 +52,22 @@ class StoreLockedError(GifSearchError):
 
 
 class StoreUnavailableError(GifSearchError):
-    """The Chroma server can't be reached."""
+    """The store can't be used: a Chroma server not reached, a folder not writable."""
+
+
+class StoreFullError(GifSearchError):
+    """The store's disk has no room for what is being written (or for Chroma's upkeep)."""
+
+
+class StoreDamagedError(GifSearchError):
+    """A file of the embedded store is missing or damaged; the message names it.
+
+    problem is that part alone (which file, and how), for a notice that goes on to mend it.
+    """
+
+    def __init__(self, message: str, problem: str = "") -> None:
+        super().__init__(message)
+        self.problem = problem or message
 
 
 class ImagesUnsupportedError(GifSearchError):

@@ -163,14 +163,32 @@ class FusedGif:
     fused: bool = False  # whether score is a rank fusion (else it is the one list's score)
 
 
+TIE = 1e-6  # scores this close are a tie: below float32 cosine's resolution after HNSW
+
+
+def shared_ranks(scores: Sequence[float]) -> list[int]:
+    """Ranks (1 = best) of a list sorted best first, where tied scores share the best rank
+    of their run ("1, 2, 2, 4"): two GIFs with the same frames or the same description must
+    not be told apart by the order the index happened to return them in."""
+    ranks: list[int] = []
+    lead = 0.0
+    for position, score in enumerate(scores, start=1):
+        if ranks and abs(lead - score) <= TIE:
+            ranks.append(ranks[-1])
+        else:
+            ranks.append(position)
+            lead = score
+    return ranks
+
+
 def fuse_ranks(ranked: Mapping[str, Sequence[ScoredGif]], prefer: str = "") -> list[FusedGif]:
     """Merge ranked lists of GIFs (one per kind of match) into one list.
 
     One non-empty list: its order and scores, unchanged. Several: reciprocal-rank fusion,
     score = (RRF_K + 1) / n_lists x sum over lists of 1 / (RRF_K + rank), where a GIF
-    missing from a list adds nothing. A GIF first in every list scores 1.0; first in one
-    of two lists and absent from the other, ~0.5. Equal scores: GIFs in the `prefer` list
-    first, then by id.
+    missing from a list adds nothing and tied scores share a rank (shared_ranks). A GIF
+    first in every list scores 1.0; first in one of two lists and absent from the other,
+    ~0.5. Equal scores: GIFs in the `prefer` list first, then by id.
     """
     names = [name for name, gifs in ranked.items() if gifs]
     if not names:  # an empty collection, or its only GIF left out by "more like this"
@@ -182,7 +200,8 @@ def fuse_ranks(ranked: Mapping[str, Sequence[ScoredGif]], prefer: str = "") -> l
     kind_scores: dict[str, dict[str, float]] = {}
     fused_scores: dict[str, float] = {}
     for name in names:
-        for rank, gif in enumerate(ranked[name], start=1):
+        gifs = ranked[name]
+        for rank, gif in zip(shared_ranks([g.score for g in gifs]), gifs, strict=True):
             rows.setdefault(gif.gif_id, {})[name] = gif.row
             kind_scores.setdefault(gif.gif_id, {})[name] = gif.score
             fused_scores[gif.gif_id] = fused_scores.get(gif.gif_id, 0.0) + 1.0 / (RRF_K + rank)
@@ -197,15 +216,15 @@ def fuse_queries(lists: Sequence[Sequence[FusedGif]], weights: Sequence[float]) 
     """Merge the ranked GIFs of several queries (text, an image, a stored GIF) into one list
     by weighted reciprocal-rank fusion: score = (RRF_K + 1) x sum over queries of
     weight / (RRF_K + rank), divided by the weights' sum, so a GIF first for every query
-    scores 1.0. Ranks, not cosines: a text query's and an image query's cosines are on
-    different scales. A GIF keeps the rows and per-kind scores of the first query that
-    found it. Equal scores: by id.
+    scores 1.0; tied scores share a rank (shared_ranks). Ranks, not cosines: a text
+    query's and an image query's cosines are on different scales. A GIF keeps the rows
+    and per-kind scores of the first query that found it. Equal scores: by id.
     """
     total = sum(weights) or 1.0
     found: dict[str, FusedGif] = {}
     scores: dict[str, float] = {}
     for gifs, weight in zip(lists, weights, strict=True):
-        for rank, gif in enumerate(gifs, start=1):
+        for rank, gif in zip(shared_ranks([g.score for g in gifs]), gifs, strict=True):
             found.setdefault(gif.gif_id, gif)
             scores[gif.gif_id] = scores.get(gif.gif_id, 0.0) + weight / (RRF_K + rank)
     fused = [

@@ -193,8 +193,6 @@ class SearchEngine:
         """
         if loader is None:
             from search_app.query_embedder import load_query_embedder as loader
-        if not settings.chroma_host and not settings.store_dir.exists():
-            GifStore.raise_missing(settings)
         store = GifStore(settings)
         binding = store.require_binding()
         if settings.model != "auto":

@@ -8,16 +8,22 @@ docs/results.md, "Design measurements"). Both collections record the same model 
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import numpy as np
 
+from search_app import store_health
 from search_app.errors import (
     CollectionNotFoundError,
     ConfigError,
+    GifSearchError,
     ModelMismatchError,
+    StoreDamagedError,
+    StoreFullError,
     StoreUnavailableError,
     first_line,
 )
@@ -153,12 +159,70 @@ def forget_cached_system(settings: Settings) -> None:
         SharedSystemClient.clear_system_cache()
 
 
+def store_failure(settings: Settings, exc: BaseException) -> GifSearchError | None:
+    """The one-line error for a Chroma failure caused by a full disk or a damaged store
+    file (search_app.store_health names which), or None when it is neither."""
+    if store_health.is_disk_full(exc):
+        if settings.chroma_host:
+            return StoreFullError(
+                f"the {store_location(settings)} has no space left on its disk "
+                f"({first_line(exc)[:120]}); free some space on that server"
+            )
+        return StoreFullError(store_health.disk_full_message(settings.store_dir))
+    if settings.chroma_host:
+        return None
+    problem = store_health.damaged_file(settings.store_dir, str(exc))
+    return None if problem is None else damaged_store(settings, problem)
+
+
+def damaged_store(settings: Settings, problem: str) -> StoreDamagedError:
+    """The error for an embedded store with a damaged file (problem names it)."""
+    return StoreDamagedError(store_health.damaged_message(settings.store_dir, problem), problem)
+
+
+Method = TypeVar("Method", bound=Callable)
+PASSED_ON = (GifSearchError, KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def _translating(method: Method) -> Method:
+    @functools.wraps(method)
+    def call(self: GifStore, *args: object, **kwargs: object) -> object:
+        try:
+            return method(self, *args, **kwargs)
+        except PASSED_ON:
+            raise
+        except BaseException as exc:  # a Rust panic in chromadb is a BaseException
+            failure = store_failure(self.settings, exc)
+            if failure is None:
+                raise
+            raise failure from None
+
+    return call  # type: ignore[return-value]
+
+
+def translates_store_failures(cls: type) -> type:
+    """Make every public method (and __init__) of cls raise StoreFullError or
+    StoreDamagedError, one line each, where Chroma fails for a full disk or a damaged file."""
+    for name, member in list(vars(cls).items()):
+        if inspect.isfunction(member) and (name == "__init__" or not name.startswith("_")):
+            setattr(cls, name, _translating(member))
+    return cls
+
+
+@translates_store_failures
 class GifStore:
     """A Chroma collection of descriptions (documents) with URL, GIF id and source metadata,
-    and its sibling collection of frames (label documents, frame index metadata)."""
+    and its sibling collection of frames (label documents, frame index metadata).
 
-    def __init__(self, settings: Settings) -> None:
+    An embedded store is opened only where its database is: a reader (create False) never
+    makes one, and a store whose database went missing is refused as damaged instead of
+    being made anew empty. Failures for a full disk or a damaged file are one line.
+    """
+
+    def __init__(self, settings: Settings, create: bool = False) -> None:
         self.settings = settings
+        self.create = create
+        self._check_files()
         self.client = open_client(settings)
         self.collection_name = settings.collection
         self.frames_name = settings.collection + FRAMES_SUFFIX
@@ -177,10 +241,30 @@ class GifStore:
         """
         if self.settings.chroma_host or not system_is_stale(self.settings):
             return False
+        self._check_files()
         self.client = open_client(self.settings)
         self._collection = self._frames = None
         self._no_frames = False
         return True
+
+    def _check_files(self) -> None:
+        """Refuse an embedded store whose saved vector index is damaged (before Chroma
+        loads it), or whose database is missing but whose other files (or an earlier
+        opening in this process) show it existed; and, unless create, one never made."""
+        settings = self.settings
+        if settings.chroma_host:
+            return
+        database = settings.store_dir / store_health.SQLITE_FILE
+        if database.exists():
+            problem = store_health.index_problem(settings.store_dir)
+            if problem:
+                raise damaged_store(settings, problem)
+            return
+        was_open = (_OPENED_SIGNATURES.get(_store_key(settings)) or (None,))[0] is not None
+        if was_open or store_health.has_store_files(settings.store_dir):
+            raise damaged_store(settings, f"its {store_health.SQLITE_FILE} is missing")
+        if not self.create:
+            self.raise_missing(settings)
 
     def _get_collection(self) -> object | None:
         if self._collection is None:
@@ -421,6 +505,7 @@ class GifStore:
         step = self.max_batch_rows()
         for start in range(0, len(ids), step):
             stop = start + step
+            self.check_space(len(ids[start:stop]), vectors.shape[1])
             write(
                 ids=list(ids[start:stop]),
                 embeddings=vectors[start:stop],
@@ -430,6 +515,15 @@ class GifStore:
             if on_progress:
                 on_progress(len(ids[start:stop]))
         return len(ids)
+
+    def check_space(self, rows: int, dimension: int) -> None:
+        """Refuse a write of rows that would leave an embedded store's disk too full for
+        Chroma to apply it (a full disk mid-write left a store unsearchable)."""
+        if self.settings.chroma_host:
+            return
+        problem = store_health.space_problem(self.settings.store_dir, rows, dimension)
+        if problem:
+            raise StoreFullError(problem)
 
     def delete_ids(self, ids: Iterable[str], kind: str = RowKind.DESCRIPTION) -> int:
         """Delete rows of one kind by id; return how many were asked for."""

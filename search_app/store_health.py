@@ -3,7 +3,9 @@ names the cause and the way out, instead of Chroma's traceback.
 
 Chroma's errors don't say which file broke (one is a Rust panic), so a failure is read
 again here: the disk's free space, the SQLite file (a regular file, its header, SQLite's
-own quick check, read-only) and the vector index files of each segment. No chromadb here.
+own quick check, read-only) and the vector index files of each segment. The vector
+indexes' files are also checked before Chroma loads them: a garbled count in header.bin
+made Chroma crash the whole process (a segmentation fault). No chromadb here.
 """
 
 from __future__ import annotations
@@ -11,17 +13,28 @@ from __future__ import annotations
 import errno
 import shutil
 import sqlite3
+import struct
+import time
+import uuid
 from pathlib import Path
 
 SQLITE_FILE = "chroma.sqlite3"
 SQLITE_HEADER = b"SQLite format 3\x00"
 HNSW_FILES = ("header.bin", "data_level0.bin", "length.bin", "link_lists.bin")
+# hnswlib's header.bin: version, level-0 offset, capacity, element count, bytes per
+# element, label offset, data offset, max level, entry point, maxM, maxM0, M, mult, ef.
+HNSW_HEADER = struct.Struct("<iQQQQQQiIQQQdQ")
+HNSW_VERSION = 1
+INDEX_ERROR_WORDS = ("hnsw", "pickle", "segment reader")
+RECENT_S = 10.0  # index files changed this recently may be mid-save by a writer
+SETTLE_S = 2.0  # how long such files are given to settle before they are called damaged
 DISK_FULL_WORDS = ("database or disk is full", "no space left", "disk full", "enospc")
 # What a description row costs on disk (SQLite row, log and vector index): measured
 # ~3.0 KB at 384 dimensions (docs/results.md); this is that with headroom, per dimension.
 BYTES_PER_DIMENSION_ROW = 8
 BYTES_PER_ROW_OVERHEAD = 1_000
 FREE_SPACE_RESERVE_BYTES = 16 * 1024 * 1024  # Chroma's compaction writes beside the data
+DAMAGED_PREFIX = "damaged-"  # set_aside's folders: damaged-YYYYmmdd-HHMMSS
 RECOVERY = (
     'recover with "gifsearch ingest --rebuild" (it re-reads the source) or use a fresh --store'
 )
@@ -60,8 +73,9 @@ def space_problem(store_dir: Path, rows: int, dimension: int) -> str | None:
         return None
     return (
         f"no space left on the disk of {store_dir} for {rows:,} more rows: "
-        f"{free / 1e6:.1f} MB free, about {need / 1e6:.1f} MB needed; free some space or "
-        "use --store on a larger disk (nothing of this batch was written)"
+        f"{free / 1e6:.1f} MB free, about {need / 1e6:.1f} MB needed with room for Chroma's "
+        "upkeep; free some space or use --store on a larger disk, then run it again (the "
+        "rows stored so far are kept)"
     )
 
 
@@ -69,39 +83,112 @@ def disk_full_message(store_dir: Path) -> str:
     """The one line for a write that ran out of space."""
     return (
         f"no space left on the disk of {store_dir} ({free_bytes(store_dir) / 1e6:.1f} MB "
-        "free): free some space and run the command again (the rows written before are kept)"
+        "free): free some space and run the command again (the rows stored so far are kept)"
     )
 
 
-def damaged_file(store_dir: Path) -> str | None:
+def segment_dirs(store_dir: Path) -> list[Path]:
+    """The vector index directories of an embedded store (Chroma names them by UUID)."""
+    found = []
+    for entry in sorted(store_dir.iterdir()) if store_dir.is_dir() else []:
+        try:
+            uuid.UUID(entry.name)
+        except ValueError:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            found.append(entry)
+    return found
+
+
+def has_store_files(store_dir: Path) -> bool:
+    """Whether a directory holds anything of a Chroma store (its database or an index)."""
+    names = (SQLITE_FILE, SQLITE_FILE + "-wal", SQLITE_FILE + "-journal")
+    return any((store_dir / name).exists() for name in names) or bool(segment_dirs(store_dir))
+
+
+def damaged_file(store_dir: Path, error: str = "") -> str | None:
     """Return which file of an embedded store is damaged, and how, or None when its files
-    look whole (the failure is something else)."""
+    look whole (the failure is something else). error is Chroma's message, if any: a
+    vector index it could not load is named even when its files look whole."""
     database = store_dir / SQLITE_FILE
     if not store_dir.is_dir():
-        return f"{store_dir} is not a directory"
+        return "it is not a directory"
     if not database.exists():
-        return f"{database} is missing"
-    if not database.is_file():
-        return f"{database} is not a file"
+        return f"its {SQLITE_FILE} is missing"
+    if not database.is_file() or database.is_symlink():
+        return f"its {SQLITE_FILE} is not a regular file"
     try:
         with database.open("rb") as stream:
             header = stream.read(len(SQLITE_HEADER))
     except OSError as exc:
-        return f"{database} can't be read ({exc.strerror or exc})"
+        return f"its {SQLITE_FILE} can't be read ({exc.strerror or exc})"
     if header != SQLITE_HEADER:
-        return f"{database} is not an SQLite database (its header is damaged)"
+        return f"its {SQLITE_FILE} is not an SQLite database (the header is damaged)"
     problem = _quick_check(database)
     if problem:
-        return f"{database} is damaged ({problem})"
-    for segment in sorted(p for p in store_dir.iterdir() if p.is_dir()):
-        present = [name for name in HNSW_FILES if (segment / name).exists()]
-        if present and len(present) < len(HNSW_FILES):
-            missing = next(name for name in HNSW_FILES if name not in present)
-            return f"the vector index in {segment} is missing {missing}"
-        header_file = segment / "header.bin"
-        if header_file.exists() and header_file.stat().st_size == 0:
-            return f"the vector index file {header_file} is empty"
+        return f"its {SQLITE_FILE} is damaged ({problem})"
+    segments = segment_dirs(store_dir)
+    for segment in segments:
+        problem = _index_problem(segment)
+        if problem:
+            return problem
+    if segments and any(word in error.lower() for word in INDEX_ERROR_WORDS):
+        where = f"vector index {segments[0].name}/" if len(segments) == 1 else "vector indexes"
+        reason = ": ".join(error.splitlines()[0].split(": ")[-2:])[:100]  # Chroma's innermost
+        return f"its {where} can't be loaded ({reason})"
     return None
+
+
+def _index_problem(segment: Path) -> str | None:
+    """What is wrong with one vector index directory's files (hnswlib's layout), or None."""
+    present = [name for name in HNSW_FILES if (segment / name).exists()]
+    if not present:
+        return None  # an index not saved yet: Chroma rebuilds it from its log
+    index = f"its vector index {segment.name}/"
+    if len(present) < len(HNSW_FILES):
+        missing = next(name for name in HNSW_FILES if name not in present)
+        return f"{index} is missing {missing}"
+    try:
+        header = (segment / "header.bin").read_bytes()[: HNSW_HEADER.size + 1]
+        sizes = {name: (segment / name).stat().st_size for name in HNSW_FILES}
+    except OSError as exc:
+        return f"{index} can't be read ({exc.strerror or exc})"
+    if len(header) != HNSW_HEADER.size:
+        return f"{index}header.bin is damaged (not {HNSW_HEADER.size} bytes)"
+    version, level0_offset, capacity, count, element_bytes = HNSW_HEADER.unpack(header)[:5]
+    if version != HNSW_VERSION:
+        return None  # a layout this check doesn't know: leave the judgement to Chroma
+    if level0_offset != 0 or not 0 <= count <= capacity or element_bytes <= 0:
+        return f"{index}header.bin is damaged (garbled)"
+    if sizes["data_level0.bin"] < count * element_bytes or sizes["length.bin"] < count * 4:
+        return f"{index} is damaged (its files are shorter than header.bin says)"
+    return None
+
+
+def index_problem(store_dir: Path) -> str | None:
+    """Check the saved vector indexes before Chroma loads them (a garbled header.bin made
+    it crash the process); return the first problem, or None.
+
+    An index being saved by a writer right now may look short for a moment, so a problem
+    in files changed in the last few seconds is looked at again before it is reported.
+    """
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        found = [(d, p) for d in segment_dirs(store_dir) if (p := _index_problem(d))]
+        if not found:
+            return None
+        segment, problem = found[0]
+        if time.monotonic() >= deadline or not _recently_changed(segment):
+            return problem
+        time.sleep(SETTLE_S / 4)
+
+
+def _recently_changed(segment: Path) -> bool:
+    try:
+        newest = max(p.stat().st_mtime for p in segment.iterdir())
+    except (OSError, ValueError):
+        return False
+    return time.time() - newest < RECENT_S
 
 
 def _quick_check(database: Path) -> str | None:
@@ -114,10 +201,27 @@ def _quick_check(database: Path) -> str | None:
     except sqlite3.Error as exc:
         return str(exc).splitlines()[0] or type(exc).__name__
     if result is None or result[0] != "ok":
-        return str(result[0] if result else "quick_check gave nothing")[:120]
+        lines = str(result[0] if result else "quick_check gave nothing").splitlines()
+        return "; ".join(line for line in lines if not line.startswith("***"))[:120]
     return None
 
 
 def damaged_message(store_dir: Path, problem: str) -> str:
-    """The one line for a damaged store."""
+    """The one line for a damaged store; problem names the file ("its chroma.sqlite3 …")."""
     return f"the store in {store_dir} is damaged: {problem}; {RECOVERY}"
+
+
+def set_aside(store_dir: Path) -> Path:
+    """Move a damaged store's files (database and vector indexes) into a new folder inside
+    it, so the store can be made anew without deleting anything; return that folder."""
+    aside = store_dir / time.strftime(f"{DAMAGED_PREFIX}%Y%m%d-%H%M%S")
+    suffix = 1
+    while aside.exists():
+        aside = aside.with_name(f"{aside.name.split('.')[0]}.{suffix}")
+        suffix += 1
+    aside.mkdir()
+    names = (SQLITE_FILE, SQLITE_FILE + "-wal", SQLITE_FILE + "-shm", SQLITE_FILE + "-journal")
+    moving = [store_dir / name for name in names if (store_dir / name).exists()]
+    for path in [*moving, *segment_dirs(store_dir)]:
+        path.rename(aside / path.name)
+    return aside

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -12,7 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from search_app.errors import StoreLockedError
+from search_app.errors import (
+    GifSearchError,
+    StoreFullError,
+    StoreLockedError,
+    StoreUnavailableError,
+)
+from search_app.store_health import disk_full_message
 
 LOCK_FILE_NAME = ".gifsearch-writer.lock"
 
@@ -27,6 +34,16 @@ def describe_holder(lock_path: Path) -> str:
         return "another process"
 
 
+def lock_file_error(store_dir: Path, exc: OSError) -> GifSearchError:
+    """The one line for a store folder or lock file that can't be written."""
+    if exc.errno == errno.ENOSPC:
+        return StoreFullError(disk_full_message(store_dir))
+    return StoreUnavailableError(
+        f"can't write the lock file of {store_dir}/ ({exc.strerror or exc}); "
+        "check that folder's permissions or use another --store"
+    )
+
+
 @contextmanager
 def hold_writer_lock(store_dir: Path) -> Iterator[None]:
     """Hold an exclusive, non-blocking lock on store_dir while the block runs.
@@ -34,9 +51,12 @@ def hold_writer_lock(store_dir: Path) -> Iterator[None]:
     flock is released by the kernel when the holder exits, even on SIGKILL, so a crashed
     ingest never leaves a stale lock behind. A second writer fails at once, naming the first.
     """
-    store_dir.mkdir(parents=True, exist_ok=True)
     lock_path = store_dir / LOCK_FILE_NAME
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        store_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise lock_file_error(store_dir, exc) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -51,8 +71,11 @@ def hold_writer_lock(store_dir: Path) -> Iterator[None]:
             "since": time.time(),
             "command": " ".join(os.path.basename(a) for a in sys.argv[:2]) or "python",
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder).encode(), 0)
+        except OSError as exc:
+            raise lock_file_error(store_dir, exc) from None
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the flock

@@ -193,7 +193,7 @@ def open_engine(split: EvalSplit, vectors: TextVectors, settings: Settings) -> S
     SearchEngine over it (with the embedder that made the vectors)."""
     embedder = vectors.embedder
     name = collection_name(split.protocol, embedder, split.indexed)
-    store = GifStore(replace(settings, collection=name))
+    store = GifStore(replace(settings, collection=name), create=True)
     binding = ModelBinding(embedder.name, embedder.spec.ref, embedder.dimension)
     store.ensure_collection(binding)
     store.upsert_records(split.indexed, vectors.of([r.description for r in split.indexed]))

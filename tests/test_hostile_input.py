@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -308,3 +311,253 @@ def test_auto_model_honours_hf_hub_offline_at_once() -> None:
     embedder = load_embedder("auto", device="cpu", network_timeout_s=30.0)  # HF_HUB_OFFLINE=1
     assert "HF_HUB_OFFLINE is set" in (embedder.notice or "")
     assert time.monotonic() - started < 25  # it never waited on the hub
+
+
+# --- A damaged store (case 4): search and ingest name the damaged file and the way out
+# (--rebuild or a fresh --store) in one line, leave every file as it was, and --rebuild
+# recovers, moving the damaged files aside instead of deleting them.
+
+BIG_ROWS = 2_600  # past the vector index's save threshold (2,048), so its files exist
+
+
+@pytest.fixture(scope="module")
+def saved_store(tmp_path_factory: pytest.TempPathFactory, minilm: Embedder) -> Path:
+    """A store of BIG_ROWS real rows whose vector index has been saved to disk."""
+    settings = Settings(store_dir=tmp_path_factory.mktemp("saved") / "store")
+    base = write_tsv(settings.store_dir.parent / "base.tsv", SAMPLE_LINES[:BIG_ROWS])
+    loader = lambda model, s: minilm  # noqa: E731
+    run_ingest(IngestOptions(source=str(base), limit=None), replace(settings, model="minilm"),
+               loader=loader)  # fmt: skip
+    assert [p.name for p in index_dirs(settings.store_dir)], "no vector index was saved"
+    return settings.store_dir
+
+
+def index_dirs(store_dir: Path) -> list[Path]:
+    from search_app.store_health import segment_dirs
+
+    return [d for d in segment_dirs(store_dir) if (d / "header.bin").exists()]
+
+
+def sqlite_file(store_dir: Path) -> Path:
+    return store_dir / "chroma.sqlite3"
+
+
+def overwrite(path: Path, offset: int, size: int) -> None:
+    with path.open("r+b") as stream:
+        stream.seek(offset)
+        stream.write(random.Random(offset + size).randbytes(size))
+
+
+def cut_in_half(path: Path) -> None:
+    os.truncate(path, path.stat().st_size // 2)
+
+
+def replace_by_directory(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+# (how the store is damaged, the parts the one line names)
+DAMAGES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
+    "sqlite-cut-in-half": (lambda s: cut_in_half(sqlite_file(s)),
+                           ("its chroma.sqlite3 is damaged", "malformed")),
+    "sqlite-garbage-header": (lambda s: overwrite(sqlite_file(s), 0, 100),
+                              ("its chroma.sqlite3 is not an SQLite database",)),
+    "sqlite-garbage-pages": (lambda s: overwrite(sqlite_file(s), 3 * 4096, 5 * 4096),
+                             ("its chroma.sqlite3 is damaged",)),
+    "sqlite-replaced-by-directory": (lambda s: replace_by_directory(sqlite_file(s)),
+                                     ("its chroma.sqlite3 is not a regular file",)),
+    "sqlite-deleted": (lambda s: sqlite_file(s).unlink(), ("its chroma.sqlite3 is missing",)),
+    "hnsw-header-garbled": (lambda s: overwrite(index_dirs(s)[0] / "header.bin", 0, 64),
+                            ("its vector index",)),
+    "hnsw-header-counts-garbled": (lambda s: overwrite(index_dirs(s)[0] / "header.bin", 20, 8),
+                                   ("header.bin is damaged",)),
+    "hnsw-length-deleted": (lambda s: (index_dirs(s)[0] / "length.bin").unlink(),
+                            ("is missing length.bin",)),
+    "hnsw-metadata-garbled": (lambda s: overwrite(index_dirs(s)[0] / "index_metadata.pickle", 0,
+                                                  50), ("its vector index", "can't be loaded")),
+}  # fmt: skip
+
+
+def files_of(store_dir: Path) -> dict[str, bytes | None]:
+    """Every file and folder under store_dir (but the lock file) with its bytes."""
+    return {
+        str(p.relative_to(store_dir)): p.read_bytes() if p.is_file() else None
+        for p in sorted(store_dir.rglob("*"))
+        if p.name != ".gifsearch-writer.lock"
+    }
+
+
+def one_line_failure(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run a command that must fail with exit 1 and one line; return that line."""
+    capsys.readouterr()
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err, err
+    assert len(err) < 600, err
+    return err
+
+
+@pytest.mark.parametrize("case", list(DAMAGES), ids=list(DAMAGES))
+def test_damaged_store_is_one_line_naming_the_file_and_rebuild_recovers(
+    case: str, saved_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damage, says = DAMAGES[case]
+    settings = Settings(store_dir=tmp_path / "store")
+    shutil.copytree(saved_store, settings.store_dir)
+    damage(settings.store_dir)
+    damaged = files_of(settings.store_dir)
+    # Chroma may still update its bookkeeping in a readable database; the damaged file
+    # itself, and every other, stay byte for byte, and no file is made anew.
+    kept = {k: v for k, v in damaged.items() if k != "chroma.sqlite3" or case.startswith("sqlite")}
+    source = write_tsv(tmp_path / "good.tsv", [line.decode() for line in GOOD])
+
+    for argv in (search_args(settings, "a dog runs"), ingest_args(settings, str(source))):
+        err = one_line_failure(argv, capsys)
+        for part in (f"the store in {settings.store_dir} is damaged", *says,
+                     'gifsearch ingest --rebuild', "a fresh --store"):  # fmt: skip
+            assert part in err, err
+        now = files_of(settings.store_dir)
+        assert now.keys() == damaged.keys() and {k: now[k] for k in kept} == kept
+        with hold_writer_lock(settings.store_dir):  # the lock was released
+            pass
+
+    capsys.readouterr()
+    assert main([*ingest_args(settings, str(source)), "--rebuild"]) == 0
+    err = capsys.readouterr().err
+    assert "--rebuild:" in err and "Traceback" not in err
+    asides = list(settings.store_dir.glob("damaged-*"))
+    if asides:  # the store could not be opened: its files were moved aside, whole
+        assert "Moved its files to" in err
+        moved = {k.split("/", 1)[1]: v for k, v in files_of(settings.store_dir).items()
+                 if k.startswith(asides[0].name + "/")}  # fmt: skip
+        assert moved == damaged
+    else:  # the collection could be dropped: its damaged index went with it
+        assert 'dropped "gifs"' in err
+    rows = GifStore(settings).read_all()
+    assert sorted(r.description for r in rows) == sorted(
+        line.decode().rstrip("\n").split("\t")[1] for line in GOOD
+    )
+    assert main(search_args(settings, "a dog runs", "-k", "3")) == 0
+
+
+def test_a_store_losing_its_database_while_served_says_so(
+    saved_store: Path, tmp_path: Path, minilm: Embedder
+) -> None:
+    """A long-lived engine (the web app's) whose store loses chroma.sqlite3 fails in one
+    line on the next search instead of answering from a new empty store."""
+    from search_app.errors import StoreDamagedError
+    from search_app.search import SearchEngine
+
+    settings = Settings(store_dir=tmp_path / "store")
+    shutil.copytree(saved_store, settings.store_dir)
+    engine = SearchEngine.open(settings, loader=lambda model, s: minilm)
+    assert len(engine.search("a dog runs", k=3)) == 3
+    sqlite_file(settings.store_dir).unlink()
+    with pytest.raises(StoreDamagedError, match="its chroma.sqlite3 is missing; recover with"):
+        engine.search("a dog runs", k=3)
+    assert not sqlite_file(settings.store_dir).exists()  # no empty store made in its place
+
+
+def test_search_never_makes_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Searching a folder that holds no store says so and leaves the folder empty."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    err = one_line_failure(["search", "a dog", "--store", str(empty)], capsys)
+    assert 'no collection "gifs"' in err and 'run "gifsearch ingest" first' in err
+    assert list(empty.iterdir()) == []
+
+
+# --- A full disk (case 3): a real small disk (a tmpfs) as the store's. Writes that would
+# not fit are refused before Chroma starts them, a disk full anyway is one line, and the
+# rows stored before stay searchable.
+
+DISK_MB = 20
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A DISK_MB tmpfs mounted for the test (needs root, as the machines CI runs on)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m", "tmpfs", str(mount_point)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"can't mount a tmpfs here: {mounted.stderr.strip()[:200]}")
+    try:
+        yield mount_point
+    finally:
+        from search_app.store import forget_cached_system
+
+        forget_cached_system(Settings(store_dir=mount_point / "store"))
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(disk: Path, leave_bytes: int = 0) -> Path:
+    """Fill the disk with a file until leave_bytes are free (or nothing is)."""
+    filler = disk / "filler"
+    with filler.open("wb") as stream:
+        while shutil.disk_usage(disk).free > leave_bytes:
+            chunk = min(1 << 20, max(shutil.disk_usage(disk).free - leave_bytes, 4096))
+            try:
+                stream.write(b"\0" * chunk)
+                stream.flush()
+            except OSError:
+                break
+    return filler
+
+
+def test_a_full_disk_refuses_the_write_in_one_line_and_keeps_the_store_searchable(
+    small_disk: Path, tmp_path: Path, cached_loader: Callable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's repro: a 200-row store on a 20 MB disk, then the whole sample."""
+    settings = Settings(store_dir=small_disk / "store")
+    base = write_tsv(tmp_path / "base.tsv", SAMPLE_LINES[:200])
+    run_ingest(IngestOptions(source=str(base)), replace(settings, model="minilm"),
+               loader=cached_loader)  # fmt: skip
+    before = sorted(GifStore(settings).read_all(), key=lambda r: r.row_id)
+    sample = write_tsv(tmp_path / "sample.tsv", SAMPLE_LINES)
+
+    err = one_line_failure(ingest_args(settings, str(sample), "--all"), capsys)
+    assert f"no space left on the disk of {settings.store_dir}" in err
+    assert "free some space or use --store on a larger disk" in err
+    with hold_writer_lock(settings.store_dir):
+        pass
+    after = {r.row_id: r for r in GifStore(settings).read_all()}
+    assert all(after.get(row.row_id) == row for row in before)  # nothing stored was lost
+    assert main(search_args(settings, "a dog runs", "-k", "3")) == 0  # and it is searchable
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_disk_full_to_the_last_byte_is_one_line_and_loses_nothing(
+    small_disk: Path, tmp_path: Path, cached_loader: Callable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(store_dir=small_disk / "store")
+    base = write_tsv(tmp_path / "base.tsv", SAMPLE_LINES[100 : 100 + BASE_ROWS])
+    run_ingest(IngestOptions(source=str(base)), replace(settings, model="minilm"),
+               loader=cached_loader)  # fmt: skip
+    before = sorted(GifStore(settings).read_all(), key=lambda r: r.row_id)
+    source = write_tsv(tmp_path / "good.tsv", [line.decode() for line in GOOD])
+    filler = fill(small_disk)
+
+    # A new process's search: Chroma writes as it opens a store, so it can't read one on
+    # a full disk (this process's open store still could).
+    searched = subprocess.run(
+        [sys.executable, "-m", "gifsearch", *search_args(settings, "a dog runs")],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert searched.returncode == 1 and searched.stdout == "", searched.stdout
+    assert searched.stderr.count("\n") == 1 and "Traceback" not in searched.stderr
+    assert f"no space left on the disk of {settings.store_dir}" in searched.stderr
+    new_store = replace(settings, store_dir=small_disk / "new")
+    for argv in (ingest_args(settings, str(source)), ingest_args(new_store, str(source))):
+        err = one_line_failure(argv, capsys)
+        assert "no space left on the disk of" in err and "free some space" in err, err
+
+    filler.unlink()  # space freed: everything stored before is there and searchable
+    assert sorted(GifStore(settings).read_all(), key=lambda r: r.row_id) == before
+    assert main(search_args(settings, "a dog runs", "-k", "3")) == 0
+    assert main(ingest_args(settings, str(source))) == 0
+    assert GifStore(settings).count() == BASE_ROWS + len(GOOD)

@@ -16,9 +16,11 @@ from search_app.ranking import (
     Pooling,
     PoolingKind,
     ScoredGif,
+    fuse_queries,
     fuse_ranks,
     pool_cosines,
     rank_rows,
+    shared_ranks,
 )
 from search_app.records import RowKind, StoredRow
 
@@ -161,6 +163,27 @@ def test_a_tie_goes_to_the_preferred_list() -> None:
     fused = fuse_ranks(lists, prefer=RowKind.DESCRIPTION)
     assert [g.gif_id for g in fused] == ["z", "a"]
     assert fused[0].score == fused[1].score == pytest.approx(0.5)
+
+
+def test_tied_scores_share_the_best_rank_of_their_run() -> None:
+    assert shared_ranks([0.9, 0.8, 0.8, 0.8, 0.7, 0.7]) == [1, 2, 2, 2, 5, 5]
+    assert shared_ranks([0.5, 0.5 - 1e-7, 0.4]) == [1, 1, 3]  # below float32 resolution
+    assert shared_ranks([]) == []
+
+
+def test_a_gif_tied_first_for_both_queries_beats_gifs_first_for_one() -> None:
+    """'both' has the text's description and the image's frames: a tie with 'text' in the
+    text's list and with 'image' in the image's list. In whatever order the index returns
+    the tied GIFs, 'both' must come first (with ranks by position it lost 1/62 + 1/62 to
+    1/61 + 1/63 whenever it came second in both lists)."""
+    for text_first, image_first in (("text", "image"), ("both", "both"), ("text", "both")):
+        text_second = "both" if text_first == "text" else "text"
+        image_second = "both" if image_first == "image" else "image"
+        by_text = [scored(text_first, 0.9), scored(text_second, 0.9), scored("image", 0.2)]
+        by_image = [scored(image_first, 0.8), scored(image_second, 0.8), scored("text", 0.1)]
+        lists = [fuse_ranks({RowKind.DESCRIPTION: gifs}) for gifs in (by_text, by_image)]
+        fused = fuse_queries(lists, [0.5, 0.5])
+        assert fused[0].gif_id == "both" and fused[0].score == pytest.approx(1.0)
 
 
 def test_no_rows_fuse_to_nothing() -> None:

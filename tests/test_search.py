@@ -145,7 +145,7 @@ def test_an_empty_collection_and_a_lone_gif_give_no_hits(
     tmp_path: Path, cached_loader: Loader, minilm: Embedder
 ) -> None:
     settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "c", model="minilm")
-    store = GifStore(settings)
+    store = GifStore(settings, create=True)
     store.ensure_collection(ModelBinding(minilm.name, minilm.spec.ref, minilm.dimension))
     engine = SearchEngine.open(settings, loader=cached_loader)
     assert engine.search("a dog", k=5) == []

@@ -38,7 +38,7 @@ def source_rows(path: Path) -> list[GifRecord]:
 
 def make_old_collection(settings: Settings, embedder: Embedder, rows: list[GifRecord]) -> None:
     """Create the collection with the earlier version's call and upsert rows its way."""
-    store = GifStore(settings)
+    store = GifStore(settings, create=True)
     binding = ModelBinding(embedder.name, embedder.spec.ref, embedder.dimension, images=False)
     collection = store.client.get_or_create_collection(  # type: ignore[attr-defined]
         settings.collection,
@@ -95,7 +95,7 @@ def test_adding_a_row_that_is_already_stored_leaves_it_as_it_is(
     settings: Settings, minilm: Embedder, tmp_path: Path
 ) -> None:
     rows = source_rows(write_tsv(tmp_path / "gifs.tsv", SAMPLE_LINES[:20]))
-    store = GifStore(settings)
+    store = GifStore(settings, create=True)
     store.ensure_collection(ModelBinding(minilm.name, minilm.spec.ref, minilm.dimension))
     vectors = minilm.embed_texts([r.description for r in rows])
     store.add_records(rows, vectors)

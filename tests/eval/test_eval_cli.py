@@ -95,5 +95,12 @@ def test_bench_quick_runs_every_measurement_on_tiny_sizes(
     assert data["query"]["hnsw_recall_at_k"] > 0.9
     assert {"search", "bare", "encode", "query"} <= set(data["query"]["latency"])
     assert data["clip"]["text_parameters"] > 60_000_000  # the real ViT-B/32 text tower
-    assert {t["target"] for t in data["targets"]} >= {"ingest / bare encode", "HNSW recall@10"}
+    ratio = f"ingest / bare encode, {ingest['precision']}"
+    assert {t["target"] for t in data["targets"]} >= {ratio, "HNSW recall@10"}
+    stages = data["stage_profile"][ingest["precision"]]  # the per-stage profile, 100 rows
+    assert all(stages[key] >= 0 for key in ("read", "hash", "encode", "write", "write_hnsw"))
+    parts = ("write_log", "write_hnsw", "write_metadata", "write_documents")
+    assert sum(stages[key] for key in parts) == pytest.approx(stages["write"])
+    assert stages["encode"] > 0 and 0 < stages["job"] < ingest["ingest_seconds"]
+    assert "per-stage profile, 100 rows" in captured.out
     assert data["machine"]["cores"] >= 1

@@ -123,7 +123,7 @@ def test_api_errors_are_one_line_gradio_errors(
 def test_empty_collection_shows_the_ingest_command(
     empty_settings: Settings, cached_loader: Callable, minilm
 ) -> None:
-    store = GifStore(empty_settings)
+    store = GifStore(empty_settings, create=True)
     store.ensure_collection(ModelBinding(minilm.name, "minilm", minilm.dimension))
     engine = SearchEngine.open(empty_settings, cached_loader)
     handlers = SearchHandlers(engine, ingest_command(empty_settings))

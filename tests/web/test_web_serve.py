@@ -84,7 +84,7 @@ def test_missing_collection_says_how_to_fill_it(
 def test_empty_collection_says_how_to_fill_it(
     empty_settings: Settings, minilm, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = GifStore(empty_settings)
+    store = GifStore(empty_settings, create=True)
     store.ensure_collection(ModelBinding(minilm.name, "minilm", minilm.dimension))
     assert main(["serve", "--store", str(empty_settings.store_dir)]) == 1
     err = capsys.readouterr().err

@@ -37,7 +37,10 @@ KIND_CLIP = "clip"  # text and vision towers with projections: already pooled
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens")
 PROBE_MIN_COSINE = 0.9999  # lowest cosine to sentence-transformers a usable build may show
 CHECK_MIN_COSINE = 0.9999  # at load: the check vector vs the one the build stored
-DEFAULT_THREADS = 1  # intra-op threads; measured on 2 cores, see benchmarks/fast_embedder_bench.py
+# Intra-op threads. 2 cut one query's encode p50 (3.41 against 5.31 ms), but gave 2 clients
+# at once fewer queries/s and, in the one startup run with 2, a slower search and cold
+# start (docs/results.md, "Instant search").
+DEFAULT_THREADS = 1
 DIR_HASH_CHARS = 12
 SLUG_CHARS = 48
 SENTENCE_TRANSFORMERS_ORG = "sentence-transformers"

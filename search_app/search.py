@@ -221,9 +221,9 @@ class SearchEngine:
 
         The query language (search_app.query) leaves out GIFs that mention a -word or a
         -"phrase". With image (CLIP collections) or like (a stored GIF's id), the query is
-        that text combined with the image or the GIF: their unit vectors mixed by
-        options.image_weight. options also pages (offset), sets a floor (min_score) and
-        shows GIFs known dead (include_dead).
+        that text combined with the image or the GIF: the two rankings fused by rank, the
+        image's (or GIF's) share options.image_weight. options also pages (offset), sets a
+        floor (min_score) and shows GIFs known dead (include_dead).
         """
         options = options or SearchOptions()
         parsed = parse_query(clean_query(query))

@@ -67,7 +67,8 @@ def main(argv: list[str]) -> int:
     baseline = ranks[BEST_ONLY.label]
     print(f"{'pooling':<30}" + "".join(f"{s + ': R@10 - best [95% CI]':>34}" for s in REPORTED))
     for pooling in SWEEP:
-        result = measure_strata(ranks[pooling.label], baseline, strata, clusters)
+        base = None if pooling == BEST_ONLY else baseline  # best-only: its own R@10
+        result = measure_strata(ranks[pooling.label], base, strata, clusters)
         cells = []
         for stratum in REPORTED:
             if stratum not in result:

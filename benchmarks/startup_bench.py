@@ -28,25 +28,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from search_app.embedder import Embedder
 from search_app.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 TIE = 1e-6
 QUERY = "a cat jumps off a table"
+SERVE_TIMEOUT_S = 120.0  # a serve that answers no page by then failed, not slowed
 
 
 def log(message: str) -> None:
     """A progress line on stderr."""
     print(f"startup: {message}", file=sys.stderr, flush=True)
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    """p50 and p99 of samples (seconds), in ms."""
-    values = np.array(samples) * 1000
-    return {"p50_ms": float(np.percentile(values, 50)), "p99_ms": float(np.percentile(values, 99))}
 
 
 def build_store(root: Path, rows: int) -> tuple[Settings, list[str]]:
@@ -101,10 +94,12 @@ def serve_to_page(settings: Settings, runs: int) -> dict[str, float]:
     """Seconds from starting `gifsearch serve` until its page answers 200."""
     import httpx
 
+    from tests.chroma_server import free_port
+
     env = {**os.environ, "GIFSEARCH_CACHE_DIR": str(settings.cache_dir), "HF_HUB_OFFLINE": "1"}
     walls = []
     for run in range(runs + 1):
-        port = 20_000 + os.getpid() % 10_000 + run
+        port = free_port()
         started = time.perf_counter()
         server = subprocess.Popen(
             [
@@ -123,7 +118,11 @@ def serve_to_page(settings: Settings, runs: int) -> dict[str, float]:
             cwd=REPO,
         )
         try:
-            while time.perf_counter() - started < 120:
+            while True:
+                if server.poll() is not None:
+                    raise SystemExit(f"startup: serve exited with {server.returncode}")
+                if time.perf_counter() - started > SERVE_TIMEOUT_S:
+                    raise SystemExit(f"startup: serve did not answer in {SERVE_TIMEOUT_S:.0f} s")
                 try:
                     if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
                         break
@@ -172,7 +171,9 @@ def warm_figures(settings: Settings, queries: list[str]) -> dict[str, object]:
         started = time.perf_counter()
         slow_bf16.embed_query(text)
         timings["encode_st_bf16"].append(time.perf_counter() - started)
-    latency = {name: percentiles(values) for name, values in timings.items()}
+    from measure import percentiles_ms  # a sibling script
+
+    latency = {name: percentiles_ms(values) for name, values in timings.items()}
     answers = {}
     for label, slow in (("st_fp32", slow_fp32), ("st_bf16", slow_bf16)):
         other = SearchEngine(store, slow, binding)
@@ -234,7 +235,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.queries, args.cold_runs = 500, 20, 2
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(0, str(REPO))  # for tests.chroma_server (free_port)
     report: dict[str, object] = {
         "rows": args.rows,
         "queries": args.queries,

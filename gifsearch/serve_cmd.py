@@ -19,12 +19,15 @@ from gifsearch.flags import (
     settings_from_args,
 )
 from search_app.errors import CollectionNotFoundError, ConfigError
-from search_app.settings import SettingGroup, Settings, setting
+from search_app.settings import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    SettingGroup,
+    Settings,
+    port_problem,
+    setting,
+)
 
-# The web module's defaults, declared here so that building the CLI parser (which every
-# command does) never imports gradio; search_app/web.py takes them from LaunchOptions.
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
 MAX_AUTH_FILE_BYTES = 4_096
 GROUPS = (SettingGroup.INDEX, SettingGroup.MODEL, SettingGroup.SERVE)
 
@@ -35,10 +38,6 @@ def parse_auth(text: str) -> tuple[str, str]:
     if not sep or not user or not password:
         raise ConfigError("auth must look like user:password (both parts non-empty)")
     return user, password
-
-
-def _port_problem(port: int) -> str | None:
-    return None if 1 <= port <= 65_535 else "is out of range: use 1 to 65535"
 
 
 def _auth_problem(text: str | None) -> str | None:
@@ -66,7 +65,7 @@ class ServeSettings:
         help="port",
         env="GIFSEARCH_PORT",
         group=SettingGroup.SERVE,
-        check=_port_problem,
+        check=port_problem,
     )
     auth: str | None = setting(
         None,

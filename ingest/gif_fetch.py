@@ -1,5 +1,5 @@
 """GIF bytes for the frames job: safe downloads (ingest/http_download.py, checked to be
-GIFs) and local GIF files. Every failure is a FetchError with a reason the job counts;
+GIFs) and local GIF files. Every failure is a DownloadError with a reason the job counts;
 none is fatal. The download limits' defaults (DownloadLimits) are a GIF's.
 """
 

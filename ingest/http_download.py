@@ -22,6 +22,9 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from ingest.reader import is_web_url
+from search_app.errors import first_line
+
 WEB_SCHEMES = ("http", "https")
 READ_CHUNK_BYTES = 64 * 1024
 DOWNLOAD_FAILURES = (
@@ -32,6 +35,9 @@ DOWNLOAD_FAILURES = (
     "http_error",  # an HTTP error status
     "network_error",  # DNS, refused connection, reset, TLS, a cut or broken response
 )
+# Failures of the network on our side, not of what was asked for: a link check keeps the
+# GIF's status, a source download falls back to the bundled sample.
+UNREACHED_FAILURES = ("timeout", "network_error")
 MAX_SHOWN_URL_CHARS = 200  # of a URL, in a message
 
 # Takes each chunk of a body; returning True says it has seen enough (the rest is not read).
@@ -114,15 +120,15 @@ def shared_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def check_web_url(url: str, reason: str = "bad_url") -> None:
-    """Raise DownloadError(reason) unless url is an absolute http(s) URL with a host."""
+def check_web_url(url: str) -> None:
+    """Raise DownloadError("bad_url") unless url is an absolute http(s) URL with a host."""
     try:
         parts = urlsplit(url)
     except ValueError:
-        raise DownloadError(reason, f"{shown(url)} is not a valid URL") from None
-    if parts.scheme.lower() not in WEB_SCHEMES or not parts.hostname:
+        raise DownloadError("bad_url", f"{shown(url)} is not a valid URL") from None
+    if parts.scheme not in WEB_SCHEMES or not parts.hostname:
         scheme = f"a {parts.scheme}: URL" if parts.scheme else "not an http(s) URL"
-        raise DownloadError(reason, f"{shown(url)} is {scheme}")
+        raise DownloadError("bad_url", f"{shown(url)} is {scheme}")
 
 
 def stream_download(
@@ -131,61 +137,37 @@ def stream_download(
     on_chunk: ChunkHandler,
     check_response: Callable[[httpx.Response], None] | None = None,
     headers: dict[str, str] | None = None,
-    method: str = "GET",
     chunk_bytes: int = READ_CHUNK_BYTES,
-) -> httpx.Response:
-    """Download url within limits, handing each chunk of the body (chunk_bytes at most) to
+) -> None:
+    """GET url within limits, handing each chunk of the body (chunk_bytes at most) to
     on_chunk.
 
     check_response sees the final response before its body is read (and may raise).
     on_chunk returning True (True itself: not a byte count) stops the download there: the
     rest of the body is never read and the connection is closed, so a caller that needs
-    only the first bytes (the link checker) doesn't fetch the whole file.
-    Returns that response (its body consumed, or cut off where on_chunk asked). Raises
+    only the first bytes (the link checker) doesn't fetch the whole file. Raises
     DownloadError saying why it failed.
     """
     check_web_url(url)
+    if not is_web_url(url):  # the rows' own rule: no spaces, controls or unsafe characters
+        raise DownloadError("bad_url", f"{shown(url)} holds characters a URL can't hold")
     deadline = Deadline(limits.deadline_s)
-    timeout = httpx.Timeout(limits.timeout_s)
     try:
         with httpx.Client(
-            timeout=timeout, headers=headers, follow_redirects=False, verify=shared_ssl_context()
+            timeout=httpx.Timeout(limits.timeout_s),
+            headers=headers,
+            follow_redirects=False,
+            verify=shared_ssl_context(),
         ) as client:
             for _ in range(limits.max_redirects + 1):
-                try:
-                    request = client.build_request(
-                        method, url, extensions={"trace": deadline.trace}
-                    )
-                except httpx.InvalidURL:
-                    raise DownloadError("bad_url", f"{shown(url)} is not a valid URL") from None
-                try:
-                    response = client.send(request, stream=True)
-                except httpx.InvalidURL:  # httpx reads a redirect's Location while sending
-                    raise DownloadError(
-                        "bad_redirect", f"{shown(url)} redirects to an invalid URL"
-                    ) from None
+                response = _send(client, url, deadline)
                 try:
                     if response.is_redirect:
-                        target = urljoin(str(response.url), response.headers.get("location", ""))
-                        try:
-                            check_web_url(target, "bad_redirect")
-                        except DownloadError as exc:
-                            raise DownloadError(
-                                "bad_redirect", f"{shown(url)} redirects to {exc.detail}"
-                            ) from None
-                        url = target
+                        url = _redirect_target(response, url)
                         continue
-                    if response.status_code >= 400:
-                        raise DownloadError(
-                            "http_error", f"{shown(url)}: HTTP {response.status_code}"
-                        )
-                    declared = response.headers.get("Content-Length", "")
-                    if declared.isdigit() and int(declared) > limits.max_bytes:
-                        raise DownloadError("too_large", f"{shown(url)} is {int(declared):,} bytes")
-                    if check_response:
-                        check_response(response)
+                    _check_final(response, url, limits, check_response)
                     read_body(response, url, limits.max_bytes, deadline, on_chunk, chunk_bytes)
-                    return response
+                    return
                 finally:
                     response.close()
             raise DownloadError("bad_redirect", f"{shown(url)}: too many redirects")
@@ -196,10 +178,47 @@ def stream_download(
     except (httpx.HTTPError, OSError, ValueError) as exc:
         if deadline.passed():  # the watchdog cut the connection
             raise DownloadError("timeout", f"{shown(url)}: download took too long") from None
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DownloadError("network_error", f"{shown(url)}: {detail}") from None
+        raise DownloadError("network_error", f"{shown(url)}: {first_line(exc)}") from None
     finally:
         deadline.disarm()
+
+
+def _send(client: httpx.Client, url: str, deadline: Deadline) -> httpx.Response:
+    """Send a GET of url, streaming; an invalid URL or redirect is a DownloadError."""
+    try:
+        request = client.build_request("GET", url, extensions={"trace": deadline.trace})
+    except httpx.InvalidURL:
+        raise DownloadError("bad_url", f"{shown(url)} is not a valid URL") from None
+    try:
+        return client.send(request, stream=True)
+    except httpx.InvalidURL:  # httpx reads a redirect's Location while sending
+        raise DownloadError("bad_redirect", f"{shown(url)} redirects to an invalid URL") from None
+
+
+def _redirect_target(response: httpx.Response, url: str) -> str:
+    """Return where a redirect points, refusing any target but an http(s) URL."""
+    target = urljoin(str(response.url), response.headers.get("location", ""))
+    try:
+        check_web_url(target)
+    except DownloadError as exc:
+        raise DownloadError("bad_redirect", f"{shown(url)} redirects to {exc.detail}") from None
+    return target
+
+
+def _check_final(
+    response: httpx.Response,
+    url: str,
+    limits: DownloadLimits,
+    check_response: Callable[[httpx.Response], None] | None,
+) -> None:
+    """Refuse a final response that is an HTTP error or declares more than the size cap."""
+    if response.status_code >= 400:
+        raise DownloadError("http_error", f"{shown(url)}: HTTP {response.status_code}")
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise DownloadError("too_large", f"{shown(url)} is {int(declared):,} bytes")
+    if check_response:
+        check_response(response)
 
 
 def read_body(

@@ -347,10 +347,9 @@ class IngestJob:
     ) -> EmbedWork:
         """Load the model, bind the collection to it, embed the new rows and frames."""
         settings = self.settings
-        load_started = time.perf_counter()
         with self.clock.timing(Stage.LOAD):
             embedder = self.loader(model, settings)
-        load_seconds = time.perf_counter() - load_started
+        load_seconds = self.clock.seconds[Stage.LOAD]
         if embedder.notice:
             self.notice(embedder.notice)
         if want_frames and not embedder.supports_images:

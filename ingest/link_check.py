@@ -25,7 +25,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from ingest.gif_fetch import GIF_SIGNATURES, check_gif_type, check_signature
-from ingest.http_download import DownloadError, DownloadLimits, stream_download
+from ingest.http_download import (
+    UNREACHED_FAILURES,
+    DownloadError,
+    DownloadLimits,
+    stream_download,
+)
 from search_app.errors import ConfigError
 from search_app.records import GifLinks, LinkState, LinkStatus, RowKind
 from search_app.settings import Settings
@@ -40,7 +45,7 @@ DAY_S = 24 * HOUR_S
 # A week: TGIF's links die over months, not days, and a collection of 20,000 GIFs takes
 # minutes to check; a GIF that dies in between still shows as a placeholder tile.
 DEFAULT_RECHECK_AFTER_S = 7 * DAY_S
-UNREACHED_REASONS = ("timeout", "network_error")  # not the GIF's fault: status kept
+UNREACHED_REASONS = UNREACHED_FAILURES  # not the GIF's fault: status kept
 DEAD_REASONS = ("http_error", "not_gif", "bad_redirect", "too_large", "bad_url")
 SIGNATURE_BYTES = max(len(signature) for signature in GIF_SIGNATURES)
 REQUEST_HEADERS = {"User-Agent": "gifsearch (link check)", "Accept": "image/gif"}

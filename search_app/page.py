@@ -24,6 +24,7 @@ from search_app.search import (
     GIF_ID_PATTERN,
     MAX_OFFSET,
     MAX_QUERY_CHARS,
+    CollectionStats,
     HitList,
     SearchEngine,
     SearchOptions,
@@ -114,18 +115,24 @@ class SearchHandlers:
         self.engine = engine
         self.fill_command = fill_command
 
-    def status_line(self, latency_ms: float | None = None, hits: HitList | None = None) -> str:
-        """Return the status line for the open collection (and the last search)."""
-        return format_status(self.engine.stats(), latency_ms, hits)
+    def status_line(
+        self,
+        latency_ms: float | None = None,
+        hits: HitList | None = None,
+        stats: CollectionStats | None = None,
+    ) -> str:
+        """Return the status line for the open collection (and the last search); stats:
+        the collection's, when the caller has just read them."""
+        return format_status(stats or self.engine.stats(), latency_ms, hits)
 
     @property
     def images_enabled(self) -> bool:
         """Whether search by image is offered: the collection's model embeds images."""
         return self.engine.supports_images
 
-    def empty_notice(self) -> str | None:
+    def empty_notice(self, stats: CollectionStats | None = None) -> str | None:
         """Return a notice saying how to fill the collection when it holds nothing."""
-        stats = self.engine.stats()
+        stats = stats or self.engine.stats()
         if stats.descriptions or stats.frames:
             return None
         return render_notice(
@@ -159,9 +166,10 @@ class SearchHandlers:
                 "Type a sentence first", "Describe what happens in the GIF, e.g. “a dog runs”."
             )
             return message, self.status_line(), [], replace(view, shown=0).to_state()
-        notice = self.empty_notice()
+        stats = self.engine.stats()  # once per search: two counts, on a server two calls
+        notice = self.empty_notice(stats)
         if notice:
-            return notice, self.status_line(), [], view.to_state()
+            return notice, self.status_line(stats=stats), [], view.to_state()
         loaded = list(loaded or [])
         try:
             count = check_count(view.k)
@@ -194,7 +202,7 @@ class SearchHandlers:
             url=new_view.url_query(),
             push=push and not loaded,
         )
-        return html, self.status_line(latency_ms, hits), shown, new_view.to_state()
+        return html, self.status_line(latency_ms, hits, stats), shown, new_view.to_state()
 
     def find(
         self, view: PageView, k: int, options: SearchOptions, image: Image.Image | None

@@ -69,16 +69,17 @@ def load_query_embedder(model: str, settings: Settings) -> QueryEmbedder:
     """Return the embedder for a collection's model (its recorded ref) under the settings."""
     backend = QueryBackend(settings.query_backend)
     if backend is QueryBackend.SENTENCE_TRANSFORMERS:
-        return _sentence_transformers(model, settings)
+        return load_for_settings(model, settings)
     directory = onnx_dir(settings, resolve_model_spec(model))
     if directory is None:
         problem = "its model files are not on this machine"
-        return _fallback(_sentence_transformers(model, settings), backend, problem)
+        _refuse_if_forced(backend, problem)  # before loading a model that would go unused
+        return _fallback(load_for_settings(model, settings), backend, problem)
     try:
         return load_onnx_embedder(directory)
     except OnnxModelError as exc:  # not built yet, or built but no longer usable
         unusable = first_line(exc) if (directory / MANIFEST_NAME).exists() else None
-    embedder = _sentence_transformers(model, settings)
+    embedder = load_for_settings(model, settings)
     try:
         fast = build_query_embedder(embedder, directory)
     except (GifSearchError, OSError) as exc:  # OSError: the cache can't be written
@@ -88,22 +89,22 @@ def load_query_embedder(model: str, settings: Settings) -> QueryEmbedder:
     return fast
 
 
-def build_query_embedder(embedder: object, directory: Path) -> QueryEmbedder:
+def build_query_embedder(embedder: Embedder, directory: Path) -> QueryEmbedder:
     """Build, verify and load the ONNX query embedder of a loaded sentence-transformers model."""
     from search_app.onnx_export import build_onnx_embedder
 
-    build_onnx_embedder(embedder, directory)  # type: ignore[arg-type]
+    build_onnx_embedder(embedder, directory)
     fast = load_onnx_embedder(directory)
     fast.notice = f"built the ONNX query embedder of {fast.name} in {directory}"
     return fast
 
 
-def ensure_query_embedder(embedder: object, settings: Settings) -> str | None:
+def ensure_query_embedder(embedder: Embedder, settings: Settings) -> str | None:
     """Build the ONNX query embedder for an ingest's loaded model unless it exists or the
     settings say sentence-transformers; return a notice saying what happened, or None."""
     if QueryBackend(settings.query_backend) is QueryBackend.SENTENCE_TRANSFORMERS:
         return None
-    directory = onnx_dir(settings, embedder.spec)  # type: ignore[attr-defined]
+    directory = onnx_dir(settings, embedder.spec)
     if directory is None:
         return None
     try:
@@ -123,14 +124,16 @@ def load_for_settings(model: str, settings: Settings) -> Embedder:
     return load_embedder(model, settings.device, settings.precision, settings.network_timeout_s)
 
 
-def _sentence_transformers(model: str, settings: Settings) -> QueryEmbedder:
-    return load_for_settings(model, settings)
+def _refuse_if_forced(backend: QueryBackend, problem: str) -> None:
+    if backend is QueryBackend.ONNX:
+        raise ConfigError(
+            f"no ONNX query embedder: {problem}; set query backend auto to use "
+            "sentence-transformers"
+        )
 
 
 def _fallback(embedder: QueryEmbedder, backend: QueryBackend, problem: str) -> QueryEmbedder:
-    message = f"no ONNX query embedder: {problem}"
-    if backend is QueryBackend.ONNX:
-        raise ConfigError(f"{message}; set query backend auto to use sentence-transformers")
-    notices = [embedder.notice, f"{message}; using sentence-transformers"]
+    _refuse_if_forced(backend, problem)
+    notices = [embedder.notice, f"no ONNX query embedder: {problem}; using sentence-transformers"]
     embedder.notice = "; ".join(n for n in notices if n)
     return embedder

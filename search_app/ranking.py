@@ -75,11 +75,6 @@ class ScoredGif:
     score: float
     row: StoredRow
 
-    @property
-    def best_cosine(self) -> float:
-        """The cosine of the GIF's best-matching row."""
-        return row_cosine(self.row)
-
 
 def row_cosine(row: StoredRow) -> float:
     """Return a queried row's cosine similarity: 1 - its cosine distance."""
@@ -141,14 +136,11 @@ def rank_rows(
     return [ScoredGif(rows[first[g]].gif_id, float(scores[g]), rows[first[g]]) for g in order]
 
 
-def best_row_per_gif(
-    rows: Sequence[StoredRow], exclude_gif: str | None = None
-) -> dict[str, StoredRow]:
-    """Keep the nearest row of each GIF (rows come nearest first), leaving out exclude_gif."""
+def best_row_per_gif(rows: Sequence[StoredRow]) -> dict[str, StoredRow]:
+    """Keep the nearest row of each GIF (rows come nearest first)."""
     best: dict[str, StoredRow] = {}
     for row in rows:
-        if row.gif_id != exclude_gif and row.gif_id not in best:
-            best[row.gif_id] = row
+        best.setdefault(row.gif_id, row)
     return best
 
 
@@ -181,6 +173,18 @@ def shared_ranks(scores: Sequence[float]) -> list[int]:
     return ranks
 
 
+def rrf_scores(
+    lists: Sequence[Sequence[ScoredGif | FusedGif]], weights: Sequence[float]
+) -> dict[str, float]:
+    """Return each GIF's sum over the lists of weight / (RRF_K + its rank), tied scores
+    sharing a rank; a GIF missing from a list adds nothing for it."""
+    scores: dict[str, float] = {}
+    for gifs, weight in zip(lists, weights, strict=True):
+        for rank, gif in zip(shared_ranks([g.score for g in gifs]), gifs, strict=True):
+            scores[gif.gif_id] = scores.get(gif.gif_id, 0.0) + weight / (RRF_K + rank)
+    return scores
+
+
 def fuse_ranks(ranked: Mapping[str, Sequence[ScoredGif]], prefer: str = "") -> list[FusedGif]:
     """Merge ranked lists of GIFs (one per kind of match) into one list.
 
@@ -198,13 +202,11 @@ def fuse_ranks(ranked: Mapping[str, Sequence[ScoredGif]], prefer: str = "") -> l
         return [FusedGif(g.gif_id, g.score, {name: g.row}, {name: g.score}) for g in ranked[name]]
     rows: dict[str, dict[str, StoredRow]] = {}
     kind_scores: dict[str, dict[str, float]] = {}
-    fused_scores: dict[str, float] = {}
     for name in names:
-        gifs = ranked[name]
-        for rank, gif in zip(shared_ranks([g.score for g in gifs]), gifs, strict=True):
+        for gif in ranked[name]:
             rows.setdefault(gif.gif_id, {})[name] = gif.row
             kind_scores.setdefault(gif.gif_id, {})[name] = gif.score
-            fused_scores[gif.gif_id] = fused_scores.get(gif.gif_id, 0.0) + 1.0 / (RRF_K + rank)
+    fused_scores = rrf_scores([ranked[name] for name in names], [1.0] * len(names))
     scale = (RRF_K + 1) / len(names)
     fused = [
         FusedGif(g, fused_scores[g] * scale, rows[g], kind_scores[g], fused=True) for g in rows
@@ -222,11 +224,10 @@ def fuse_queries(lists: Sequence[Sequence[FusedGif]], weights: Sequence[float]) 
     """
     total = sum(weights) or 1.0
     found: dict[str, FusedGif] = {}
-    scores: dict[str, float] = {}
-    for gifs, weight in zip(lists, weights, strict=True):
-        for rank, gif in zip(shared_ranks([g.score for g in gifs]), gifs, strict=True):
+    for gifs in lists:
+        for gif in gifs:
             found.setdefault(gif.gif_id, gif)
-            scores[gif.gif_id] = scores.get(gif.gif_id, 0.0) + weight / (RRF_K + rank)
+    scores = rrf_scores(lists, weights)
     fused = [
         FusedGif(g, scores[g] * (RRF_K + 1) / total, gif.rows, gif.kind_scores, fused=True)
         for g, gif in found.items()

@@ -175,8 +175,16 @@ class SearchEngine:
         self.binding = binding
         self._stats: CollectionStats | None = None
         self._stats_lock = threading.Lock()  # web handlers share one engine
-        self._catalog = CatalogKeeper(store.read_all)
+        # A server store changes with no files here to watch (refresh_if_changed can't
+        # tell), so only an embedded store's rows are kept in memory.
+        self._catalog = CatalogKeeper(self._catalog_rows, enabled=not store.settings.chroma_host)
         self._answered = 0  # queries answered: an engine past its first keeps a catalog
+
+    def _catalog_rows(self) -> list[StoredRow]:
+        """What the catalog holds: description rows with their documents, frame rows
+        without (it counts their GIFs and dead marks only)."""
+        descriptions = self.store.read_all((RowKind.DESCRIPTION,))
+        return descriptions + self.store.read_all((RowKind.FRAME,), documents=False)
 
     @classmethod
     def open(
@@ -268,10 +276,6 @@ class SearchEngine:
         kind = RowKind.FRAME if self.store.count_kind(RowKind.FRAME) else RowKind.DESCRIPTION
         return {kind: vector}
 
-    def search_vector(self, vector: np.ndarray, k: int, exclude_gif: str | None = None) -> HitList:
-        """Return up to k GIFs nearest to a unit vector, grouped by GIF, best first."""
-        return self.rank(dict.fromkeys(tuple(RowKind), vector), k, exclude_gif)
-
     def rank(
         self,
         vectors: Mapping[str, np.ndarray],
@@ -307,12 +311,12 @@ class SearchEngine:
         # No count() per query: Chroma answers n_results beyond a collection's size with
         # every row it has, which is how nearest_rows knows it has seen them all.
         parts = [(weight, vectors) for weight, vectors in parts if weight > 0] or parts[:1]
+        kinds_of = [[kind for kind in vectors if self.store.has_kind(kind)] for _, vectors in parts]
         wanted = options.offset + k + 1  # one more: is there a next page?
         depth = wanted
         while True:
             lists, seen = [], []
-            for _, vectors in parts:
-                kinds = [kind for kind in vectors if self.store.has_kind(kind)]
+            for (_, vectors), kinds in zip(parts, kinds_of, strict=True):
                 found, rows = self.fused_gifs(vectors, kinds, depth, exclude_gif, pooling, scope)
                 lists.append(found)
                 seen += rows

@@ -23,6 +23,8 @@ from search_app.errors import ConfigError
 DEFAULT_STORE_DIR = Path("chroma_store")
 DEFAULT_COLLECTION = "gifs"
 DEFAULT_CHROMA_PORT = 8000
+DEFAULT_HOST = "127.0.0.1"  # where serve listens (gifsearch/serve_cmd.py, web.py)
+DEFAULT_PORT = 7860
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_NETWORK_TIMEOUT_S = 5.0
 DEFAULT_DOWNLOAD_DEADLINE_S = 600.0  # the TGIF release (18.7 MB) at 32 KB/s
@@ -125,8 +127,17 @@ def _one_of(allowed: tuple[str, ...], prefix: str = "") -> Callable[[str], str |
     return check
 
 
-def _at_least(low: float, unit: str = "") -> Callable[[float], str | None]:
-    return lambda value: None if value >= low else f"must be {low:g}{unit} or more"
+def _at_least(low: float) -> Callable[[float], str | None]:
+    return lambda value: None if value >= low else f"must be {low:g} or more"
+
+
+def _positive_seconds(value: float) -> str | None:
+    return None if value > 0 else "must be above 0 s"
+
+
+def port_problem(port: int) -> str | None:
+    """Why a TCP port number can't be used, or None."""
+    return None if 1 <= port <= 65_535 else "is not between 1 and 65535"
 
 
 def _header_problem(value: str | None) -> str | None:
@@ -217,7 +228,7 @@ class Settings:
         group=SettingGroup.NETWORK,
         metavar="SECONDS",
         label="network timeout",
-        check=lambda value: None if value > 0 else "must be above 0 s",
+        check=_positive_seconds,
     )
     download_deadline_s: float = setting(
         DEFAULT_DOWNLOAD_DEADLINE_S,
@@ -227,7 +238,7 @@ class Settings:
         group=SettingGroup.NETWORK,
         metavar="SECONDS",
         label="download deadline",
-        check=lambda value: None if value > 0 else "must be above 0 s",
+        check=_positive_seconds,
     )
     # Chroma server mode: when chroma_host is set every command uses Chroma's HttpClient.
     chroma_host: str | None = setting(
@@ -243,7 +254,7 @@ class Settings:
         env="GIFSEARCH_CHROMA_PORT",
         group=SettingGroup.INDEX,
         label="Chroma port",
-        check=lambda port: None if 1 <= port <= 65_535 else "is not between 1 and 65535",
+        check=port_problem,
     )
     chroma_ssl: bool = setting(
         False,

@@ -8,6 +8,7 @@ docs/results.md, "Design measurements"). Both collections record the same model 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
@@ -147,9 +148,12 @@ def system_is_stale(settings: Settings) -> bool:
 def forget_cached_system(settings: Settings) -> None:
     """Drop chromadb's per-process cache of the embedded store at settings.store_dir.
 
-    The next client opened on that path then reads the store from disk again.
+    The next client opened on that path then reads the store from disk again, and this
+    process no longer counts as having it open (a store set aside and made anew is new).
     """
     from chromadb.api.shared_system_client import SharedSystemClient
+
+    _OPENED_SIGNATURES.pop(_store_key(settings), None)
 
     systems = getattr(SharedSystemClient, "_identifier_to_system", None)
     if isinstance(systems, dict):
@@ -182,6 +186,7 @@ def damaged_store(settings: Settings, problem: str) -> StoreDamagedError:
 
 Method = TypeVar("Method", bound=Callable)
 PASSED_ON = (GifSearchError, KeyboardInterrupt, SystemExit, GeneratorExit)
+CHECKED_MARK = "_gifsearch_store_checked"  # set on a failure already found not the store's
 
 
 def _translating(method: Method) -> Method:
@@ -192,8 +197,12 @@ def _translating(method: Method) -> Method:
         except PASSED_ON:
             raise
         except BaseException as exc:  # a Rust panic in chromadb is a BaseException
+            if getattr(exc, CHECKED_MARK, False):  # a public method calling another
+                raise
             failure = store_failure(self.settings, exc)
             if failure is None:
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(exc, CHECKED_MARK, True)  # the store's files are read once
                 raise
             raise failure from None
 

@@ -26,17 +26,15 @@ from search_app.search import MAX_QUERY_CHARS, SearchEngine
 from search_app.settings import (
     DEFAULT_CHROMA_PORT,
     DEFAULT_COLLECTION,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
     DEFAULT_STORE_DIR,
     Settings,
 )
 from search_app.tabs import ImageOutput, MarkdownOutput, Panel, Tab, TextField
-from search_app.web_guard import GuardLimits, WebGuard
+from search_app.web_guard import MAX_UPLOAD_BYTES, UPLOAD_WINDOW_S, GuardLimits, WebGuard
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
 QUEUE_MAX_SIZE = 64  # waiting requests beyond this are refused, not queued forever
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the largest image a visitor may drop
-UPLOAD_WINDOW_S = 900  # uploads are kept this long, and budgeted over it (web_guard.py)
 CONCURRENCY_LIMIT = 2  # searches run at once, over all search events and the API
 SEARCH_GROUP = "search"  # the one concurrency group every search event shares
 DEFAULT_EXAMPLES = (
@@ -405,11 +403,7 @@ def guarded(panel: Panel) -> Callable[..., object]:
 
 def guard_limits(options: LaunchOptions) -> GuardLimits:
     """Return what the guard in front of the app lets through for these options."""
-    return GuardLimits(
-        uploads=options.uploads,
-        max_upload_bytes=MAX_UPLOAD_BYTES,
-        upload_window_s=UPLOAD_WINDOW_S,
-    )
+    return GuardLimits(uploads=options.uploads)
 
 
 def launch_app(

@@ -30,6 +30,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UPLOAD_SUFFIX = "/upload"
 MAX_BODY_BYTES = 64 * 1024  # any request but an upload: a query is a few hundred bytes
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the largest image a visitor may drop
+UPLOAD_WINDOW_S = 900  # uploads are kept this long (web.py), and budgeted over it
 SECURITY_HEADERS = (
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", b"frame-ancestors 'none'"),
@@ -44,9 +46,9 @@ class GuardLimits:
     """What the guard lets through: uploads at all, their size, and their budget."""
 
     uploads: bool = False
-    max_upload_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
     upload_budget_bytes: int = 256 * 1024 * 1024  # per window, over all clients
-    upload_window_s: float = 900.0
+    upload_window_s: float = UPLOAD_WINDOW_S
     max_body_bytes: int = MAX_BODY_BYTES
 
 

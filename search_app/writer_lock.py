@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
@@ -19,7 +18,7 @@ from search_app.errors import (
     StoreLockedError,
     StoreUnavailableError,
 )
-from search_app.store_health import disk_full_message
+from search_app.store_health import disk_full_message, is_disk_full
 
 LOCK_FILE_NAME = ".gifsearch-writer.lock"
 
@@ -36,7 +35,7 @@ def describe_holder(lock_path: Path) -> str:
 
 def lock_file_error(store_dir: Path, exc: OSError) -> GifSearchError:
     """The one line for a store folder or lock file that can't be written."""
-    if exc.errno == errno.ENOSPC:
+    if is_disk_full(exc):
         return StoreFullError(disk_full_message(store_dir))
     return StoreUnavailableError(
         f"can't write the lock file of {store_dir}/ ({exc.strerror or exc}); "

@@ -85,7 +85,7 @@ def evaluate_exclusion(
     vectors.add([r.description for r in split.indexed])
     engine = open_engine(split, vectors, settings)
     texts_of = {gif: [r.description for r in group] for gif, group in group_by_gif(rows).items()}
-    built: list[ExclusionQuery] = []
+    built: list[tuple[ExclusionQuery, Sequence]] = []  # with its plain search's hits
     tick = progress(queries, "exclusion queries") if progress else (lambda n: None)
     for query in split.queries:
         if len(built) >= queries:
@@ -97,7 +97,7 @@ def evaluate_exclusion(
         if word is None:
             continue
         mentions = excludes(texts_of[query.gif_id], [(word,)])
-        built.append(ExclusionQuery(query.description, word, query.gif_id, mentions))
+        built.append((ExclusionQuery(query.description, word, query.gif_id, mentions), plain))
         tick(1)
     results: dict[str, dict[str, list[float]]] = {}
 
@@ -107,8 +107,8 @@ def evaluate_exclusion(
         if not item.target_mentions:
             cell["found"].append(float(item.target in {h.gif_id for h in hits}))
 
-    for item in built:
-        record("none", item, engine.search(item.text, TOP))
+    for item, plain in built:
+        record("none", item, plain)
         record("literal (search's)", item, engine.search(f"{item.text} -{item.word}", TOP))
         query_vector = embedder.embed_query(item.text)
         word_vector = embedder.embed_query(item.word)
@@ -119,8 +119,8 @@ def evaluate_exclusion(
             record(f"vector lambda={lam:g}", item, hits)
     return {
         "queries": len(built),
-        "targets_not_mentioning": sum(not q.target_mentions for q in built),
-        "examples": [f"{q.text} -{q.word}" for q in built[:5]],
+        "targets_not_mentioning": sum(not q.target_mentions for q, _ in built),
+        "examples": [f"{q.text} -{q.word}" for q, _ in built[:5]],
         "variants": {
             name: {
                 "share_of_top10_mentioning": round(float(np.mean(cell["share"])), 4),

@@ -54,10 +54,6 @@ class Interval:
             "high": round(self.high, 4),
         }
 
-    def contains_zero_or_more(self) -> bool:
-        """Whether the interval reaches 0 or above (a difference not shown to be a loss)."""
-        return self.high >= 0.0
-
 
 def metric_columns(ranks: Sequence[int | None]) -> dict[str, np.ndarray]:
     """Return each query's recall@k hits (0/1) and reciprocal rank, by metric name."""

@@ -203,11 +203,11 @@ def test_stats_count_gifs_and_descriptions(engine: SearchEngine) -> None:
 
 
 def test_a_long_lived_engine_shows_new_descriptions_of_a_grown_gif(
-    tmp_path: Path, cached_loader: Loader
+    settings: Settings, tmp_path: Path, cached_loader: Loader
 ) -> None:
-    """From its second query on an engine keeps a catalog of descriptions; a write to the
-    store drops it, so a GIF's new description shows at once (from the store)."""
-    settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "c", model="minilm")
+    """From its second query on an engine keeps a catalog of an embedded store's
+    descriptions, and a write to the store drops it; on a server, whose writes it can't
+    see, it keeps none. Either way a GIF's new description shows at once."""
     first = write_tsv(tmp_path / "a.tsv", ROWS)
     run_ingest(IngestOptions(source=str(first)), settings, loader=cached_loader)
     engine = SearchEngine.open(settings, loader=cached_loader)

@@ -58,7 +58,7 @@ class BM25Index:
     def scores(self, query: str) -> np.ndarray:
         """Return every document's BM25 score for query (0 where no term matches)."""
         out = np.zeros(self.size, dtype=np.float32)
-        for term in set(tokenize(query)):
+        for term in sorted(set(tokenize(query))):  # one float32 summation order per query
             posting = self._postings.get(term)
             if posting is not None:
                 out[posting[0]] += posting[1]  # a term lists each document once

@@ -11,8 +11,7 @@ run: setup
 	$(VENV)/gifsearch serve
 
 test: setup
-	@scripts/setup-browser.sh
-	HF_HUB_OFFLINE=1 $(VENV)/pytest
+	@scripts/test.sh
 
 eval: setup
 	$(VENV)/gifsearch eval --source tgif-sample --out benchmarks/results/eval-sample-minilm-bf16.json
@@ -28,6 +27,7 @@ test-slow: setup
 lint: setup
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
+	$(VENV)/mypy
 
 format: setup
 	$(VENV)/ruff format .

@@ -29,7 +29,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from search_app.embedder import cpu_supports_bf16
+from search_app.embedders.sbert import cpu_supports_bf16
 from search_app.settings import DEFAULT_BATCH_SIZE
 
 MEASURE_SCRIPT = Path(__file__).resolve().with_name("measure.py")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from search_app.frames import DEFAULT_FRAMES_PER_GIF
+from search_app.embedders.frames import DEFAULT_FRAMES_PER_GIF
 
 # Targets: (name, threshold, "min" = value must be >= threshold, "max" = <=). The ingest
 # ratios are issue 12's (per precision), the others issue 6's.

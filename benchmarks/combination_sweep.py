@@ -32,9 +32,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from PIL import Image  # noqa: E402
 
 from ingest.job import IngestOptions, run_ingest  # noqa: E402
-from search_app.frames import open_image  # noqa: E402
-from search_app.query_embedder import load_for_settings  # noqa: E402
-from search_app.search import SearchEngine, SearchOptions  # noqa: E402
+from search_app.embedders.frames import open_image  # noqa: E402
+from search_app.embedders.query_embedder import load_for_settings  # noqa: E402
+from search_app.retrieval.engine import SearchEngine  # noqa: E402
+from search_app.retrieval.request import SearchRequest  # noqa: E402
 from search_app.settings import Settings  # noqa: E402
 from tests.frames.conftest import COLOURS, SHAPES, one_scene_gif  # noqa: E402
 from tests.local_http import body_route, serve_handlers  # noqa: E402
@@ -110,7 +111,7 @@ def main(argv: list[str]) -> int:
         for weight in WEIGHTS:
             first = above = 0
             for number, text, image in queries:
-                hits = engine.search(text, 20, SearchOptions(image_weight=weight), image=image)
+                hits = engine.search(SearchRequest(text, k=20, image=image, image_weight=weight))
                 names = [Path(h.url).name for h in hits]
                 both = names.index(f"both-{number}.gif") if f"both-{number}.gif" in names else 99
                 others = [

@@ -4,7 +4,7 @@
     python benchmarks/fast_embedder_bench.py --queries 300 --rows 4096 --processes 5
 
 Prints, from fresh processes so nothing is warm that a search start would not have:
-the import time of search_app.fast_embedder and the load time of the built MiniLM
+the import time of search_app.embedders.onnx_embedder and the load time of the built MiniLM
 (median over --processes runs); embed_query p50/p99 over --queries TGIF sample sentences
 (column 2) for ONNX fp32 at 1 and 2 intra-op threads and for sentence-transformers
 (Embedder.embed_query) at bf16 (2 and 1 torch threads) and fp32; the minimum cosine
@@ -43,8 +43,8 @@ from pathlib import Path
 began = time.perf_counter()
 import search_app
 package = time.perf_counter()
-from search_app.embedder import resolve_model_spec
-from search_app.fast_embedder import load_onnx_embedder, model_files_dir, onnx_dir_for
+from search_app.embedders.sbert import resolve_model_spec
+from search_app.embedders.onnx_embedder import load_onnx_embedder, model_files_dir, onnx_dir_for
 imported = time.perf_counter()
 spec = resolve_model_spec("minilm")
 directory = onnx_dir_for(Path(sys.argv[1]).parent, spec, model_files_dir(spec))
@@ -70,9 +70,9 @@ def sample_sentences(start: int, count: int) -> list[str]:
 
 def ensure_build(cache_dir: Path) -> Path:
     """Return the MiniLM ONNX build under cache_dir, building it when none loads."""
-    from search_app.embedder import resolve_model_spec
+    from search_app.embedders.onnx_embedder import load_onnx_embedder, model_files_dir, onnx_dir_for
+    from search_app.embedders.sbert import resolve_model_spec
     from search_app.errors import OnnxModelError
-    from search_app.fast_embedder import load_onnx_embedder, model_files_dir, onnx_dir_for
 
     spec = resolve_model_spec("minilm")
     directory = onnx_dir_for(cache_dir, spec, model_files_dir(spec))  # type: ignore[arg-type]
@@ -82,8 +82,8 @@ def ensure_build(cache_dir: Path) -> Path:
         return directory
     except OnnxModelError:
         pass
-    from search_app.embedder import load_embedder
-    from search_app.onnx_export import build_onnx_embedder
+    from search_app.embedders.onnx_export import build_onnx_embedder
+    from search_app.embedders.sbert import load_embedder
 
     started = time.perf_counter()
     build_onnx_embedder(load_embedder("minilm", device="cpu", precision="fp32"), directory)
@@ -95,14 +95,14 @@ def worker(args: argparse.Namespace) -> None:
     """Measure one path in this (fresh) process and print its figures as JSON."""
     started = time.perf_counter()
     if args.worker == "onnx":
-        from search_app.fast_embedder import load_onnx_embedder
+        from search_app.embedders.onnx_embedder import load_onnx_embedder
 
         imported = time.perf_counter()
         embedder = load_onnx_embedder(Path(args.build), threads=args.threads)
     else:
         import torch
 
-        from search_app.embedder import load_embedder
+        from search_app.embedders.sbert import load_embedder
 
         torch.set_num_threads(args.threads)
         imported = time.perf_counter()
@@ -174,7 +174,7 @@ def main() -> None:
     def median_ms(key: str) -> float:
         return statistics.median(start[key] for start in starts) * 1000
 
-    print(f"fresh process, median of {args.processes}: import search_app.fast_embedder "
+    print(f"fresh process, median of {args.processes}: import search_app.embedders.onnx_embedder "
           f"{median_ms('import_s'):.0f} ms (of which the search_app package "
           f"{median_ms('package_s'):.0f} ms), model_files_dir + onnx_dir_for "
           f"{median_ms('name_s'):.1f} ms, load_onnx_embedder(MiniLM) {median_ms('load_s'):.0f} "

@@ -12,7 +12,7 @@ many frames are picked, and the decode + pick time per GIF.
 Part "cost": the per-GIF cost of --frames on this machine's CPU with the full-size CLIP
 ViT-B/32 architecture (vision: 768 wide, 12 layers, 12 heads, MLP 3072, 224 px, patch 32;
 text: 512 wide, 12 layers) with random weights (the same FLOPs as the real weights),
-loaded through the real code (search_app.embedder.load_embedder), in fp32 and bf16:
+loaded through the real code (search_app.embedders.sbert.load_embedder), in fp32 and bf16:
 decode + pick frames, then embed the picked frames in batches. Download time is not
 included (it depends on the network; the job overlaps it with embedding).
 """
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from search_app.frames import (  # noqa: E402
+from search_app.embedders.frames import (  # noqa: E402
     DEFAULT_FRAME_STRATEGY,
     DEFAULT_FRAMES_PER_GIF,
     FRAME_STRATEGIES,
@@ -170,7 +170,7 @@ def measure_cost(count: int, seed: int, precisions: Sequence[str], rounds: int) 
     """
     import torch
 
-    from search_app.embedder import IMAGE_BATCH_SIZE, cpu_supports_bf16, load_embedder
+    from search_app.embedders.sbert import IMAGE_BATCH_SIZE, cpu_supports_bf16, load_embedder
 
     rng, np_rng = random.Random(seed), np.random.default_rng(seed)
     gifs = [make_scene_gif(random_lengths(rng), np_rng) for _ in range(count)]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search_app.embedder import IMAGE_BATCH_SIZE
+from search_app.embedders.sbert import IMAGE_BATCH_SIZE
 from search_app.settings import DEFAULT_BATCH_SIZE
 
 RESULT_PREFIX = "RESULT "
@@ -79,7 +79,7 @@ def log(message: str) -> None:
 @cache
 def load(model: str, precision: str) -> object:
     """Load the embedder once per worker (several tasks share it in --quick runs)."""
-    from search_app.embedder import load_embedder
+    from search_app.embedders.sbert import load_embedder
 
     return load_embedder(model, device="cpu", precision=precision)
 
@@ -150,7 +150,8 @@ def run_profile_task(task: dict, progress: bool) -> dict:
     from ingest.job import EMBED_CHUNK_ROWS
     from ingest.reader import read_rows
     from search_app.records import make_gif_id, make_row_id
-    from search_app.store import GifStore, ModelBinding
+    from search_app.store.binding import ModelBinding
+    from search_app.store.client import GifStore
 
     started = time.perf_counter()
     rows, _ = read_rows(Path(task["source"]), task["source"], task["limit"])
@@ -227,9 +228,11 @@ def run_query_task(task: dict, progress: bool) -> dict:
     """
     from gifsearch.console import tqdm_progress
     from ingest.reader import read_rows
-    from search_app.ranking import best_row_per_gif
-    from search_app.search import CANDIDATE_FACTOR, ROWS_PER_CANDIDATE, SearchEngine
-    from search_app.store import GifStore, ModelBinding
+    from search_app.retrieval.engine import CANDIDATE_FACTOR, ROWS_PER_CANDIDATE, SearchEngine
+    from search_app.retrieval.ranking import best_row_per_gif
+    from search_app.retrieval.request import SearchRequest
+    from search_app.store.binding import ModelBinding
+    from search_app.store.client import GifStore
 
     rows, _ = read_rows(Path(task["source"]), "bench", task["limit"])
     queries = [line.strip() for line in Path(task["queries"]).read_text().splitlines()]
@@ -244,13 +247,13 @@ def run_query_task(task: dict, progress: bool) -> dict:
         store.upsert_records(rows, vectors)
         engine = SearchEngine(store, embedder, binding)
         for text in queries[:WARMUP_QUERIES]:
-            engine.search(text, k)
+            engine.search(SearchRequest(text, k))
         wide, candidates = k * CANDIDATE_FACTOR * ROWS_PER_CANDIDATE, k * CANDIDATE_FACTOR
         names = ("search", "bare", "encode", "query", "query_overfetch", "descriptions")
         timings: dict[str, list[float]] = {name: [] for name in names}
         for text in queries:
             started = time.perf_counter()
-            engine.search(text, k)
+            engine.search(SearchRequest(text, k))
             timings["search"].append(time.perf_counter() - started)
             started = time.perf_counter()
             vector = embedder.model.encode([text], batch_size=1, show_progress_bar=False)[0]  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@ trade recall@10 between sparsely and richly described target GIFs.
 
 All-descriptions protocol (each description of a multi-description GIF is a query, its own
 row hidden), brute force instead of Chroma, so every GIF of the set is ranked by
-search_app.ranking.pool_cosines (the function search calls). Prints recall@10 by stratum,
+search_app.retrieval.ranking.pool_cosines (the function search calls). Prints recall@10 by stratum,
 and each pooling's recall@10 minus best-only with a paired 95% cluster-bootstrap interval
 (search_eval.metrics). `gifsearch eval` is the measurement of record; this is the sweep that
 chose the temperature it checks.
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ingest.sources import TsvSource, bundled_sample_path, read_together
-from search_app.embedder import load_embedder
-from search_app.ranking import BEST_ONLY, Pooling, PoolingKind, pool_cosines
+from search_app.embedders.sbert import load_embedder
+from search_app.retrieval.ranking import BEST_ONLY, Pooling, PoolingKind, pool_cosines
 from search_eval.metrics import measure_strata, stratum_of
 
 SWEEP = [

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from search_app.embedder import Embedder
+from search_app.embedders.sbert import Embedder
 from search_app.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def build_store(root: Path, rows: int) -> tuple[Settings, list[str]]:
     import bench  # a sibling script: benchmarks/ is on sys.path
 
     from ingest.job import IngestOptions, run_ingest
-    from search_app.query_embedder import ensure_query_embedder, load_for_settings
+    from search_app.embedders.query_embedder import ensure_query_embedder, load_for_settings
 
     sample = bench.sample_rows()
     source = root / "rows.tsv"
@@ -140,9 +140,10 @@ def warm_figures(settings: Settings, queries: list[str]) -> dict[str, object]:
     """Encoding, search and bare-path latencies in this process, and the answers check."""
     from dataclasses import replace
 
-    from search_app.query_embedder import load_for_settings, load_query_embedder
-    from search_app.search import SearchEngine
-    from search_app.store import GifStore
+    from search_app.embedders.query_embedder import load_for_settings, load_query_embedder
+    from search_app.retrieval.engine import SearchEngine
+    from search_app.retrieval.request import SearchRequest
+    from search_app.store.client import GifStore
 
     store = GifStore(settings)
     binding = store.require_binding()
@@ -151,14 +152,14 @@ def warm_figures(settings: Settings, queries: list[str]) -> dict[str, object]:
     slow_fp32 = load_for_settings(binding.model, replace(settings, precision="fp32"))
     engine = SearchEngine(store, fast, binding)
     for text in queries[:20]:
-        engine.search(text, 10)
+        engine.search(SearchRequest(text, 10))
         slow_bf16.embed_query(text)
     timings: dict[str, list[float]] = {
         k: [] for k in ("encode_onnx", "encode_st_bf16", "search", "query", "bare")
     }
     for text in queries:
         started = time.perf_counter()
-        engine.search(text, 10)
+        engine.search(SearchRequest(text, 10))
         timings["search"].append(time.perf_counter() - started)
         started = time.perf_counter()
         vector = fast.embed_query(text)
@@ -179,7 +180,8 @@ def warm_figures(settings: Settings, queries: list[str]) -> dict[str, object]:
         other = SearchEngine(store, slow, binding)
         identical = tie_only = differ = 0
         for text in queries:
-            a, b = engine.search(text, 10), other.search(text, 10)
+            request = SearchRequest(text, 10)
+            a, b = engine.search(request), other.search(request)
             if [h.gif_id for h in a] == [h.gif_id for h in b]:
                 identical += 1
             elif len(a) == len(b) and all(

@@ -27,9 +27,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from gradio_client import Client  # noqa: E402
 
 from ingest.sources import bundled_sample_path  # noqa: E402
-from search_app.search import SearchEngine  # noqa: E402
+from search_app.retrieval.engine import SearchEngine  # noqa: E402
+from search_app.retrieval.request import SearchRequest  # noqa: E402
 from search_app.settings import Settings  # noqa: E402
-from search_app.web import LaunchOptions, build_app, launch_app  # noqa: E402
+from search_app.web.app import LaunchOptions, build_app, launch_app  # noqa: E402
 
 WARMUP_SEARCHES = 5
 K = 12
@@ -93,7 +94,7 @@ def main() -> int:
         for query in warmup:
             client.predict(query, K, api_name="/search")
         api_ms = time_calls(lambda q: client.predict(q, K, api_name="/search"), measured)
-        engine_ms = time_calls(lambda q: engine.search(q, K), measured)
+        engine_ms = time_calls(lambda q: engine.search(SearchRequest(q, K)), measured)
     finally:
         app.close()
 

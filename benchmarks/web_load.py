@@ -37,9 +37,10 @@ from gradio_client import Client  # noqa: E402
 from gradio_client.utils import QueueError  # noqa: E402
 
 from ingest.sources import bundled_sample_path  # noqa: E402
-from search_app.search import SearchEngine  # noqa: E402
+from search_app.retrieval.engine import SearchEngine  # noqa: E402
+from search_app.retrieval.request import SearchRequest  # noqa: E402
 from search_app.settings import Settings  # noqa: E402
-from search_app.web import QUEUE_MAX_SIZE, LaunchOptions, build_app, launch_app  # noqa: E402
+from search_app.web.app import QUEUE_MAX_SIZE, LaunchOptions, build_app, launch_app  # noqa: E402
 
 DEFAULT_STORE = Path("/tmp/loadstore")
 DEFAULT_SEARCHES = 1_000
@@ -72,7 +73,7 @@ def expected_results(engine: SearchEngine, queries: Sequence[str], k: int) -> di
     """Return each query's GIF ids from SearchEngine.search, leaving out tied tops."""
     expected: dict[str, list] = {}
     for query in dict.fromkeys(queries):
-        hits = engine.search(query, k)
+        hits = engine.search(SearchRequest(query, k))
         if len(hits) > 1 and hits[0].score - hits[1].score < MAX_TOP_SCORE_GAP:
             continue  # either GIF may come first
         expected[query] = [hit.gif_id for hit in hits]

@@ -45,8 +45,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     Example: gifsearch eval --source tgif-sample ../shared/data/tgif-multicaption-dev.tsv
     """
     from ingest.sources import read_together
-    from search_app.query_embedder import load_for_settings
-    from search_app.writer_lock import hold_writer_lock
+    from search_app.embedders.query_embedder import load_for_settings
+    from search_app.store.lock import hold_writer_lock
     from search_eval.exclusion import evaluate_exclusion, format_exclusion
     from search_eval.report import format_eval_report
     from search_eval.run import run_evaluation

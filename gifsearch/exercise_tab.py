@@ -1,4 +1,4 @@
-"""The Exercises tab of the web app: the teaching exercises as a search_app.tabs.Tab.
+"""The Exercises tab of the web app: the teaching exercises as a search_app.web.tabs.Tab.
 
 Lives at the edge so that the web app never imports the exercises (they stay standalone)
 and the exercises never import the web app.
@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image
 
-from search_app.tabs import ImageOutput, MarkdownOutput, NumberField, Panel, Tab, TextField
+from search_app.web.tabs import ImageOutput, MarkdownOutput, NumberField, Panel, Tab, TextField
 
 SGD_DIGITS = 6  # the terminal's precision: a table that fits the page
 MAX_SGD_STEPS = 200  # the page stays readable and a request stays cheap

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from ingest.reader import DEFAULT_LIMIT_ROWS
 from search_app.errors import ConfigError
@@ -23,6 +23,7 @@ from search_app.settings import (
     shorten,
 )
 
+Number = TypeVar("Number", int, float)
 SERVER_PREFIX = "chroma_"  # these settings get their own help section
 
 
@@ -115,6 +116,28 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     settings = from_args(Settings, args)
     assert isinstance(settings, Settings)
     return settings
+
+
+def request_number(
+    kind: type[Number],
+    check: Callable[[str, Number, Number, Number], object],
+    name: str,
+    low: Number,
+    high: Number,
+) -> Callable[[str], Number]:
+    """argparse type: a number read by the settings' parser (finite only), then checked by
+    the request's own check (search_app/retrieval/request.py), so a flag and an API value
+    are refused with the same words."""
+
+    def convert(text: str) -> Number:
+        try:
+            value = parse_text(kind, text, name)
+            check(name, value, low, high)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value  # type: ignore[return-value]  # parse_text returns object; kind made it
+
+    return convert
 
 
 def positive_int(text: str) -> int:

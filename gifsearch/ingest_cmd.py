@@ -17,7 +17,7 @@ from gifsearch.flags import (
 )
 from gifsearch.links_cmd import DEFAULT_RECHECK_AFTER, link_report_dict, run_link_check
 from ingest.source_spec import FieldMapping, SourceFormat
-from search_app.frames import (
+from search_app.embedders.frames import (
     DEFAULT_FRAME_STRATEGY,
     DEFAULT_FRAMES_PER_GIF,
     FRAME_STRATEGIES,
@@ -26,7 +26,7 @@ from search_app.frames import (
 from search_app.settings import SettingGroup, Settings
 
 if TYPE_CHECKING:
-    from search_app.embedder import Embedder
+    from search_app.embedders.sbert import Embedder
 
 GROUPS = (SettingGroup.INDEX, SettingGroup.MODEL, SettingGroup.EMBED, SettingGroup.NETWORK)
 
@@ -50,7 +50,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.job import IngestOptions, run_ingest
     from ingest.link_check import format_link_report
     from ingest.report import format_report
-    from search_app.query_embedder import ensure_query_embedder, load_for_settings
+    from search_app.embedders.query_embedder import ensure_query_embedder, load_for_settings
 
     settings = settings_from_args(args)
     options = IngestOptions(

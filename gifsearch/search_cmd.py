@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,37 +12,29 @@ from gifsearch.console import notify
 from gifsearch.flags import (
     add_command,
     add_setting_flags,
-    positive_int,
+    request_number,
     settings_from_args,
 )
 from search_app.records import SearchHit
-from search_app.search import DEFAULT_IMAGE_WEIGHT
+from search_app.retrieval.request import (
+    DEFAULT_IMAGE_WEIGHT,
+    DEFAULT_K,
+    MAX_K,
+    MAX_OFFSET,
+    FrontEnd,
+    SearchRequest,
+    check_fraction,
+    check_whole,
+)
 from search_app.settings import SettingGroup
 
 if TYPE_CHECKING:
-    from search_app.search import HitList, SearchOptions
+    from PIL import Image
+
+    from search_app.retrieval.engine import HitList
 
 GROUPS = (SettingGroup.INDEX, SettingGroup.MODEL)
-DEFAULT_K = 10
-
-
-def bounded_float(low: float, high: float) -> Callable[[str], float]:
-    """argparse type: a number from low to high."""
-
-    def convert(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value:g} is not from {low:g} to {high:g}")
-        return value
-
-    return convert
-
-
-unit_float = bounded_float(0.0, 1.0)
-score_float = bounded_float(-1.0, 1.0)
+CLI_DEFAULT_K = DEFAULT_K[FrontEnd.CLI]
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -62,51 +53,51 @@ def cmd_search(args: argparse.Namespace) -> int:
       gifsearch search --image cat.png "in the snow" --collection clipgifs
       gifsearch search --like 9f86d081884c7d659a2feaa0c55ad015 "at night"
     """
-    from search_app.frames import read_image_file
-    from search_app.search import SearchEngine, SearchOptions, check_gif_id, clean_query
+    from search_app.embedders.frames import read_image_file
+    from search_app.retrieval.engine import SearchEngine
     from search_app.text_table import format_hits
 
     if args.query is None and args.image is None and args.like is None:
         args.parser.error("give a query, --image FILE or --like GIF_ID")
     settings = settings_from_args(args)
-    if args.query is not None:
-        clean_query(args.query)  # fail before loading anything
-    options = SearchOptions(
-        offset=args.offset,
-        min_score=args.min_score,
-        include_dead=args.include_dead,
-        image_weight=args.image_weight,
-    )
     image = read_image_file(Path(args.image)) if args.image is not None else None
-    if args.like is not None:
-        check_gif_id(args.like)
+    request = request_from_args(args, image)  # checked before any model loads
     engine = SearchEngine.open(settings, need_images=image is not None)
     if engine.embedder.notice:
         notify(engine.embedder.notice)
-    if args.query is None and image is not None:
-        hits = engine.search_image(image, args.k, options)
-    elif args.query is None:
-        hits = engine.similar(args.like, args.k, options)
-    else:
-        hits = engine.search(args.query, args.k, options, image=image, like=args.like)
+    hits = engine.search(request)
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
     elif hits:
         print(format_hits([with_match_note(hit) for hit in hits]))
-    for notice in left_out_notices(hits, options):
+    for notice in left_out_notices(hits, request):
         notify(notice)
     if not hits and not hits.held_back:
         notify("no results: the collection is empty" if not hits.excluded else "no results")
     return 0
 
 
-def left_out_notices(hits: HitList, options: SearchOptions) -> list[str]:
+def request_from_args(args: argparse.Namespace, image: Image.Image | None) -> SearchRequest:
+    """The CLI's mapping: its flags (and the image read from --image) to a SearchRequest."""
+    return SearchRequest(
+        text=args.query or "",
+        k=args.k,
+        offset=args.offset,
+        min_score=args.min_score,
+        include_dead=args.include_dead,
+        image=image,
+        like=args.like,
+        image_weight=args.image_weight,
+    )
+
+
+def left_out_notices(hits: HitList, request: SearchRequest) -> list[str]:
     """Say what the search left out: weaker results, GIFs mentioning an excluded term,
     GIFs known dead."""
     notices = []
     if hits.held_back:
         notices.append(
-            f"{hits.held_back} result(s) under --min-score {options.min_score:g} held back"
+            f"{hits.held_back} result(s) under --min-score {request.min_score:g} held back"
         )
     if hits.excluded:
         notices.append(f"{hits.excluded} GIF(s) mentioning what the query leaves out dropped")
@@ -135,21 +126,27 @@ def add_search_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--like", metavar="GIF_ID", help="find GIFs like this stored GIF")
     parser.add_argument(
         "--image-weight",
-        type=unit_float,
+        type=request_number(float, check_fraction, "image weight", 0.0, 1.0),
         default=DEFAULT_IMAGE_WEIGHT,
         metavar="W",
         help="the image's (or --like GIF's) share when mixed with the query's text, 0 to 1 "
         f"(default: {DEFAULT_IMAGE_WEIGHT})",
     )
     parser.add_argument(
-        "-k", type=positive_int, default=DEFAULT_K, help=f"GIFs to return (default: {DEFAULT_K})"
+        "-k",
+        type=request_number(int, check_whole, "k", 1, MAX_K),
+        default=CLI_DEFAULT_K,
+        help=f"GIFs to return, 1 to {MAX_K} (default: {CLI_DEFAULT_K})",
     )
     parser.add_argument(
-        "--offset", type=int, default=0, help="skip this many results first (default: 0)"
+        "--offset",
+        type=request_number(int, check_whole, "offset", 0, MAX_OFFSET),
+        default=0,
+        help=f"skip this many results first, 0 to {MAX_OFFSET} (default: 0)",
     )
     parser.add_argument(
         "--min-score",
-        type=score_float,
+        type=request_number(float, check_fraction, "min score", -1.0, 1.0),
         metavar="S",
         help="hold back results scoring under S (the card's score; default: none)",
     )

@@ -1,6 +1,6 @@
 """`gifsearch serve`: the Gradio web UI over the persistent collection.
 
-This edge composes the page: the search app (search_app/web.py) plus the exercises' tab
+This edge composes the page: the search app (search_app/web/app.py) plus the exercises' tab
 (gifsearch/exercise_tab.py), so the search core never imports the teaching module.
 """
 
@@ -52,7 +52,7 @@ def _auth_problem(text: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """Where and how the web app listens (turned into search_app.web.LaunchOptions)."""
+    """Where and how the web app listens (turned into search_app.web.app.LaunchOptions)."""
 
     host: str = setting(
         DEFAULT_HOST,
@@ -134,8 +134,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     Example: gifsearch serve --port 7860
     """
     from gifsearch.exercise_tab import exercises_tab
-    from search_app.search import SearchEngine
-    from search_app.web import LaunchOptions, build_app, ingest_command, launch_app
+    from search_app.retrieval.engine import SearchEngine
+    from search_app.web.app import LaunchOptions, build_app, ingest_command, launch_app
 
     settings = settings_from_args(args)
     serve = from_args(ServeSettings, args)
@@ -177,7 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def check_collection(settings: Settings, fill: str) -> None:
     """Raise CollectionNotFoundError, naming the fill command, unless the collection has rows."""
     from search_app.settings import store_location
-    from search_app.store import GifStore
+    from search_app.store.client import GifStore
 
     where = store_location(settings)
     missing = CollectionNotFoundError(

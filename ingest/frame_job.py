@@ -17,9 +17,7 @@ from pathlib import Path
 from ingest.gif_fetch import fetch_gif, read_gif_file
 from ingest.gif_folder import file_url
 from ingest.http_download import DownloadError, DownloadLimits
-from search_app.embedder import Embedder
-from search_app.errors import ImageReadError
-from search_app.frames import (
+from search_app.embedders.frames import (
     DEFAULT_FRAME_STRATEGY,
     DEFAULT_FRAMES_PER_GIF,
     SelectedFrames,
@@ -27,8 +25,10 @@ from search_app.frames import (
     open_image,
     select_frames,
 )
+from search_app.embedders.sbert import Embedder
+from search_app.errors import ImageReadError
 from search_app.records import FrameRecord, GifRecord, RowKind, make_frame_id, make_gif_id
-from search_app.store import GifStore
+from search_app.store.client import GifStore
 
 FETCH_WORKERS = 8  # concurrent downloads: enough to hide latency, polite to one host
 FRAME_CHUNK_GIFS = 32  # GIFs per embed + upsert step; one more chunk is fetched meanwhile

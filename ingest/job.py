@@ -29,21 +29,23 @@ from ingest.frame_job import (
 from ingest.http_download import DownloadLimits
 from ingest.reader import DEFAULT_LIMIT_ROWS, DEFAULT_SEED, BadLineHandler
 from ingest.sources import FieldMapping, Source, SourceFormat, SourceRows, open_source
-from search_app.embedder import Embedder, resolve_model_spec
+from search_app.embedders.frames import DEFAULT_FRAME_STRATEGY, DEFAULT_FRAMES_PER_GIF
+from search_app.embedders.query_embedder import EmbedderLoader, load_for_settings
+from search_app.embedders.sbert import Embedder, resolve_model_spec
 from search_app.errors import (
+    INGEST_FRAMES_HINT,
     ConfigError,
     ImagesUnsupportedError,
     SourceError,
     StoreDamagedError,
+    images_unsupported,
 )
-from search_app.frames import DEFAULT_FRAME_STRATEGY, DEFAULT_FRAMES_PER_GIF
-from search_app.query_embedder import load_for_settings
 from search_app.records import GifRecord, RowKind
-from search_app.search import INGEST_FRAMES_HINT, EmbedderLoader, images_unsupported
 from search_app.settings import Settings
-from search_app.store import GifStore, ModelBinding, check_binding, forget_cached_system
-from search_app.store_health import set_aside
-from search_app.writer_lock import hold_writer_lock
+from search_app.store.binding import ModelBinding, check_binding
+from search_app.store.client import GifStore, forget_cached_system
+from search_app.store.health import set_aside
+from search_app.store.lock import hold_writer_lock
 
 EMBED_CHUNK_ROWS = 512  # rows per embed + write step: each step's rows land together
 

@@ -34,8 +34,8 @@ from ingest.http_download import (
 from search_app.errors import ConfigError
 from search_app.records import GifLinks, LinkState, LinkStatus, RowKind
 from search_app.settings import Settings
-from search_app.store import GifStore
-from search_app.writer_lock import hold_writer_lock
+from search_app.store.client import GifStore
+from search_app.store.lock import hold_writer_lock
 
 LINK_WORKERS = 8  # concurrent checks: enough to hide latency, polite to one host
 IN_FLIGHT_PER_WORKER = 4  # checks queued ahead per worker (Ctrl+C waits for no more)

@@ -24,7 +24,7 @@ from ingest.http_download import (
     stream_download,
 )
 from ingest.source_spec import BUNDLED_SOURCE, TGIF_SOURCE
-from search_app.embedder import probe_host
+from search_app.embedders.sbert import probe_host
 from search_app.errors import IntegrityError, NetworkUnavailableError, SourceError, first_line
 from search_app.settings import DEFAULT_DOWNLOAD_DEADLINE_S
 

@@ -10,8 +10,8 @@ from typing import Any
 
 __all__ = ["SearchEngine", "SearchHit", "Settings", "search"]
 _HOMES = {
-    "SearchEngine": "search_app.search",
-    "search": "search_app.search",
+    "SearchEngine": "search_app.retrieval.engine",
+    "search": "search_app.retrieval.engine",
     "SearchHit": "search_app.records",
     "Settings": "search_app.settings",
 }

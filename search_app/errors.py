@@ -74,6 +74,17 @@ class ImagesUnsupportedError(GifSearchError):
     """The collection's model embeds text only, so images can't be ingested or searched."""
 
 
+SEARCH_BY_IMAGE_HINT = "ingest with --model clip to search by image"
+INGEST_FRAMES_HINT = "use --model clip and another --collection to ingest frames"
+
+
+def images_unsupported(collection: str, model_name: str, hint: str) -> ImagesUnsupportedError:
+    """Return the one-line error for asking a text-only collection to handle images."""
+    return ImagesUnsupportedError(
+        f'collection "{collection}" uses {model_name}, which can\'t embed images; {hint}'
+    )
+
+
 class ImageReadError(GifSearchError, ValueError):
     """An image or GIF can't be read: missing, too large, or not decodable.
 

@@ -144,10 +144,10 @@ class SearchHit:
 
     description_score is the GIF's score on its descriptions: the cosine of its best
     description plus a bonus of at most 0.02 when others match almost as well (soft-best,
-    search_app/ranking.py), the plain cosine for a GIF with one description; frame_score
+    search_app/retrieval/ranking.py), the plain cosine for a GIF with one description; frame_score
     is the cosine of its best frame (each None when that kind did not match).
     score is the score of the one kind that matched, or their rank fusion when the
-    collection holds both (score_kind says which; see search_app.search). A hit built
+    collection holds both (score_kind says which; see search_app.retrieval.engine). A hit built
     with neither kind's score is a description hit scored by score. description is ""
     for a GIF without descriptions.
     """

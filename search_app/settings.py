@@ -8,6 +8,7 @@ variable, flag, help and check. The CLI's flags, the environment overrides, vali
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import types
@@ -330,11 +331,14 @@ def parse_text(kind: type, raw: str, where: str) -> object:
         allowed = ", ".join(TRUE_WORDS + FALSE_WORDS)
         raise ConfigError(f"{where}={shorten(repr(raw))} is not one of {allowed}")
     if kind in (int, float):
+        noun = "a whole number" if kind is int else "a finite number"
         try:
-            return kind(raw)
+            value = kind(raw.strip())
         except ValueError:
-            noun = "a whole number" if kind is int else "a number"
             raise ConfigError(f"{where}={shorten(repr(raw))} is not {noun}") from None
+        if not math.isfinite(value):  # inf and nan would overflow a timeout or a deadline
+            raise ConfigError(f"{where}={shorten(repr(raw))} is not {noun}")
+        return value
     if kind is Path:
         return Path(raw).expanduser()
     return raw

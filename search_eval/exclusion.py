@@ -22,9 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from search_app.embedder import Embedder
-from search_app.query import excludes, words
-from search_app.records import GifRecord, RowKind
+from search_app.embedders.sbert import Embedder
+from search_app.records import GifRecord
+from search_app.retrieval.probe import EvalProbe
+from search_app.retrieval.query import excludes, words
+from search_app.retrieval.request import SearchRequest
 from search_app.settings import Settings
 from search_eval.run import TextVectors, open_engine
 from search_eval.splits import group_by_gif, split_one_per_gif
@@ -84,13 +86,14 @@ def evaluate_exclusion(
     vectors = TextVectors(embedder, settings.batch_size)
     vectors.add([r.description for r in split.indexed])
     engine = open_engine(split, vectors, settings)
+    probe = EvalProbe(engine)
     texts_of = {gif: [r.description for r in group] for gif, group in group_by_gif(rows).items()}
     built: list[tuple[ExclusionQuery, Sequence]] = []  # with its plain search's hits
     tick = progress(queries, "exclusion queries") if progress else (lambda n: None)
     for query in split.queries:
         if len(built) >= queries:
             break
-        plain = engine.search(query.description, TOP)
+        plain = engine.search(SearchRequest(query.description, k=TOP))
         word = choose_word(
             query.description, [[h.description, *h.other_descriptions] for h in plain]
         )
@@ -109,13 +112,14 @@ def evaluate_exclusion(
 
     for item, plain in built:
         record("none", item, plain)
-        record("literal (search's)", item, engine.search(f"{item.text} -{item.word}", TOP))
+        literal = SearchRequest(f"{item.text} -{item.word}", k=TOP)
+        record("literal (search's)", item, engine.search(literal))
         query_vector = embedder.embed_query(item.text)
         word_vector = embedder.embed_query(item.word)
         for lam in VECTOR_LAMBDAS:
             shifted = query_vector - lam * word_vector
             shifted = shifted / (np.linalg.norm(shifted) or 1.0)
-            hits = engine.rank({RowKind.DESCRIPTION: shifted}, TOP)
+            hits = probe.search_vector(shifted, TOP)
             record(f"vector lambda={lam:g}", item, hits)
     return {
         "queries": len(built),

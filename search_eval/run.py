@@ -2,7 +2,8 @@
 SearchEngine's own ranking code under each variant, and measure by stratum.
 
 Each semantic variant is search's code with one parameter changed: the pooling of a GIF's
-description cosines (search_app.ranking) and which rows it pools (search_app.search.Scope).
+description cosines (retrieval/ranking.py) and which rows it pools (probe.Scope), reached
+through search's one seam for eval, search_app/retrieval/probe.py.
 The query's own row is hidden from its search in the all-descriptions protocol.
 BM25 is the lexical baseline; hybrid-rrf fuses it with search's ranking by search's own
 rank fusion. Texts are embedded in batches; search embeds one query at a time, which gives
@@ -18,9 +19,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from search_app.embedder import Embedder
+from search_app.embedders.sbert import Embedder
 from search_app.errors import ConfigError
-from search_app.ranking import (
+from search_app.records import GifRecord, StoredRow
+from search_app.retrieval.engine import FUSION_DEPTH, SearchEngine
+from search_app.retrieval.probe import Candidates, EvalProbe, Scope
+from search_app.retrieval.ranking import (
     BEST_ONLY,
     DEFAULT_POOLING,
     Pooling,
@@ -29,10 +33,9 @@ from search_app.ranking import (
     best_row_per_gif,
     fuse_ranks,
 )
-from search_app.records import GifRecord, StoredRow
-from search_app.search import FUSION_DEPTH, Candidates, Scope, SearchEngine
 from search_app.settings import Settings
-from search_app.store import GifStore, ModelBinding
+from search_app.store.binding import ModelBinding
+from search_app.store.client import GifStore
 from search_eval.bm25 import BM25Index
 from search_eval.metrics import RANK_DEPTH, StratumMetrics, measure_strata, rank_of, stratum_of
 from search_eval.splits import EvalSplit, Protocol, group_by_gif, make_split
@@ -52,7 +55,7 @@ class Variant:
 
 
 BASELINE = "best"
-DEFAULT_VARIANT = "soft-best"  # what SearchEngine.search does (search_app.ranking)
+DEFAULT_VARIANT = "soft-best"  # what SearchEngine.search does (search_app.retrieval.ranking)
 VARIANTS = (
     Variant(BASELINE, "a GIF scored by its best description's cosine", BEST_ONLY),
     Variant(
@@ -220,7 +223,7 @@ class Lexical:
 
 
 def rank_query(
-    engine: SearchEngine,
+    probe: EvalProbe,
     lexical: Lexical,
     query: GifRecord,
     vector: np.ndarray,
@@ -235,7 +238,7 @@ def rank_query(
         if variant.pooling is None:
             continue
         if variant.scope not in candidates:
-            candidates[variant.scope] = engine.description_candidates(
+            candidates[variant.scope] = probe.candidates(
                 vector, RANK_DEPTH, hidden_rows=hidden, scope=variant.scope
             )
         ranked[variant.name] = candidates[variant.scope].rank(variant.pooling)
@@ -264,7 +267,7 @@ def evaluate_split(
     progress: ProgressFactory = _no_progress,
 ) -> ProtocolResult:
     """Index the split in Chroma, run every query through every variant, return metrics."""
-    engine = open_engine(split, vectors, settings)
+    probe = EvalProbe(open_engine(split, vectors, settings))
     lexical = Lexical(split)
     wanted = ONE_PER_GIF_VARIANTS if split.protocol is Protocol.ONE_PER_GIF else None
     variants = [v for v in VARIANTS if wanted is None or v.name in wanted]
@@ -273,7 +276,7 @@ def evaluate_split(
     query_vectors = vectors.of([q.description for q in split.queries])
     for query, vector in zip(split.queries, query_vectors, strict=True):
         hidden_row = query.row_id if split.hide_own_row else None
-        lists = rank_query(engine, lexical, query, vector, hidden_row, variants)
+        lists = rank_query(probe, lexical, query, vector, hidden_row, variants)
         for name, ranking in lists.items():
             ranks[name].append(rank_of(query.gif_id, ranking))
         tick(1)

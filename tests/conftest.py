@@ -25,10 +25,27 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from ingest.sources import bundled_sample_path  # noqa: E402
-from search_app.embedder import Embedder, load_embedder  # noqa: E402
+from search_app.embedders.sbert import Embedder, load_embedder  # noqa: E402
 from search_app.settings import Settings  # noqa: E402
 from tests.chroma_server import run_chroma_server  # noqa: E402
 from tests.tiny_clip import build_tiny_clip  # noqa: E402
+
+BROWSER_FIXTURES = {"browser", "page"}  # headless Chromium (tests/web/conftest.py)
+SERVER_FIXTURES = {"chroma_server"}  # a real `chroma run` server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the groups a test belongs to by what it uses: `browser` (Chromium), `server`
+    (a `chroma run` server, directly or as the "server" backend of a parametrized store),
+    so that `-m "not browser"` runs the rest on a machine without Chromium."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if names & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if names & SERVER_FIXTURES or "server" in params.values():
+            item.add_marker(pytest.mark.server)
+
 
 BACKENDS = [
     pytest.param("embedded", id="embedded"),

@@ -109,7 +109,7 @@ def test_expected_failures_are_one_line_exit_1(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["search", "a dog", "-k", "0"], "must be 1 or more"),
+        (["search", "a dog", "-k", "0"], "k 0 is out of range: use 1 to 50"),
         (["ingest", "--limit", "many"], "is not a whole number"),
         (["frobnicate"], "invalid choice"),
         (["ingest", "--collection", "ab"], "'ab' is too short"),

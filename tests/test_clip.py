@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from ingest.job import IngestOptions, run_ingest
-from search_app.embedder import load_embedder
-from search_app.query_embedder import load_for_settings
-from search_app.search import SearchEngine
+from search_app.embedders.query_embedder import load_for_settings
+from search_app.embedders.sbert import load_embedder
+from search_app.retrieval.engine import SearchEngine
+from search_app.retrieval.request import SearchRequest
 from search_app.settings import Settings
-from search_app.store import GifStore
+from search_app.store.client import GifStore
 from tests.conftest import write_tsv
 
 ROWS = [
@@ -44,7 +45,7 @@ def test_ingest_and_search_through_tiny_clip(
     assert (binding.model_name, binding.dimension) == (str(tiny_clip_dir.resolve()), 16)
     # Searching with model 'auto' loads the recorded tiny CLIP, not MiniLM.
     engine = SearchEngine.open(replace(clip, model="auto"), loader=load_for_settings)
-    hits = engine.search("a woman is eating", k=4)
+    hits = engine.search(SearchRequest("a woman is eating", k=4))
     assert hits[0].url == "https://x.test/4.gif"
     assert hits[0].score > 0.99  # its one description is the query: cosine 1 up to float error
     assert len({h.gif_id for h in hits}) == 4

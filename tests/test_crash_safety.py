@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from ingest.reader import read_rows
-from search_app.search import SearchEngine
+from search_app.retrieval.engine import SearchEngine
+from search_app.retrieval.request import SearchRequest
 from search_app.settings import Settings
-from search_app.store import GifStore
+from search_app.store.client import GifStore
 from tests.conftest import SAMPLE_LINES, write_tsv
 
 ROWS = 4_000
@@ -84,7 +85,9 @@ def kill_loop(tmp_path: Path, kills: int, seed: int, cached_loader) -> list[str]
         outcomes.append("finished first" if finished else f"killed at {after} rows written")
         # The store opens and answers queries right after the kill.
         if GifStore(settings).binding() is not None and after:
-            hits = SearchEngine.open(settings, loader=cached_loader).search("a dog", 3)
+            hits = SearchEngine.open(settings, loader=cached_loader).search(
+                SearchRequest("a dog", k=3)
+            )
             assert hits and all(-1.0 <= h.score <= 1.0001 for h in hits)
         # Re-running the same ingest completes and converges to exactly the expected rows.
         rerun = start_ingest(source, store_dir)
@@ -92,7 +95,7 @@ def kill_loop(tmp_path: Path, kills: int, seed: int, cached_loader) -> list[str]
         rows = GifStore(settings).read_all()
         assert len(rows) == len(expected)  # no duplicates
         assert {(r.row_id, r.description, r.url) for r in rows} == expected
-        assert SearchEngine.open(settings, loader=cached_loader).search("a dog", 3)
+        assert SearchEngine.open(settings, loader=cached_loader).search(SearchRequest("a dog", k=3))
     return outcomes
 
 

@@ -15,17 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from search_app import onnx_export
-from search_app.embedder import (
-    CLIP_NAME,
-    Embedder,
-    ModelSpec,
-    bundled_minilm_path,
-    load_embedder,
-    resolve_model_spec,
-)
-from search_app.errors import ImagesUnsupportedError, OnnxBuildError, OnnxModelError
-from search_app.fast_embedder import (
+from search_app.embedders import onnx_export
+from search_app.embedders.frames import open_image, query_frames
+from search_app.embedders.onnx_embedder import (
     MANIFEST_NAME,
     PROBE_MIN_COSINE,
     TEXT_MODEL_FILE,
@@ -36,8 +28,21 @@ from search_app.fast_embedder import (
     model_files_dir,
     onnx_dir_for,
 )
-from search_app.frames import open_image, query_frames
-from search_app.onnx_export import PROBE_TEXTS, build_onnx_embedder, row_cosines, token_mismatches
+from search_app.embedders.onnx_export import (
+    PROBE_TEXTS,
+    build_onnx_embedder,
+    row_cosines,
+    token_mismatches,
+)
+from search_app.embedders.sbert import (
+    CLIP_NAME,
+    Embedder,
+    ModelSpec,
+    bundled_minilm_path,
+    load_embedder,
+    resolve_model_spec,
+)
+from search_app.errors import ImagesUnsupportedError, OnnxBuildError, OnnxModelError
 from tests.conftest import SAMPLE_LINES
 from tests.tiny_clip import save_hub_layout
 
@@ -168,7 +173,7 @@ def test_loading_and_embedding_import_no_torch(minilm_onnx_dir: Path, clip_onnx_
         "import json, sys\n"
         "from pathlib import Path\n"
         "from PIL import Image\n"
-        "from search_app.fast_embedder import load_onnx_embedder\n"
+        "from search_app.embedders.onnx_embedder import load_onnx_embedder\n"
         f"text = load_onnx_embedder(Path({str(minilm_onnx_dir)!r}))\n"
         "text.embed_query('a dog runs')\n"
         "text.embed_texts(['one', 'two words'])\n"

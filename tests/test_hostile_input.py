@@ -20,11 +20,11 @@ import pytest
 
 from gifsearch.cli import main
 from ingest.job import IngestOptions, run_ingest
-from search_app.embedder import Embedder
+from search_app.embedders.sbert import Embedder
 from search_app.records import GifRecord
 from search_app.settings import Settings
-from search_app.store import GifStore
-from search_app.writer_lock import hold_writer_lock
+from search_app.store.client import GifStore
+from search_app.store.lock import hold_writer_lock
 from tests.conftest import SAMPLE_LINES, write_tsv
 from tests.local_http import serve_routes
 
@@ -305,7 +305,7 @@ def test_stored_terminal_escapes_are_printed_as_text(
 
 
 def test_auto_model_honours_hf_hub_offline_at_once() -> None:
-    from search_app.embedder import load_embedder
+    from search_app.embedders.sbert import load_embedder
 
     started = time.monotonic()
     embedder = load_embedder("auto", device="cpu", network_timeout_s=30.0)  # HF_HUB_OFFLINE=1
@@ -333,7 +333,7 @@ def saved_store(tmp_path_factory: pytest.TempPathFactory, minilm: Embedder) -> P
 
 
 def index_dirs(store_dir: Path) -> list[Path]:
-    from search_app.store_health import segment_dirs
+    from search_app.store.health import segment_dirs
 
     return [d for d in segment_dirs(store_dir) if (d / "header.bin").exists()]
 
@@ -447,15 +447,16 @@ def test_a_store_losing_its_database_while_served_says_so(
     """A long-lived engine (the web app's) whose store loses chroma.sqlite3 fails in one
     line on the next search instead of answering from a new empty store."""
     from search_app.errors import StoreDamagedError
-    from search_app.search import SearchEngine
+    from search_app.retrieval.engine import SearchEngine
+    from search_app.retrieval.request import SearchRequest
 
     settings = Settings(store_dir=tmp_path / "store")
     shutil.copytree(saved_store, settings.store_dir)
     engine = SearchEngine.open(settings, loader=lambda model, s: minilm)
-    assert len(engine.search("a dog runs", k=3)) == 3
+    assert len(engine.search(SearchRequest("a dog runs", k=3))) == 3
     sqlite_file(settings.store_dir).unlink()
     with pytest.raises(StoreDamagedError, match="its chroma.sqlite3 is missing; recover with"):
-        engine.search("a dog runs", k=3)
+        engine.search(SearchRequest("a dog runs", k=3))
     assert not sqlite_file(settings.store_dir).exists()  # no empty store made in its place
 
 
@@ -489,7 +490,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     try:
         yield mount_point
     finally:
-        from search_app.store import forget_cached_system
+        from search_app.store.client import forget_cached_system
 
         forget_cached_system(Settings(store_dir=mount_point / "store"))
         subprocess.run(["umount", "-l", str(mount_point)], check=False)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from ingest.job import IngestOptions, run_ingest
-from search_app.embedder import Embedder, bundled_minilm_path
+from search_app.embedders.sbert import Embedder, bundled_minilm_path
 from search_app.errors import ModelMismatchError
 from search_app.settings import Settings
-from search_app.store import GifStore
+from search_app.store.client import GifStore
 from tests.conftest import write_tsv
 
 Loader = Callable[[str, Settings], Embedder]

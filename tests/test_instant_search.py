@@ -17,17 +17,18 @@ import numpy as np
 import pytest
 
 from ingest.job import IngestOptions, run_ingest
-from search_app.embedder import Embedder
-from search_app.errors import ConfigError
-from search_app.fast_embedder import OnnxEmbedder
-from search_app.query_embedder import (
+from search_app.embedders.onnx_embedder import OnnxEmbedder
+from search_app.embedders.query_embedder import (
     QueryBackend,
     ensure_query_embedder,
     load_for_settings,
     load_query_embedder,
     onnx_dir,
 )
-from search_app.search import SearchEngine
+from search_app.embedders.sbert import Embedder
+from search_app.errors import ConfigError
+from search_app.retrieval.engine import SearchEngine
+from search_app.retrieval.request import SearchRequest
 from search_app.settings import Settings
 from tests.conftest import SAMPLE_LINES, write_tsv
 
@@ -125,13 +126,14 @@ def test_the_onnx_and_sentence_transformers_paths_give_the_same_answers(
     )
     queries = [line.split("\t")[1].strip() for line in SAMPLE_LINES[300:360]]
     for query in queries:
-        a, b = fast.search(query, 10), slow.search(query, 10)
+        a, b = fast.search(SearchRequest(query, k=10)), slow.search(SearchRequest(query, k=10))
         same = [x.gif_id for x in a] == [y.gif_id for y in b]
         if not same:  # only where two scores tie to within 1e-6
             for x, y in zip(a, b, strict=True):
                 assert x.gif_id == y.gif_id or abs(x.score - y.score) < 1e-6
         assert [x.score for x in a] == pytest.approx([y.score for y in b], abs=1e-4)
-    similar = fast.similar(fast.search("a man dancing", 1)[0].gif_id, 5)
+    liked = fast.search(SearchRequest("a man dancing", k=1))[0].gif_id
+    similar = fast.search(SearchRequest(like=liked, k=5))
     assert len(similar) == 5
 
 
@@ -191,5 +193,5 @@ def test_image_queries_run_through_onnx_with_a_clip_model(
     slow = load_for_settings(str(tiny_clip_dir), replace(settings, precision="fp32"))
     fast_vector = engine.embedder.embed_images([image])[0]
     assert float(fast_vector @ slow.embed_images([image])[0]) > 0.9999
-    assert len(engine.search_image(image, 3)) == 3
+    assert len(engine.search(SearchRequest(image=image, k=3))) == 3
     assert np.isclose(np.linalg.norm(engine.embedder.embed_query("a cat")), 1.0)

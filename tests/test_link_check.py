@@ -43,8 +43,8 @@ from search_app.records import (
     StoredRow,
 )
 from search_app.settings import Settings
-from search_app.store import GifStore
-from search_app.writer_lock import hold_writer_lock
+from search_app.store.client import GifStore
+from search_app.store.lock import hold_writer_lock
 from tests.chroma_server import free_port
 from tests.frames.conftest import (
     gif_route,

@@ -14,11 +14,12 @@ from PIL import Image
 
 from gifsearch.cli import main
 from ingest.job import IngestOptions, run_ingest
+from search_app.embedders.frames import open_image
+from search_app.embedders.query_embedder import load_for_settings
 from search_app.errors import EmptyQueryError, ImagesUnsupportedError
-from search_app.frames import open_image
-from search_app.query import excludes, parse_query, words
-from search_app.query_embedder import load_for_settings
-from search_app.search import SearchEngine, SearchOptions
+from search_app.retrieval.engine import SearchEngine
+from search_app.retrieval.query import excludes, parse_query, words
+from search_app.retrieval.request import SearchRequest
 from search_app.settings import Settings
 from tests.conftest import SAMPLE_LINES, write_tsv
 from tests.frames.conftest import SET_OF_GIFS, gif_route, tiny_clip_settings
@@ -90,50 +91,50 @@ def texts(hit) -> list[str]:
 
 
 def test_excluded_words_and_phrases_leave_their_gifs_out(engine: SearchEngine) -> None:
-    plain = engine.search("a dog plays with a ball", 10)
+    plain = engine.search(SearchRequest("a dog plays with a ball", k=10))
     assert "https://x.test/dogs.gif" in {h.url for h in plain}
-    hits = engine.search("a dog plays with a ball -ball", 10)
+    hits = engine.search(SearchRequest("a dog plays with a ball -ball", k=10))
     assert len(hits) == 10 and hits.excluded >= 2
     assert not any(excludes(texts(h), [("ball",)]) for h in hits)
     assert {"https://x.test/dogs.gif", "https://x.test/balls.gif"}.isdisjoint(h.url for h in hits)
-    phrase = engine.search('a dog chases something red -"red balls"', 10)
+    phrase = engine.search(SearchRequest('a dog chases something red -"red balls"', k=10))
     urls = {h.url for h in phrase}
     assert "https://x.test/balls.gif" not in urls and "https://x.test/frisbee.gif" in urls
 
 
 def test_a_floor_holds_back_weaker_results_and_counts_them(engine: SearchEngine) -> None:
-    hits = engine.search("a dog runs on the beach", 10)
+    hits = engine.search(SearchRequest("a dog runs on the beach", k=10))
     floor = (hits[0].score + hits[-1].score) / 2
-    floored = engine.search("a dog runs on the beach", 10, SearchOptions(min_score=floor))
+    floored = engine.search(SearchRequest("a dog runs on the beach", k=10, min_score=floor))
     assert 0 < len(floored) < 10 and floored.held_back == 10 - len(floored)
     assert all(h.score >= floor for h in floored)
     assert [h.gif_id for h in floored] == [h.gif_id for h in hits][: len(floored)]
 
 
 def test_pages_continue_each_other(engine: SearchEngine) -> None:
-    whole = engine.search("a person", 20)
-    first = engine.search("a person", 10)
-    second = engine.search("a person", 10, SearchOptions(offset=10))
+    whole = engine.search(SearchRequest("a person", k=20))
+    first = engine.search(SearchRequest("a person", k=10))
+    second = engine.search(SearchRequest("a person", k=10, offset=10))
     assert [h.gif_id for h in first + second] == [h.gif_id for h in whole]
     assert first.has_more and second.has_more
     excluded_pages = [
-        engine.search("a dog -ball", 5, SearchOptions(offset=offset)) for offset in (0, 5)
+        engine.search(SearchRequest("a dog -ball", k=5, offset=offset)) for offset in (0, 5)
     ]
     ids = [h.gif_id for page in excluded_pages for h in page]
     assert len(ids) == len(set(ids)) == 10  # filtering doesn't shift pages
 
 
 def test_text_like_a_stored_gif_leaves_that_gif_out(engine: SearchEngine) -> None:
-    dogs = engine.search("two dogs are playing with a ball", 1)[0]
-    hits = engine.search("on the beach", 5, like=dogs.gif_id)
+    dogs = engine.search(SearchRequest("two dogs are playing with a ball", k=1))[0]
+    hits = engine.search(SearchRequest("on the beach", k=5, like=dogs.gif_id))
     assert dogs.gif_id not in {h.gif_id for h in hits} and len(hits) == 5
-    beach = next(h for h in engine.search("a dog runs on the beach", 3))
+    beach = next(h for h in engine.search(SearchRequest("a dog runs on the beach", k=3)))
     assert beach.gif_id in {h.gif_id for h in hits}  # the text still counts
 
 
 def test_image_queries_on_a_text_only_collection_are_refused(engine: SearchEngine) -> None:
     with pytest.raises(ImagesUnsupportedError, match="can't embed images"):
-        engine.search("in the snow", 5, image=Image.new("RGB", (8, 8)))
+        engine.search(SearchRequest("in the snow", k=5, image=Image.new("RGB", (8, 8))))
 
 
 def png(data: bytes) -> Image.Image:
@@ -168,7 +169,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Searc
 
 def test_text_with_an_image_ranks_the_gif_matching_both_first(clip: SearchEngine) -> None:
     image = png(SET_OF_GIFS["red-circle.gif"])
-    hits = clip.search("two dogs are playing with a ball", 4, image=image)
+    hits = clip.search(SearchRequest("two dogs are playing with a ball", k=4, image=image))
     names = [Path(h.url).name for h in hits]
     assert names[0] == "both.gif"
     assert names.index("both.gif") < names.index("text.gif")
@@ -242,10 +243,10 @@ def test_gifs_known_dead_are_hidden_unless_asked_for(
     run_ingest(IngestOptions(source=str(grown)), dead_engine.store.settings, loader=cached_loader)
     engine = SearchEngine.open(dead_engine.store.settings, loader=cached_loader)
     if warm:
-        engine.search("a dog", 3)
-        engine.search("a dog", 3)  # the catalog is kept from here
-    hits = engine.search("two dogs play ball", 5)
+        engine.search(SearchRequest("a dog", k=3))
+        engine.search(SearchRequest("a dog", k=3))  # the catalog is kept from here
+    hits = engine.search(SearchRequest("two dogs play ball", k=5))
     assert dead_id not in {h.gif_id for h in hits} and hits.hidden_dead == 1
-    shown = engine.search("two dogs play ball", 5, SearchOptions(include_dead=True))
+    shown = engine.search(SearchRequest("two dogs play ball", k=5, include_dead=True))
     assert shown[0].gif_id == dead_id and shown[0].dead and shown.hidden_dead == 0
     assert not any(h.dead for h in shown[1:])

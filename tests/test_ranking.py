@@ -1,4 +1,4 @@
-"""search_app.ranking: pooling a GIF's description cosines, ranking rows, fusing lists."""
+"""search_app.retrieval.ranking: pooling a GIF's description cosines, ranking rows, fusing lists."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from search_app.ranking import (
+from search_app.records import RowKind, StoredRow
+from search_app.retrieval.ranking import (
     BEST_ONLY,
     DEFAULT_POOLING,
     RRF_K,
@@ -22,7 +23,6 @@ from search_app.ranking import (
     rank_rows,
     shared_ranks,
 )
-from search_app.records import RowKind, StoredRow
 
 DIM = 6
 MONOTONE = [DEFAULT_POOLING, BEST_ONLY, Pooling(PoolingKind.SOFT_BEST, 0.05, 0.05)]

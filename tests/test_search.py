@@ -10,18 +10,20 @@ import numpy as np
 import pytest
 
 from ingest.job import IngestOptions, run_ingest
-from search_app.embedder import Embedder
+from search_app.embedders.sbert import Embedder
 from search_app.errors import (
     CollectionNotFoundError,
     ConfigError,
     EmptyQueryError,
     ModelMismatchError,
 )
-from search_app.ranking import SOFT_BEST_CAP, SOFT_BEST_TEMPERATURE, Pooling, PoolingKind
-from search_app.records import RowKind
-from search_app.search import Scope, SearchEngine
+from search_app.retrieval.engine import SearchEngine
+from search_app.retrieval.probe import EvalProbe, Scope
+from search_app.retrieval.ranking import SOFT_BEST_CAP, SOFT_BEST_TEMPERATURE, Pooling, PoolingKind
+from search_app.retrieval.request import MAX_K, SearchRequest
 from search_app.settings import Settings
-from search_app.store import GifStore, ModelBinding
+from search_app.store.binding import ModelBinding
+from search_app.store.client import GifStore
 from tests.conftest import BACKENDS, SAMPLE_LINES, backend_settings, write_tsv
 
 Loader = Callable[[str, Settings], Embedder]
@@ -56,7 +58,7 @@ def engine(indexed: Settings, cached_loader: Loader) -> SearchEngine:
 
 
 def test_results_are_grouped_by_gif_with_other_descriptions(engine: SearchEngine) -> None:
-    hits = engine.search("dogs playing with a ball", k=5)
+    hits = engine.search(SearchRequest("dogs playing with a ball", k=5))
     assert hits[0].url == "https://x.test/dogs.gif"
     assert hits[0].description == "two dogs are playing with a ball in the park ."
     assert set(hits[0].other_descriptions) == {
@@ -69,7 +71,7 @@ def test_results_are_grouped_by_gif_with_other_descriptions(engine: SearchEngine
 
 
 def soft_best(cosines: np.ndarray) -> float:
-    """The documented score, computed here independently of search_app.ranking."""
+    """The documented score, computed here independently of search_app.retrieval.ranking."""
     best = float(np.max(cosines))
     soft = SOFT_BEST_TEMPERATURE * float(np.log(np.sum(np.exp(cosines / SOFT_BEST_TEMPERATURE))))
     return min(best + SOFT_BEST_CAP, soft)
@@ -78,7 +80,7 @@ def soft_best(cosines: np.ndarray) -> float:
 def test_score_is_the_best_cosine_plus_a_bounded_bonus_from_the_others(
     engine: SearchEngine, minilm: Embedder
 ) -> None:
-    hit = engine.search("a woman dancing", k=1)[0]
+    hit = engine.search(SearchRequest("a woman dancing", k=1))[0]
     assert hit.url == "https://x.test/dance.gif"
     dance = ["a woman is dancing on a stage .", "a girl dances under bright lights ."]
     query, *own = minilm.embed_texts(["a woman dancing", *dance])
@@ -92,7 +94,7 @@ def test_score_is_the_best_cosine_plus_a_bounded_bonus_from_the_others(
 def test_a_gif_with_one_description_scores_its_plain_cosine(
     engine: SearchEngine, minilm: Embedder
 ) -> None:
-    hit = engine.search("a red car drifting", k=1)[0]
+    hit = engine.search(SearchRequest("a red car drifting", k=1))[0]
     assert hit.url == "https://x.test/car.gif" and hit.other_descriptions == ()
     query, own = minilm.embed_texts(["a red car drifting", hit.description])
     assert hit.score == pytest.approx(float(np.dot(query, own)), abs=1e-3)
@@ -101,7 +103,7 @@ def test_a_gif_with_one_description_scores_its_plain_cosine(
 def test_every_hit_is_scored_by_its_descriptions_as_documented(
     engine: SearchEngine, minilm: Embedder
 ) -> None:
-    hits = engine.search("dogs chasing a ball", k=10)
+    hits = engine.search(SearchRequest("dogs chasing a ball", k=10))
     query = minilm.embed_query("dogs chasing a ball")
     for hit in hits:
         texts = [hit.description, *hit.other_descriptions]
@@ -130,14 +132,11 @@ def test_a_well_described_gif_is_not_pulled_below_a_one_description_gif(
         loader=cached_loader,
     )
     engine = SearchEngine.open(settings, loader=cached_loader)
-    hits = {hit.url: hit for hit in engine.search("a dog catches a frisbee", k=2)}
-    old = engine.rank(
-        {RowKind.DESCRIPTION: engine.embedder.embed_query("a dog catches a frisbee")},
-        2,
-        pooling=Pooling(PoolingKind.MAX_MEAN),
-        scope=Scope.ALL_DESCRIPTIONS,
-    )
-    assert [h.url for h in old][0] == "https://x.test/one.gif"  # the penalty it had
+    hits = {hit.url: hit for hit in engine.search(SearchRequest("a dog catches a frisbee", k=2))}
+    vector = engine.embedder.embed_query("a dog catches a frisbee")
+    candidates = EvalProbe(engine).candidates(vector, 2, scope=Scope.ALL_DESCRIPTIONS)
+    old = candidates.rank(Pooling(PoolingKind.MAX_MEAN))
+    assert [g.row.url for g in old][0] == "https://x.test/one.gif"  # the penalty it had
     assert hits["https://x.test/many.gif"].score > hits["https://x.test/one.gif"].score
 
 
@@ -148,22 +147,24 @@ def test_an_empty_collection_and_a_lone_gif_give_no_hits(
     store = GifStore(settings, create=True)
     store.ensure_collection(ModelBinding(minilm.name, minilm.spec.ref, minilm.dimension))
     engine = SearchEngine.open(settings, loader=cached_loader)
-    assert engine.search("a dog", k=5) == []
+    assert engine.search(SearchRequest("a dog", k=5)) == []
     path = write_tsv(tmp_path / "one.tsv", ["https://x.test/1.gif\ta dog runs\n"])
     run_ingest(IngestOptions(source=str(path)), settings, loader=cached_loader)
-    only = engine.search("a dog", k=5)
+    only = engine.search(SearchRequest("a dog", k=5))
     assert [hit.url for hit in only] == ["https://x.test/1.gif"]
-    assert engine.similar(only[0].gif_id, k=5) == []  # nothing left once it is left out
+    assert (
+        engine.search(SearchRequest(like=only[0].gif_id, k=5)) == []
+    )  # nothing left once it is left out
 
 
 def test_k_larger_than_the_first_fetch_still_returns_k_gifs(engine: SearchEngine) -> None:
-    hits = engine.search("a person", k=60)
-    assert len(hits) == len({h.gif_id for h in hits}) == 60
+    hits = engine.search(SearchRequest("a person", k=MAX_K))
+    assert len(hits) == len({h.gif_id for h in hits}) == MAX_K
 
 
 def test_more_like_this_excludes_the_gif_itself(engine: SearchEngine) -> None:
-    dogs = engine.search("dogs playing", k=1)[0]
-    similar = engine.similar(dogs.gif_id, k=5)
+    dogs = engine.search(SearchRequest("dogs playing", k=1))[0]
+    similar = engine.search(SearchRequest(like=dogs.gif_id, k=5))
     assert dogs.gif_id not in {h.gif_id for h in similar}
     assert len(similar) == 5
 
@@ -171,13 +172,13 @@ def test_more_like_this_excludes_the_gif_itself(engine: SearchEngine) -> None:
 @pytest.mark.parametrize("query", ["", "   ", "\t\n"], ids=["empty", "spaces", "whitespace"])
 def test_empty_query_is_a_clear_error(engine: SearchEngine, query: str) -> None:
     with pytest.raises(EmptyQueryError, match="query is empty"):
-        engine.search(query, k=3)
+        engine.search(SearchRequest(query, k=3))
 
 
-@pytest.mark.parametrize("k", [0, -1, 101], ids=["zero", "negative", "too-many"])
-def test_k_out_of_range_is_refused_quoting_it(engine: SearchEngine, k: int) -> None:
-    with pytest.raises(ConfigError, match=f"k={k}"):
-        engine.search("a dog", k=k)
+@pytest.mark.parametrize("k", [0, -1, MAX_K + 1], ids=["zero", "negative", "too-many"])
+def test_k_out_of_range_is_refused_quoting_it(k: int) -> None:
+    with pytest.raises(ConfigError, match=f"k {k} is out of range: use 1 to {MAX_K}"):
+        SearchRequest("a dog", k=k)
 
 
 def test_missing_collection_says_how_to_fill_it(indexed: Settings, cached_loader: Loader) -> None:
@@ -212,14 +213,16 @@ def test_a_long_lived_engine_shows_new_descriptions_of_a_grown_gif(
     run_ingest(IngestOptions(source=str(first)), settings, loader=cached_loader)
     engine = SearchEngine.open(settings, loader=cached_loader)
     for _ in range(3):  # the catalog is built by now
-        hits = engine.search("a woman dancing on a stage", k=1)
+        hits = engine.search(SearchRequest("a woman dancing on a stage", k=1))
     assert len(hits[0].other_descriptions) == 1
     assert engine.stats().gifs == 4
     grown = write_tsv(tmp_path / "b.tsv", ["https://x.test/dance.gif\tshe spins and spins .\n"])
     run_ingest(IngestOptions(source=str(grown)), settings, loader=cached_loader)
-    hit = engine.search("a woman dancing on a stage", k=1)[0]
+    hit = engine.search(SearchRequest("a woman dancing on a stage", k=1))[0]
     assert "she spins and spins ." in hit.other_descriptions
-    fresh = SearchEngine.open(settings, loader=cached_loader).search("a woman dancing", k=3)
-    assert [h.to_dict() for h in engine.search("a woman dancing", k=3)] == [
+    fresh = SearchEngine.open(settings, loader=cached_loader).search(
+        SearchRequest("a woman dancing", k=3)
+    )
+    assert [h.to_dict() for h in engine.search(SearchRequest("a woman dancing", k=3))] == [
         h.to_dict() for h in fresh
     ]

@@ -15,12 +15,14 @@ import pytest
 from gifsearch.cli import main
 from ingest.job import IngestOptions, Stage, run_ingest
 from ingest.reader import read_rows
-from search_app.embedder import Embedder
+from search_app.embedders.sbert import Embedder
 from search_app.errors import SourceError
 from search_app.records import GifRecord
-from search_app.search import SearchEngine
+from search_app.retrieval.engine import SearchEngine
+from search_app.retrieval.request import SearchRequest
 from search_app.settings import Settings
-from search_app.store import HNSW_CONFIG, GifStore, ModelBinding
+from search_app.store.binding import ModelBinding
+from search_app.store.client import HNSW_CONFIG, GifStore
 from tests.conftest import SAMPLE_LINES, write_tsv
 
 Loader = Callable[[str, Settings], Embedder]
@@ -113,9 +115,11 @@ def test_a_collection_made_by_an_earlier_version_is_read_searched_ingested_and_p
     assert hnsw_settings(settings)["ef_construction"] == OLD_EF_CONSTRUCTION
 
     engine = SearchEngine.open(settings, loader=cached_loader)
-    hits = engine.search("a dog runs", k=5)
+    hits = engine.search(SearchRequest("a dog runs", k=5))
     assert len(hits) == 5
-    assert hits[0].gif_id not in {h.gif_id for h in engine.similar(hits[0].gif_id, k=5)}
+    assert hits[0].gif_id not in {
+        h.gif_id for h in engine.search(SearchRequest(like=hits[0].gif_id, k=5))
+    }
 
     grown = run_ingest(
         IngestOptions(source=str(write_tsv(path, SAMPLE_LINES[:200]))),
@@ -131,7 +135,7 @@ def test_a_collection_made_by_an_earlier_version_is_read_searched_ingested_and_p
     assert (pruned.embedded, pruned.pruned) == (0, 100)
     assert GifStore(settings).count() == 100
     assert hnsw_settings(settings)["ef_construction"] == OLD_EF_CONSTRUCTION  # never changed
-    assert SearchEngine.open(settings, loader=cached_loader).search("a cat", k=3)
+    assert SearchEngine.open(settings, loader=cached_loader).search(SearchRequest("a cat", k=3))
 
 
 def test_rebuild_drops_an_old_collection_and_ingests_anew_with_the_current_configuration(
@@ -159,7 +163,9 @@ def test_rebuild_drops_an_old_collection_and_ingests_anew_with_the_current_confi
     assert reopened.require_binding().model_name == minilm.name
     hnsw = hnsw_settings(settings)
     assert hnsw.get("ef_construction") == HNSW_CONFIG.get("ef_construction", OLD_EF_CONSTRUCTION)
-    assert SearchEngine.open(settings, loader=cached_loader).search("a dog runs", k=3)
+    assert SearchEngine.open(settings, loader=cached_loader).search(
+        SearchRequest("a dog runs", k=3)
+    )
 
 
 def test_rebuild_with_a_source_without_usable_rows_changes_nothing(
@@ -187,7 +193,9 @@ def test_rebuild_does_not_read_the_old_rows_so_it_recovers_a_broken_vector_index
         IngestOptions(source=str(path), rebuild=True), settings, loader=cached_loader
     )
     assert report.embedded == 40
-    hits = SearchEngine.open(settings, loader=cached_loader).search("a dog runs", k=40)
+    hits = SearchEngine.open(settings, loader=cached_loader).search(
+        SearchRequest("a dog runs", k=40)
+    )
     assert len({h.gif_id for h in hits}) == len({r.gif_id for r in source_rows(path)})
 
 

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from gifsearch.cli import main
-from search_app.search import SearchEngine
+from search_app.retrieval.engine import SearchEngine
+from search_app.retrieval.request import SearchRequest
 from search_app.settings import Settings
 from tests.conftest import SAMPLE_LINES, write_tsv
 
 HOLD_LOCK = (
     "import sys, time; from pathlib import Path; "
-    "from search_app.writer_lock import hold_writer_lock\n"
+    "from search_app.store.lock import hold_writer_lock\n"
     "with hold_writer_lock(Path(sys.argv[1])):\n"
     "    print('locked', flush=True); time.sleep(60)\n"
 )
@@ -72,11 +73,11 @@ def test_reader_keeps_searching_and_sees_committed_rows_while_an_ingest_runs(
     counts = []
     while writer.poll() is None:
         counts.append(reader.store.count())
-        assert len(reader.search("a dog is running", 5)) == 5
+        assert len(reader.search(SearchRequest("a dog is running", k=5))) == 5
         time.sleep(0.1)
     assert writer.returncode == 0, writer.stderr.read() if writer.stderr else ""
     assert counts == sorted(counts) and counts[0] >= 100  # rows only ever appear
     assert reader.store.count() == 2500
     # A row the writer added is found by the reader's next query.
     url, description = SAMPLE_LINES[2400].rstrip("\n").split("\t")
-    assert reader.search(description, 1)[0].url == url
+    assert reader.search(SearchRequest(description, k=1))[0].url == url

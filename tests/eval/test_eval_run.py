@@ -10,13 +10,13 @@ import pytest
 
 from ingest.reader import read_rows
 from ingest.sources import bundled_sample_path
-from search_app.embedder import Embedder, ModelSpec
+from search_app.embedders.sbert import Embedder, ModelSpec
 from search_app.errors import ConfigError
-from search_app.ranking import DEFAULT_POOLING
 from search_app.records import GifRecord
-from search_app.search import Scope, SearchEngine
+from search_app.retrieval.probe import EvalProbe, Scope
+from search_app.retrieval.ranking import DEFAULT_POOLING, rank_rows
 from search_app.settings import Settings
-from search_app.store import GifStore
+from search_app.store.client import GifStore
 from search_eval.run import (
     BASELINE,
     DEFAULT_VARIANT,
@@ -137,11 +137,13 @@ def test_rows_without_multi_description_gifs_are_refused(
 
 
 def test_the_default_variant_is_searchs_own_ranking() -> None:
-    """Eval's default variant is SearchEngine.rank with its default pooling and scope."""
+    """Eval's default variant is what SearchEngine.search ranks with: the default pooling
+    (rank_rows' own default) over the nearest rows (the probe's default scope)."""
     default = next(v for v in VARIANTS if v.name == DEFAULT_VARIANT)
-    rank = inspect.signature(SearchEngine.rank).parameters
-    assert default.pooling is rank["pooling"].default is DEFAULT_POOLING
-    assert default.scope is rank["scope"].default is Scope.NEAREST_ROWS
+    pooling = inspect.signature(rank_rows).parameters["pooling"].default
+    scope = inspect.signature(EvalProbe.candidates).parameters["scope"].default
+    assert default.pooling is pooling is DEFAULT_POOLING
+    assert default.scope is scope is Scope.NEAREST_ROWS
 
 
 @pytest.fixture(scope="module")
@@ -180,17 +182,15 @@ def test_a_hidden_row_is_not_found_by_any_variant(
     settings = Settings(store_dir=tmp_path / "eval", model="minilm", device="cpu")
     vectors = TextVectors(minilm, 256)
     vectors.add([r.description for r in real_rows])
-    engine = open_engine(split, vectors, settings)
+    probe = EvalProbe(open_engine(split, vectors, settings))
     lexical = Lexical(split)
     query = split.queries[0]
     vector = vectors.of([query.description])[0]
-    seen = rank_query(engine, lexical, query, vector, None, VARIANTS)
+    seen = rank_query(probe, lexical, query, vector, None, VARIANTS)
     for name in seen:
         assert seen[name][0] == query.gif_id  # its own row: a perfect match
     for scope in Scope:
-        candidates = engine.description_candidates(
-            vector, 10, hidden_rows=(query.row_id,), scope=scope
-        )
+        candidates = probe.candidates(vector, 10, hidden_rows=(query.row_id,), scope=scope)
         assert query.row_id not in {row.row_id for row in candidates.rows}
         assert query.gif_id in {row.gif_id for row in candidates.rows}  # its other rows
     assert query.row_id not in {g.row.row_id for g in lexical.rank(query.description, query.row_id)}

@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 
 from ingest.job import IngestOptions, run_ingest
-from search_app.embedder import Embedder
+from search_app.embedders.frames import open_image, select_frames
+from search_app.embedders.query_embedder import load_for_settings
+from search_app.embedders.sbert import Embedder
 from search_app.errors import ImagesUnsupportedError
-from search_app.frames import open_image, select_frames
-from search_app.query_embedder import load_for_settings
 from search_app.records import RowKind
-from search_app.search import SearchEngine
+from search_app.retrieval.engine import SearchEngine
+from search_app.retrieval.request import SearchRequest
 from search_app.settings import Settings
-from search_app.store import GifStore
+from search_app.store.client import GifStore
 from tests.conftest import write_tsv
 from tests.frames.conftest import (
     SET_OF_GIFS,
@@ -107,7 +108,7 @@ def test_a_folder_of_gifs_is_searchable_by_text_through_its_frames(
     assert (report.rows_read, report.embedded, report.gifs_framed) == (4, 0, 4)
     assert report.gifs_failed == {}
     engine = SearchEngine.open(replace(clip_settings, model="auto"), load_for_settings)
-    hits = engine.search("a red circle", k=10)
+    hits = engine.search(SearchRequest("a red circle", k=10))
     assert len(hits) == len({h.gif_id for h in hits}) == 4
     assert {Path(h.url.removeprefix("file://")).name for h in hits} == set(SET_OF_GIFS)
     assert all(h.matched == ("frame",) and h.description == "" for h in hits)

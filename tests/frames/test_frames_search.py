@@ -12,13 +12,14 @@ import pytest
 from PIL import Image
 
 from ingest.job import IngestOptions, run_ingest
-from search_app.embedder import Embedder
+from search_app.embedders.frames import open_image
+from search_app.embedders.query_embedder import load_for_settings
+from search_app.embedders.sbert import Embedder
 from search_app.errors import ImagesUnsupportedError
-from search_app.frames import open_image
-from search_app.query_embedder import load_for_settings
-from search_app.ranking import SOFT_BEST_CAP, SOFT_BEST_TEMPERATURE
 from search_app.records import RowKind
-from search_app.search import SearchEngine
+from search_app.retrieval.engine import SearchEngine
+from search_app.retrieval.ranking import SOFT_BEST_CAP, SOFT_BEST_TEMPERATURE
+from search_app.retrieval.request import SearchRequest
 from search_app.settings import Settings
 from tests.conftest import BACKENDS, backend_settings, write_tsv
 from tests.frames.conftest import SET_OF_GIFS, gif_route, tiny_clip_settings, write_gif_folder
@@ -58,7 +59,7 @@ def mixed(
 
 
 def test_text_search_gives_one_hit_per_gif_from_both_kinds(mixed: SearchEngine) -> None:
-    hits = mixed.search("a man is dancing on the stage", k=20)
+    hits = mixed.search(SearchRequest("a man is dancing on the stage", k=20))
     ids = [h.gif_id for h in hits]
     assert len(ids) == len(set(ids)) == 3 + 4  # served GIFs and the cat, plus the folder's
     scores = [h.score for h in hits]
@@ -84,18 +85,22 @@ def test_text_search_gives_one_hit_per_gif_from_both_kinds(mixed: SearchEngine) 
 
 def test_an_image_query_finds_the_gif_it_came_from(mixed: SearchEngine) -> None:
     query = png_of_first_frame(SET_OF_GIFS["blue-square.gif"])
-    hits = mixed.search_image(query, k=3)
+    hits = mixed.search(SearchRequest(image=query, k=3))
     assert Path(hits[0].url).name == "blue-square.gif"
     assert hits[0].frame_score == pytest.approx(hits[0].score, abs=1e-6)
     assert hits[0].score == pytest.approx(1.0, abs=1e-3)
     assert all(h.matched == ("frame",) for h in hits)  # frames there: image to image only
     animated = open_image(SET_OF_GIFS["green-triangle.gif"])
-    assert Path(mixed.search_image(animated, k=1)[0].url).name == "green-triangle.gif"
+    assert (
+        Path(mixed.search(SearchRequest(image=animated, k=1))[0].url).name == "green-triangle.gif"
+    )
 
 
 def test_more_like_a_frame_only_gif_excludes_it(mixed: SearchEngine) -> None:
-    source = next(h for h in mixed.search("a dog", k=20) if h.url.endswith("blue-square.gif"))
-    similar = mixed.similar(source.gif_id, k=5)
+    source = next(
+        h for h in mixed.search(SearchRequest("a dog", k=20)) if h.url.endswith("blue-square.gif")
+    )
+    similar = mixed.search(SearchRequest(like=source.gif_id, k=5))
     assert source.gif_id not in {h.gif_id for h in similar} and len(similar) == 5
 
 
@@ -125,4 +130,4 @@ def test_a_text_only_collection_refuses_image_queries_before_loading(
     engine = SearchEngine.open(settings, cached_loader)
     assert not engine.supports_images
     with pytest.raises(ImagesUnsupportedError, match="can't embed images"):
-        engine.search_image(Image.new("RGB", (8, 8)), k=1)
+        engine.search(SearchRequest(image=Image.new("RGB", (8, 8)), k=1))

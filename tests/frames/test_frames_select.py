@@ -8,14 +8,14 @@ import random
 import pytest
 from PIL import Image
 
-from search_app.errors import ConfigError, ImageReadError
-from search_app.frames import (
+from search_app.embedders.frames import (
     MAX_KEPT_SIDE_PX,
     choose_even,
     open_image,
     query_frames,
     select_frames,
 )
+from search_app.errors import ConfigError, ImageReadError
 from tests.frames.conftest import COLOURS, SHAPES, Scene, gif_frames, make_gif
 
 BACKGROUNDS = list(COLOURS)

@@ -10,12 +10,12 @@ import pytest
 from PIL import Image
 
 from ingest.job import IngestOptions, run_ingest
-from search_app.embedder import Embedder
-from search_app.page import PageView, SearchHandlers
-from search_app.query_embedder import load_for_settings
-from search_app.search import SearchEngine
+from search_app.embedders.query_embedder import load_for_settings
+from search_app.embedders.sbert import Embedder
+from search_app.retrieval.engine import SearchEngine
 from search_app.settings import Settings
-from search_app.web import LaunchOptions, build_app, launch_app
+from search_app.web.app import LaunchOptions, build_app, launch_app
+from search_app.web.page import PageView, SearchHandlers
 from tests.chroma_server import free_port
 from tests.conftest import write_tsv
 from tests.frames.conftest import SET_OF_GIFS
@@ -116,6 +116,7 @@ def drop_image_and_read_first_card(url: str, image: Path, text: str = "") -> dic
     return seen
 
 
+@pytest.mark.browser
 def test_dropping_an_image_in_the_browser_shows_matching_cards(
     clip_app: str, query_png: Path
 ) -> None:
@@ -128,6 +129,7 @@ def test_dropping_an_image_in_the_browser_shows_matching_cards(
     assert "GIFs like your image" in str(seen["heading"])
 
 
+@pytest.mark.browser
 def test_an_image_dropped_next_to_typed_words_searches_both(clip_app: str, query_png: Path) -> None:
     with ThreadPoolExecutor(max_workers=1) as thread:
         seen = thread.submit(

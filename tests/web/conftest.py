@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from ingest.job import IngestOptions, run_ingest
-from search_app.embedder import Embedder
-from search_app.search import SearchEngine
+from search_app.embedders.sbert import Embedder
+from search_app.retrieval.engine import SearchEngine
 from search_app.settings import Settings
 from tests.chroma_server import free_port
 from tests.conftest import SAMPLE_LINES, write_tsv
@@ -73,7 +73,7 @@ def launch(
 ) -> LaunchedApp:
     """Build and launch the web app on a free localhost port, without blocking."""
     from gifsearch.exercise_tab import ExerciseHandlers, exercises_tab
-    from search_app.web import QUEUE_MAX_SIZE, LaunchOptions, build_app, launch_app
+    from search_app.web.app import QUEUE_MAX_SIZE, LaunchOptions, build_app, launch_app
 
     engine = SearchEngine.open(settings, loader)
     tab = exercises_tab(ExerciseHandlers(lambda: minilm.model))
@@ -185,7 +185,7 @@ def dead_link_app(
 ) -> Iterator:
     """The web app over a few GIFs, one of which the link checker recorded as dead."""
     from search_app.records import LinkState, LinkStatus
-    from search_app.store import GifStore
+    from search_app.store.client import GifStore
 
     lines = [
         "https://x.test/dead.gif\ta dog jumps into a swimming pool\n",

@@ -7,7 +7,7 @@ import pytest
 from gradio_client import Client
 
 from search_app.errors import ConfigError
-from search_app.web import QUEUE_MAX_SIZE, LaunchOptions
+from search_app.web.app import QUEUE_MAX_SIZE, LaunchOptions
 
 
 @pytest.fixture(scope="module")

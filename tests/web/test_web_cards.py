@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from search_app.cards import format_status, render_card, render_results, safe_image_url
 from search_app.records import SearchHit
-from search_app.search import CollectionStats, HitList
+from search_app.retrieval.engine import CollectionStats, HitList
+from search_app.web.cards import format_status, render_card, render_results, safe_image_url
 
 
 def make_hit(url: str = "https://a.example/x.gif", description: str = "a dog runs") -> SearchHit:
@@ -106,5 +106,5 @@ def test_status_line_names_collection_counts_model_and_latency() -> None:
 
 
 def test_cards_module_does_not_import_gradio() -> None:
-    code = "import sys, search_app.cards; sys.exit('gradio' in sys.modules)"
+    code = "import sys, search_app.web.cards; sys.exit('gradio' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from search_app.search import SearchEngine
-from search_app.web import LaunchOptions, build_app, launch_app
+from search_app.retrieval.engine import SearchEngine
+from search_app.retrieval.request import SearchRequest
+from search_app.web.app import LaunchOptions, build_app, launch_app
 from tests.chroma_server import free_port
 from tests.local_http import body_route, serve_handlers
 from tests.web.conftest import LaunchedApp
@@ -59,9 +60,9 @@ def watched_app(web_settings, cached_loader) -> Iterator[tuple[str, list[str]]]:
     asked: list[str] = []
     search = engine.search
 
-    def recorded(query: str, *args: object, **kwargs: object) -> list:
-        asked.append(query)
-        return search(query, *args, **kwargs)
+    def recorded(request: SearchRequest) -> list:
+        asked.append(request.text)
+        return search(request)
 
     engine.search = recorded  # type: ignore[method-assign]
     app = build_app(engine)

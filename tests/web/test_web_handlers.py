@@ -10,11 +10,13 @@ import pytest
 
 from gifsearch.exercise_tab import ExerciseHandlers, exercises_tab
 from search_app.errors import GifSearchError
-from search_app.page import MAX_RESULTS, PageView, SearchHandlers
-from search_app.search import SearchEngine
+from search_app.retrieval.engine import SearchEngine
+from search_app.retrieval.request import MAX_K
 from search_app.settings import Settings
-from search_app.store import GifStore, ModelBinding
-from search_app.web import guarded, ingest_command
+from search_app.store.binding import ModelBinding
+from search_app.store.client import GifStore
+from search_app.web.app import guarded, ingest_command
+from search_app.web.page import PageView, SearchHandlers
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def test_search_returns_cards_status_and_ranked_hits(handlers: SearchHandlers) -
 
 
 def test_cards_list_each_gifs_other_descriptions(handlers: SearchHandlers) -> None:
-    html, _, hits = search(handlers, "a person", MAX_RESULTS)
+    html, _, hits = search(handlers, "a person", MAX_K)
     with_others = [hit for hit in hits if hit["other_descriptions"]]
     assert with_others
     for hit in with_others:
@@ -68,7 +70,7 @@ def test_empty_query_shows_a_friendly_message(handlers: SearchHandlers, query: s
 @pytest.mark.parametrize("k", [0, 51, 2.5], ids=["zero", "over-max", "fraction"])
 def test_results_count_out_of_range_is_explained(handlers: SearchHandlers, k: float) -> None:
     html, _, hits = search(handlers, "a dog", k)
-    assert "Could not search" in html and "use 1 to 50" in html
+    assert "Could not search" in html and "1 to 50" in html
     assert hits == []
 
 

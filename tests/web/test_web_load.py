@@ -14,8 +14,8 @@ from types import ModuleType
 import pytest
 
 from gifsearch.bench_cmd import load_benchmark
-from search_app.embedder import Embedder
-from search_app.search import SearchEngine
+from search_app.embedders.sbert import Embedder
+from search_app.retrieval.engine import SearchEngine
 from search_app.settings import Settings
 from tests.web.conftest import LaunchedApp, launch, pick_web_lines
 

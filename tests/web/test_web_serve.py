@@ -14,7 +14,8 @@ from gradio_client import Client
 
 from gifsearch.cli import main
 from search_app.settings import Settings
-from search_app.store import GifStore, ModelBinding
+from search_app.store.binding import ModelBinding
+from search_app.store.client import GifStore
 from tests.chroma_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -11,18 +11,9 @@ import gradio as gr
 from PIL import Image
 from starlette.middleware import Middleware
 
-from search_app.cards import CARD_CSS
 from search_app.errors import ConfigError, GifSearchError
-from search_app.page import (
-    DEFAULT_K,
-    MAX_RESULTS,
-    PageView,
-    SearchHandlers,
-    apply_form,
-    view_after,
-    view_from_url,
-)
-from search_app.search import MAX_QUERY_CHARS, SearchEngine
+from search_app.retrieval.engine import SearchEngine
+from search_app.retrieval.request import MAX_K, MAX_QUERY_CHARS
 from search_app.settings import (
     DEFAULT_CHROMA_PORT,
     DEFAULT_COLLECTION,
@@ -31,8 +22,18 @@ from search_app.settings import (
     DEFAULT_STORE_DIR,
     Settings,
 )
-from search_app.tabs import ImageOutput, MarkdownOutput, Panel, Tab, TextField
-from search_app.web_guard import MAX_UPLOAD_BYTES, UPLOAD_WINDOW_S, GuardLimits, WebGuard
+from search_app.web.cards import CARD_CSS
+from search_app.web.guard import MAX_UPLOAD_BYTES, UPLOAD_WINDOW_S, GuardLimits, WebGuard
+from search_app.web.page import (
+    API_DEFAULT_K,
+    PAGE_DEFAULT_K,
+    PageView,
+    SearchHandlers,
+    apply_form,
+    view_after,
+    view_from_url,
+)
+from search_app.web.tabs import ImageOutput, MarkdownOutput, Panel, Tab, TextField
 
 QUEUE_MAX_SIZE = 64  # waiting requests beyond this are refused, not queued forever
 CONCURRENCY_LIMIT = 2  # searches run at once, over all search events and the API
@@ -198,7 +199,7 @@ def build_app(
                 button = gr.Button("Search", variant="primary", scale=1, elem_id="gs-search")
             gr.Markdown(HINT, elem_id="gs-hint")
             with gr.Accordion("Options", open=False, elem_id="gs-options"), gr.Row():
-                count = gr.Slider(1, MAX_RESULTS, value=DEFAULT_K, step=1, label="Results per page")
+                count = gr.Slider(1, MAX_K, value=PAGE_DEFAULT_K, step=1, label="Results per page")
                 floor = gr.Slider(
                     0.0, 1.0, value=0.0, step=0.05, label="Minimum score (0: off)",
                     elem_id="gs-min-score",
@@ -305,7 +306,7 @@ def build_app(
 
         def api_search(
             query: str,
-            k: int = DEFAULT_K,
+            k: int = API_DEFAULT_K,
             offset: int = 0,
             min_score: float | None = None,
             include_dead: bool = False,
@@ -313,7 +314,9 @@ def build_app(
             """Return up to k GIFs for query (-word leaves out), after the first offset."""
             return api_call(lambda: handlers.api_search(query, k, offset, min_score, include_dead))
 
-        def api_similar(gif_id: str, k: int = DEFAULT_K, offset: int = 0) -> list[dict[str, Any]]:
+        def api_similar(
+            gif_id: str, k: int = API_DEFAULT_K, offset: int = 0
+        ) -> list[dict[str, Any]]:
             """Return up to k GIFs most like the stored GIF gif_id, after the first offset."""
             return api_call(lambda: handlers.api_similar(gif_id, k, offset))
 
@@ -350,7 +353,7 @@ def add_image_search(enabled: bool) -> tuple[gr.Image | None, gr.Button | None]:
 
 
 def add_tab(tab: Tab, private: dict[str, Any]) -> None:
-    """Render a described tab (search_app.tabs) inside the current gr.Tab."""
+    """Render a described tab (search_app.web.tabs) inside the current gr.Tab."""
     for panel in tab.panels:
         gr.Markdown(f"### {panel.heading}")
         inputs = []

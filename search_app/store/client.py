@@ -12,17 +12,15 @@ import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import NoReturn, TypeVar
 
 import numpy as np
 
-from search_app import store_health
 from search_app.errors import (
     CollectionNotFoundError,
     ConfigError,
     GifSearchError,
-    ModelMismatchError,
     StoreDamagedError,
     StoreFullError,
     StoreUnavailableError,
@@ -39,6 +37,8 @@ from search_app.records import (
     StoredRow,
 )
 from search_app.settings import Settings, chroma_headers, store_location
+from search_app.store import health as store_health
+from search_app.store.binding import ModelBinding, check_binding
 
 STORE_FILES = ("chroma.sqlite3", "chroma.sqlite3-wal")  # change when a writer commits
 GET_PAGE_ROWS = 5_000  # ids per collection.get call; keeps SQLite variable lists small
@@ -49,43 +49,6 @@ GET_PAGE_ROWS = 5_000  # ids per collection.get call; keeps SQLite variable list
 HNSW_CONFIG = {"space": "cosine", "batch_size": 2_048, "sync_threshold": 2_048}
 FRAMES_SUFFIX = ".frames"  # the frames of collection "gifs" live in "gifs.frames"
 FRAMES_OF_KEY = "frames_of"  # metadata key marking a frames collection, naming its parent
-
-
-@dataclass(frozen=True)
-class ModelBinding:
-    """The model a collection's vectors came from, recorded in the collection's metadata."""
-
-    model_name: str
-    model: str
-    dimension: int
-    normalized: bool = True
-    images: bool | None = None  # whether the model embeds images; None: not recorded
-
-    def to_metadata(self) -> dict[str, object]:
-        """Return the binding as collection metadata."""
-        meta: dict[str, object] = {
-            "model_name": self.model_name,
-            "model": self.model,
-            "dimension": self.dimension,
-            "normalized": self.normalized,
-        }
-        if self.images is not None:
-            meta["images"] = self.images
-        return meta
-
-    @classmethod
-    def from_metadata(cls, meta: dict) -> ModelBinding | None:
-        """Return the binding recorded in collection metadata, or None when there is none."""
-        if "model_name" not in meta:
-            return None
-        images = meta.get("images")
-        return cls(
-            model_name=str(meta["model_name"]),
-            model=str(meta.get("model", meta["model_name"])),
-            dimension=int(meta["dimension"]),
-            normalized=bool(meta.get("normalized", True)),
-            images=None if images is None else bool(images),
-        )
 
 
 def open_client(settings: Settings) -> object:
@@ -165,7 +128,7 @@ def forget_cached_system(settings: Settings) -> None:
 
 def store_failure(settings: Settings, exc: BaseException) -> GifSearchError | None:
     """The one-line error for a Chroma failure caused by a full disk or a damaged store
-    file (search_app.store_health names which), or None when it is neither."""
+    file (search_app.store.health names which), or None when it is neither."""
     if store_health.is_disk_full(exc):
         if settings.chroma_host:
             return StoreFullError(
@@ -647,18 +610,6 @@ class GifStore:
                 ids=[row_id for row_id, _ in batch], metadatas=[s.metadata() for _, s in batch]
             )
         return len(states)
-
-
-def check_binding(
-    existing: ModelBinding, model_name: str, dimension: int, collection_name: str
-) -> None:
-    """Raise ModelMismatchError when a model other than the bound one is used."""
-    if existing.model_name != model_name or existing.dimension != dimension:
-        raise ModelMismatchError(
-            f'collection "{collection_name}" was built with {existing.model_name} '
-            f"({existing.dimension}-d), not {model_name} ({dimension}-d); "
-            f"use --model {existing.model} or another --collection"
-        )
 
 
 def _stored_row(row_id: str, doc: str | None, meta: dict | None, dist: float | None) -> StoredRow:

@@ -10,6 +10,7 @@ previous one.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
@@ -18,34 +19,24 @@ from urllib.parse import parse_qs, urlencode
 
 from PIL import Image
 
-from search_app.cards import format_status, render_notice, render_results
-from search_app.errors import ConfigError, EmptyQueryError, GifSearchError
-from search_app.search import (
+from search_app.errors import EmptyQueryError, GifSearchError
+from search_app.retrieval.engine import CollectionStats, HitList, SearchEngine
+from search_app.retrieval.request import (
+    DEFAULT_K,
     GIF_ID_PATTERN,
+    MAX_K,
     MAX_OFFSET,
     MAX_QUERY_CHARS,
-    CollectionStats,
-    HitList,
-    SearchEngine,
-    SearchOptions,
+    FrontEnd,
+    SearchRequest,
 )
+from search_app.web.cards import format_status, render_notice, render_results
 
-DEFAULT_K = 12
-MAX_RESULTS = 50
+PAGE_DEFAULT_K = DEFAULT_K[FrontEnd.PAGE]
+API_DEFAULT_K = DEFAULT_K[FrontEnd.API]
 MAX_TITLE_CHARS = 200  # of a "More like" heading
 MAX_URL_QUERY_CHARS = 4 * MAX_QUERY_CHARS  # of the page URL's query string we read
 PageOutputs = tuple[str, str, list[dict[str, object]], dict[str, object]]
-
-
-def check_count(k: float) -> int:
-    """Return k as a whole number of results, or raise ConfigError outside 1..MAX_RESULTS."""
-    try:
-        count = int(k)
-    except (TypeError, ValueError):
-        raise ConfigError(f"results count {str(k)[:20]!r} is not a whole number") from None
-    if count != k or not 1 <= count <= MAX_RESULTS:
-        raise ConfigError(f"results count {str(k)[:20]!r} is out of range: use 1 to {MAX_RESULTS}")
-    return count
 
 
 @dataclass(frozen=True)
@@ -53,7 +44,7 @@ class PageView:
     """What the page shows (see the module); shown and has_more say how far it loaded."""
 
     q: str = ""
-    k: int = DEFAULT_K
+    k: int = PAGE_DEFAULT_K
     like: str = ""  # a GIF id: "more like this"
     title: str = ""  # the liked GIF's card title, for the heading
     image: bool = False  # the image box's image takes part
@@ -76,6 +67,20 @@ class PageView:
             params["like"] = self.like
         params["k"] = str(self.k)
         return "?" + urlencode(params)
+
+    def request(self, image: Image.Image | None = None, offset: int = 0) -> SearchRequest:
+        """The page's mapping: this view (with the image box's image, when it takes part,
+        and the number of results already loaded) to a SearchRequest."""
+        picture = image if self.image else None
+        return SearchRequest(
+            text=self.q,
+            k=self.k,
+            offset=min(offset, MAX_OFFSET),
+            min_score=self.min_score or None,  # the slider's 0 is "no floor"
+            include_dead=self.include_dead,
+            image=picture,
+            like=(self.like or None) if picture is None else None,  # a dropped image wins
+        )
 
     def to_state(self) -> dict[str, object]:
         """The view as the page's state (plain data)."""
@@ -102,7 +107,7 @@ def view_from_url(query_string: object, base: PageView | None = None) -> PageVie
     like = params.get("like", [""])[0]
     like = like if GIF_ID_PATTERN.fullmatch(like) else ""
     try:
-        k = min(max(int(params.get("k", [base.k])[0]), 1), MAX_RESULTS)
+        k = min(max(int(params.get("k", [base.k])[0]), 1), MAX_K)
     except ValueError:
         k = base.k
     return replace(base, q=q, k=k, like=like, title="", image=False, shown=0, has_more=False)
@@ -172,14 +177,9 @@ class SearchHandlers:
             return notice, self.status_line(stats=stats), [], view.to_state()
         loaded = list(loaded or [])
         try:
-            count = check_count(view.k)
-            options = SearchOptions(
-                offset=min(len(loaded), MAX_OFFSET),
-                min_score=view.min_score or None,
-                include_dead=view.include_dead,
-            )
+            request = view.request(image, offset=len(loaded))
             started = time.perf_counter()
-            hits = self.find(view, count, options, image if view.image else None)
+            hits = self.engine.search(request)
             latency_ms = (time.perf_counter() - started) * 1000
         except EmptyQueryError:
             notice = render_notice(
@@ -204,33 +204,24 @@ class SearchHandlers:
         )
         return html, self.status_line(latency_ms, hits, stats), shown, new_view.to_state()
 
-    def find(
-        self, view: PageView, k: int, options: SearchOptions, image: Image.Image | None
-    ) -> HitList:
-        """Run the search a view asks for."""
-        text, like = view.q.strip(), view.like or None
-        if not text and image is not None:
-            return self.engine.search_image(image, k, options)
-        if not text and like:
-            return self.engine.similar(like, k, options)
-        return self.engine.search(text, k, options, image=image, like=like)
-
     def api_search(
         self,
         query: str,
-        k: int = DEFAULT_K,
+        k: int = API_DEFAULT_K,
         offset: int = 0,
         min_score: float | None = None,
         include_dead: bool = False,
     ) -> list[dict[str, Any]]:
         """Return up to k GIFs for query (after the first offset), as JSON-ready dicts."""
-        options = SearchOptions(offset=offset, min_score=min_score, include_dead=include_dead)
-        return [hit.to_dict() for hit in self.engine.search(query, check_count(k), options)]
+        request = SearchRequest(query, k, offset, min_score, include_dead)
+        return [hit.to_dict() for hit in self.engine.search(request)]
 
-    def api_similar(self, gif_id: str, k: int = DEFAULT_K, offset: int = 0) -> list[dict[str, Any]]:
+    def api_similar(
+        self, gif_id: str, k: int = API_DEFAULT_K, offset: int = 0
+    ) -> list[dict[str, Any]]:
         """Return up to k GIFs most like the stored GIF gif_id, as JSON-ready dicts."""
-        options = SearchOptions(offset=offset)
-        return [hit.to_dict() for hit in self.engine.similar(gif_id, check_count(k), options)]
+        request = SearchRequest(k=k, offset=offset, like=gif_id)
+        return [hit.to_dict() for hit in self.engine.search(request)]
 
 
 def heading(view: PageView) -> str:
@@ -249,7 +240,7 @@ def heading(view: PageView) -> str:
 
 
 def view_after(
-    event: object, current: PageView, q: str = "", k: float = DEFAULT_K
+    event: object, current: PageView, q: str = "", k: float = PAGE_DEFAULT_K
 ) -> tuple[PageView, bool, bool] | None:
     """Read a results-area event (a card's "More like this", "Load more", the browser's
     back button); return (the view to show, whether to load more, whether to push the URL),
@@ -282,7 +273,7 @@ def apply_form(
     return replace(
         current,
         q=q if isinstance(q, str) else "",
-        k=int(k) if isinstance(k, int | float) else DEFAULT_K,
+        k=int(k) if isinstance(k, int | float) and math.isfinite(k) else PAGE_DEFAULT_K,
         min_score=float(min_score) if isinstance(min_score, int | float) else 0.0,
         include_dead=bool(include_dead),
         image=image_present,

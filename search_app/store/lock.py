@@ -18,7 +18,7 @@ from search_app.errors import (
     StoreLockedError,
     StoreUnavailableError,
 )
-from search_app.store_health import disk_full_message, is_disk_full
+from search_app.store.health import disk_full_message, is_disk_full
 
 LOCK_FILE_NAME = ".gifsearch-writer.lock"
 

@@ -23,7 +23,8 @@ import onnxruntime as ort
 from PIL import Image
 from tokenizers import Tokenizer
 
-from search_app.embedder import (
+from search_app.embedders.image_preprocessing import ImagePreprocessing, pixel_batch
+from search_app.embedders.sbert import (
     CHUNK_ROWS,
     IMAGE_BATCH_SIZE,
     ModelSpec,
@@ -31,7 +32,6 @@ from search_app.embedder import (
     normalize_rows,
 )
 from search_app.errors import ImagesUnsupportedError, OnnxModelError, first_line
-from search_app.image_preprocessing import ImagePreprocessing, pixel_batch
 
 FORMAT_VERSION = 1  # bump when the directory layout or the manifest changes meaning
 MANIFEST_NAME = "manifest.json"

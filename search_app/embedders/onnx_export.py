@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from search_app.embedder import Embedder, load_model, normalize_rows
-from search_app.errors import ModelLoadError, OnnxBuildError, first_line
-from search_app.fast_embedder import (
+from search_app.embedders.image_preprocessing import ImagePreprocessing
+from search_app.embedders.onnx_embedder import (
     FORMAT_VERSION,
     IMAGE_MODEL_FILE,
     KIND_CLIP,
@@ -41,7 +40,8 @@ from search_app.fast_embedder import (
     open_embedder,
     parse_manifest,
 )
-from search_app.image_preprocessing import ImagePreprocessing
+from search_app.embedders.sbert import Embedder, load_model, normalize_rows
+from search_app.errors import ModelLoadError, OnnxBuildError, first_line
 
 VERSIONED_PACKAGES = (
     "torch", "onnxruntime", "tokenizers", "transformers", "sentence-transformers", "onnx"

@@ -1,6 +1,6 @@
 """Ranking: from a query's nearest rows to one score per GIF, and fusion of ranked lists.
 
-Pure numpy; SearchEngine (search_app/search.py) calls these functions and `gifsearch eval`
+Pure numpy; SearchEngine (search_app/retrieval/engine.py) calls these functions and `gifsearch eval`
 calls the same ones, with the pooling as a parameter, so what eval measures is what ships.
 
 Pooling turns the cosines of a GIF's descriptions into the GIF's score. The default,

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit
 
 from search_app.records import ScoreKind, SearchHit
-from search_app.search import CollectionStats, HitList
+from search_app.retrieval.engine import CollectionStats, HitList
 
-# Class names shared with the browser script in search_app/web.py.
+# Class names shared with the browser script in search_app/web/app.py.
 CARD_CLASS = "gs-card"
 MORE_CLASS = "gs-more"
 COPY_CLASS = "gs-copy"

@@ -9,20 +9,21 @@ on; `gifsearch ingest` builds it too. The setting query_backend forces either pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from search_app.embedder import Embedder, ModelSpec, load_embedder, resolve_model_spec
-from search_app.errors import ConfigError, GifSearchError, OnnxModelError, first_line
-from search_app.fast_embedder import (
+from search_app.embedders.onnx_embedder import (
     MANIFEST_NAME,
     load_onnx_embedder,
     model_files_dir,
     onnx_dir_for,
 )
+from search_app.embedders.sbert import Embedder, ModelSpec, load_embedder, resolve_model_spec
+from search_app.errors import ConfigError, GifSearchError, OnnxModelError, first_line
 from search_app.settings import Settings
 
 ONNX_CACHE_DIR = "onnx"  # under the settings' cache directory
@@ -55,6 +56,10 @@ class QueryEmbedder(Protocol):
     def embed_query(self, text: str) -> np.ndarray: ...
 
     def embed_images(self, images: list) -> np.ndarray: ...
+
+
+# What opens a collection's query embedder: load_query_embedder, or a test's own loader.
+EmbedderLoader = Callable[[str, Settings], "QueryEmbedder | Embedder"]
 
 
 def onnx_dir(settings: Settings, spec: ModelSpec) -> Path | None:
@@ -91,7 +96,7 @@ def load_query_embedder(model: str, settings: Settings) -> QueryEmbedder:
 
 def build_query_embedder(embedder: Embedder, directory: Path) -> QueryEmbedder:
     """Build, verify and load the ONNX query embedder of a loaded sentence-transformers model."""
-    from search_app.onnx_export import build_onnx_embedder
+    from search_app.embedders.onnx_export import build_onnx_embedder
 
     build_onnx_embedder(embedder, directory)
     fast = load_onnx_embedder(directory)

@@ -75,7 +75,7 @@ def ensure_build(cache_dir: Path) -> Path:
     from search_app.errors import OnnxModelError
 
     spec = resolve_model_spec("minilm")
-    directory = onnx_dir_for(cache_dir, spec, model_files_dir(spec))  # type: ignore[arg-type]
+    directory = onnx_dir_for(cache_dir, spec, model_files_dir(spec))  # type: ignore[arg-type]  # MiniLM is bundled: never None
     try:
         load_onnx_embedder(directory)
         print(f"bench: reusing {directory}", file=sys.stderr)

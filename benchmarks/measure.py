@@ -207,7 +207,7 @@ def run_encode_task(task: dict, progress: bool) -> dict:
     texts = read_texts(task["source"], task["limit"])
     embedder = load(task["model"], task["precision"])
     started = time.perf_counter()
-    embedder.model.encode(  # type: ignore[attr-defined]
+    embedder.model.encode(  # type: ignore[attr-defined]  # load() returns object (an Embedder)
         texts, batch_size=task["batch_size"], show_progress_bar=progress, convert_to_numpy=True
     )
     seconds = time.perf_counter() - started
@@ -256,7 +256,7 @@ def run_query_task(task: dict, progress: bool) -> dict:
             engine.search(SearchRequest(text, k))
             timings["search"].append(time.perf_counter() - started)
             started = time.perf_counter()
-            vector = embedder.model.encode([text], batch_size=1, show_progress_bar=False)[0]  # type: ignore[attr-defined]
+            vector = embedder.model.encode([text], batch_size=1, show_progress_bar=False)[0]  # type: ignore[attr-defined]  # load() returns object (an Embedder)
             encoded = time.perf_counter()
             store.query(vector, k)
             done = time.perf_counter()

@@ -104,12 +104,14 @@ def compute_softmax(scores: np.ndarray) -> np.ndarray:
     """softmax(s)_j = exp(s_j - max_k s_k) / sum_k exp(s_k - max_k s_k), over the last axis."""
     shifted = scores - scores.max(axis=-1, keepdims=True)
     exponentials = np.exp(shifted)
-    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+    weights: np.ndarray = exponentials / exponentials.sum(axis=-1, keepdims=True)
+    return weights
 
 
 def compute_attention_scores(queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """S = Q K^T / sqrt(d), d = the vectors' dimension."""
-    return queries @ keys.T / math.sqrt(queries.shape[-1])
+    scores: np.ndarray = queries @ keys.T / math.sqrt(queries.shape[-1])
+    return scores
 
 
 def compute_scaled_dot_product_attention(

@@ -7,11 +7,15 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from exercises.errors import ExerciseError
 from exercises.sgd import run_sgd
 from exercises.sgd_config import DEFAULT_SGD_CONFIG, build_sgd_config
 from exercises.sgd_report import format_number, format_sgd_text, write_sgd_markdown
+
+# The parser class the caller's subparsers make (gifsearch's own, or argparse's).
+Parser = TypeVar("Parser", bound=argparse.ArgumentParser)
 
 DEFAULT_OUT_DIR = Path("exercises_out")
 
@@ -108,7 +112,9 @@ def run_attention_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_sgd_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_sgd_parser(
+    subparsers: argparse._SubParsersAction[Parser],
+) -> Parser:
     """Register the `sgd` subcommand."""
     parser = subparsers.add_parser(
         "sgd",
@@ -155,7 +161,9 @@ def add_sgd_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     return parser
 
 
-def add_attention_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_attention_parser(
+    subparsers: argparse._SubParsersAction[Parser],
+) -> Parser:
     """Register the `attention` subcommand."""
     from exercises.attention import DEFAULT_FOCUS_WORD, DEFAULT_HEAD, DEFAULT_TOP_K
 
@@ -198,7 +206,7 @@ def add_attention_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     return parser
 
 
-def add_exercise_parsers(subparsers: argparse._SubParsersAction) -> None:
+def add_exercise_parsers(subparsers: argparse._SubParsersAction[Parser]) -> None:
     """Register the `sgd` and `attention` subcommands; each sets func(args) -> exit code."""
     add_sgd_parser(subparsers)
     add_attention_parser(subparsers)
@@ -222,4 +230,5 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad flags and 0 after --help
         return exc.code if isinstance(exc.code, int) else 2
-    return args.func(args)
+    run: Callable[[argparse.Namespace], int] = args.func  # set by each subcommand's parser
+    return run(args)

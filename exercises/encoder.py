@@ -13,8 +13,8 @@ import numpy as np
 
 from exercises.errors import EncoderLoadError, OptionError
 
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+if TYPE_CHECKING:  # re-exported (as X) for attention.py, which may not import the library
+    from sentence_transformers import SentenceTransformer as SentenceTransformer
 
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2 (bundled)"
 
@@ -48,7 +48,8 @@ def load_model(name_or_path: str | None = None, device: str = "cpu") -> Sentence
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar is noise here
+    # The per-tensor "Loading weights" bar is noise here.
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # transformers: unannotated
     source = find_bundled_model_path() if name_or_path is None else name_or_path
     try:
         return SentenceTransformer(source, device=device)

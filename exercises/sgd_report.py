@@ -90,7 +90,7 @@ def format_update_rows(step: SgdStep, digits: int) -> list[tuple[str, ...]]:
     """One row per parameter: name, old value, chain rule, gradient, update, new value."""
     inputs = (*(f"x{i}" for i in range(1, len(step.weights_before) + 1)), "1")
     lr = step.learning_rate
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for update, dz_name in zip(step.updates, inputs, strict=True):
         rows.append(
             (

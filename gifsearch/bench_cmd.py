@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 from gifsearch.console import PROG, report_error
+from gifsearch.flags import Commands
 
 BENCHMARKS_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -50,7 +51,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return int(bench.main(list(args.rest), prog=f"{PROG} bench"))
 
 
-def add_bench_parser(commands: argparse._SubParsersAction) -> None:
+def add_bench_parser(commands: Commands) -> None:
     """Register `gifsearch bench` (its options are parsed by benchmarks/bench.py)."""
     parser = commands.add_parser(
         "bench",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from gifsearch.console import ProgressFactory, notify, tqdm_progress
 from gifsearch.flags import (
+    Commands,
     add_command,
     add_sample_flags,
     add_setting_flags,
@@ -111,7 +112,7 @@ def open_eval_source(spec: str, settings: Settings, progress: ProgressFactory) -
     return source
 
 
-def add_eval_parser(commands: argparse._SubParsersAction) -> None:
+def add_eval_parser(commands: Commands) -> None:
     """Register `gifsearch eval`."""
     parser = add_command(
         commands,

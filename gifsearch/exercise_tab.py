@@ -69,7 +69,9 @@ class ExerciseHandlers:
                     images.append(image.convert("RGB"))
         return images[0], images[1], f"<pre>{escape(format_attention_text(report))}</pre>"
 
-    def handle_sgd(self, lr: str, weights: str, bias: str, examples: str, epochs: float) -> str:
+    def handle_sgd(
+        self, lr: str, weights: str, bias: str, examples: str, epochs: float | None
+    ) -> str:
         """Return the SGD walk-through as Markdown for the chosen settings."""
         from exercises.errors import ExerciseError
         from exercises.sgd import run_sgd

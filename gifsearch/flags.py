@@ -6,24 +6,26 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Sequence
-from typing import NoReturn, TypeVar
+from typing import NoReturn, TypeAlias
 
 from ingest.reader import DEFAULT_LIMIT_ROWS
 from search_app.errors import ConfigError
 from search_app.settings import (
+    Number,
     SettingGroup,
     SettingInfo,
     Settings,
+    SettingsT,
     build_from,
     declared,
     default_of,
     field_type,
     flag_of,
+    parse_number,
     parse_text,
     shorten,
 )
 
-Number = TypeVar("Number", int, float)
 SERVER_PREFIX = "chroma_"  # these settings get their own help section
 
 
@@ -34,8 +36,12 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+# The CLI's subcommands: made by a OneLineParser, so each subcommand's parser is one too.
+Commands: TypeAlias = "argparse._SubParsersAction[OneLineParser]"
+
+
 def add_command(
-    commands: argparse._SubParsersAction,
+    commands: Commands,
     name: str,
     func: Callable[[argparse.Namespace], int],
     summary: str,
@@ -105,7 +111,7 @@ def add_setting_flags(
         )
 
 
-def from_args(cls: type, args: argparse.Namespace) -> object:
+def from_args(cls: type[SettingsT], args: argparse.Namespace) -> SettingsT:
     """Build a settings dataclass from the parsed flags over the environment."""
     overrides = {item.name: getattr(args, item.name, None) for item, _ in declared(cls)}
     return build_from(cls, overrides, os.environ)
@@ -113,9 +119,7 @@ def from_args(cls: type, args: argparse.Namespace) -> object:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Build Settings from the parsed flags over the environment."""
-    settings = from_args(Settings, args)
-    assert isinstance(settings, Settings)
-    return settings
+    return from_args(Settings, args)
 
 
 def request_number(
@@ -131,11 +135,11 @@ def request_number(
 
     def convert(text: str) -> Number:
         try:
-            value = parse_text(kind, text, name)
+            value = parse_number(kind, text, name)
             check(name, value, low, high)
         except ConfigError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
-        return value  # type: ignore[return-value]  # parse_text returns object; kind made it
+        return value
 
     return convert
 

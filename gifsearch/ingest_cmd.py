@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from gifsearch.console import notify, tqdm_progress
 from gifsearch.flags import (
+    Commands,
     add_command,
     add_sample_flags,
     add_setting_flags,
@@ -26,6 +27,7 @@ from search_app.embedders.frames import (
 from search_app.settings import SettingGroup, Settings
 
 if TYPE_CHECKING:
+    from ingest.job import IngestReport
     from search_app.embedders.sbert import Embedder
 
 GROUPS = (SettingGroup.INDEX, SettingGroup.MODEL, SettingGroup.EMBED, SettingGroup.NETWORK)
@@ -109,10 +111,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def report_dict(report: object) -> dict[str, object]:
+def report_dict(report: IngestReport) -> dict[str, object]:
     """Return an ingest report as JSON-ready data."""
-    data = asdict(report)  # type: ignore[call-overload]
-    data["rows_per_s"] = round(report.rows_per_s, 1)  # type: ignore[attr-defined]
+    data = asdict(report)
+    data["rows_per_s"] = round(report.rows_per_s, 1)
     return data
 
 
@@ -124,7 +126,7 @@ def frames_count(text: str) -> int:
     return value
 
 
-def add_ingest_parser(commands: argparse._SubParsersAction) -> None:
+def add_ingest_parser(commands: Commands) -> None:
     """Register `gifsearch ingest`."""
     parser = add_command(
         commands, "ingest", cmd_ingest, "embed a GIF set into the collection", GROUPS

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from gifsearch.console import notify, tqdm_progress
-from gifsearch.flags import add_command, add_setting_flags, settings_from_args
+from gifsearch.flags import Commands, add_command, add_setting_flags, settings_from_args
 from search_app.errors import ConfigError
 from search_app.settings import SettingGroup, Settings
 
@@ -84,7 +84,7 @@ def recheck_age(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_links_parser(commands: argparse._SubParsersAction) -> None:
+def add_links_parser(commands: Commands) -> None:
     """Register `gifsearch check-links`."""
     parser = add_command(
         commands, "check-links", cmd_check_links, "check which GIF URLs still load", GROUPS

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from gifsearch.console import notify
 from gifsearch.flags import (
+    Commands,
     add_command,
     add_setting_flags,
     request_number,
@@ -116,7 +117,7 @@ def with_match_note(hit: SearchHit) -> SearchHit:
     return replace(hit, description=f"{text}  [matched: {', '.join(hit.match_parts())}]")
 
 
-def add_search_parser(commands: argparse._SubParsersAction) -> None:
+def add_search_parser(commands: Commands) -> None:
     """Register `gifsearch search`."""
     parser = add_command(commands, "search", cmd_search, "search GIFs by a sentence", GROUPS)
     parser.add_argument(

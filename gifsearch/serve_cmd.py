@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gifsearch.console import notify
 from gifsearch.flags import (
+    Commands,
     add_command,
     add_setting_flags,
     from_args,
@@ -139,7 +140,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     serve = from_args(ServeSettings, args)
-    assert isinstance(serve, ServeSettings)
     # Gradio's file route must never hand out the index or the model cache.
     private_dirs = (str(settings.store_dir.resolve()), str(settings.cache_dir.resolve()))
     options = LaunchOptions(serve.host, serve.port, serve.login, serve.insecure, private_dirs)
@@ -195,7 +195,7 @@ def check_collection(settings: Settings, fill: str) -> None:
         )
 
 
-def add_serve_parser(commands: argparse._SubParsersAction) -> None:
+def add_serve_parser(commands: Commands) -> None:
     """Register the `serve` subcommand."""
     parser = add_command(
         commands,

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -84,7 +85,7 @@ class Deadline:
         """Whether the deadline is behind us."""
         return time.monotonic() > self.at
 
-    def trace(self, event: str, info: dict) -> None:
+    def trace(self, event: str, info: dict[str, Any]) -> None:
         """httpcore's trace hook: watch each socket as soon as it is connected."""
         if event.endswith((".connect_tcp.complete", ".start_tls.complete")):
             stream = info.get("return_value")
@@ -197,7 +198,8 @@ def _send(client: httpx.Client, url: str, deadline: Deadline) -> httpx.Response:
 
 def _redirect_target(response: httpx.Response, url: str) -> str:
     """Return where a redirect points, refusing any target but an http(s) URL."""
-    target = urljoin(str(response.url), response.headers.get("location", ""))
+    location: str = response.headers.get("location", "")
+    target = urljoin(str(response.url), location)
     try:
         check_web_url(target)
     except DownloadError as exc:

@@ -28,9 +28,10 @@ from ingest.frame_job import (
 )
 from ingest.http_download import DownloadLimits
 from ingest.reader import DEFAULT_LIMIT_ROWS, DEFAULT_SEED, BadLineHandler
-from ingest.sources import FieldMapping, Source, SourceFormat, SourceRows, open_source
+from ingest.source_spec import FieldMapping, SourceFormat
+from ingest.sources import Source, SourceRows, open_source
 from search_app.embedders.frames import DEFAULT_FRAME_STRATEGY, DEFAULT_FRAMES_PER_GIF
-from search_app.embedders.query_embedder import EmbedderLoader, load_for_settings
+from search_app.embedders.query_embedder import load_for_settings
 from search_app.embedders.sbert import Embedder, resolve_model_spec
 from search_app.errors import (
     INGEST_FRAMES_HINT,
@@ -50,6 +51,8 @@ from search_app.store.lock import hold_writer_lock
 EMBED_CHUNK_ROWS = 512  # rows per embed + write step: each step's rows land together
 
 ProgressFactory = Callable[[int, str], Callable[[int], None]]
+# What loads the bulk embedder an ingest writes with: load_for_settings, or a test's own.
+BulkLoader = Callable[[str, Settings], Embedder]
 
 
 class Stage(StrEnum):
@@ -179,7 +182,7 @@ def _no_progress(total: int, label: str) -> Callable[[int], None]:
 def run_ingest(
     options: IngestOptions,
     settings: Settings,
-    loader: EmbedderLoader = load_for_settings,
+    loader: BulkLoader = load_for_settings,
     progress: ProgressFactory = _no_progress,
     on_bad_line: BadLineHandler | None = None,
     on_notice: Callable[[str], None] = lambda message: None,
@@ -197,7 +200,7 @@ class IngestJob:
         self,
         options: IngestOptions,
         settings: Settings,
-        loader: EmbedderLoader,
+        loader: BulkLoader,
         progress: ProgressFactory,
         on_bad_line: BadLineHandler | None,
         on_notice: Callable[[str], None],
@@ -243,18 +246,19 @@ class IngestJob:
         """Read and sample the rows, embed and add the new ones (and frames), prune."""
         options, settings, clock = self.options, self.settings, self.clock
         damage: StoreDamagedError | None = None
+        opened: GifStore | None = None
         with clock.timing(Stage.OPEN):
             try:
-                store: GifStore | None = GifStore(settings, create=True)
-                binding = store.binding()  # the collection's metadata only, never its rows
+                opened = GifStore(settings, create=True)
+                binding = opened.binding()  # the collection's metadata only, never its rows
             except StoreDamagedError as exc:
                 if not options.rebuild:
                     raise
-                store, binding, damage = None, None, exc  # set aside once the source reads
+                opened, binding, damage = None, None, exc  # set aside once the source reads
         model = binding.model if settings.model == "auto" and binding else settings.model
         if binding and model != "auto" and not options.rebuild:
             asked = resolve_model_spec(model).name
-            check_binding(binding, asked, binding.dimension, store.collection_name)
+            check_binding(binding, asked, binding.dimension, settings.collection)
 
         want_frames = options.frames or not source.has_descriptions
         if want_frames and binding and binding.images is False and not options.rebuild:
@@ -263,15 +267,20 @@ class IngestJob:
         with clock.timing(Stage.READ):
             read = self.read_source(source)
         rows, summary, targets = read.rows, read.summary, read.targets
-        if options.rebuild:  # only once the source proved usable: a bad one changes nothing
-            store = self.rebuild(store, damage)
+        # Only once the source proved usable: a bad one changes nothing. (Nothing opened
+        # means a damaged store under --rebuild.)
+        if options.rebuild or opened is None:
+            store = self.rebuild(opened, damage)
             binding = None
+        else:
+            store = opened
         existing: set[str] = set()
         if binding is not None:  # a collection made by this run holds no rows to look up
             with clock.timing(Stage.EXISTING):
                 existing = store.existing_ids([r.row_id for r in rows])
         new_rows = [r for r in rows if r.row_id not in existing]
-        frame_todo, framed_before = [], 0
+        frame_todo: list[GifTarget] = []
+        framed_before = 0
         if want_frames:
             frame_todo, framed_before = split_done(targets, store, options.frame_options)
 

@@ -18,6 +18,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from ingest.frame_job import GifTarget, targets_from_files, targets_from_records
@@ -72,7 +73,7 @@ class Source:
         with self.path.open("rb") as stream:
             yield from keep_records(self.parse(stream), self.label, summary, on_bad_line, seen)
 
-    def parse(self, stream: object) -> Iterator[tuple[int, Parsed]]:
+    def parse(self, stream: BinaryIO) -> Iterator[tuple[int, Parsed]]:
         """Yield (line number, (url, description) or a drop reason) for each row."""
         raise NotImplementedError
 
@@ -88,17 +89,17 @@ class Source:
 class TsvSource(Source):
     """TGIF's format: `URL<TAB>description`, one row per line, no header."""
 
-    def parse(self, stream: object) -> Iterator[tuple[int, Parsed]]:
+    def parse(self, stream: BinaryIO) -> Iterator[tuple[int, Parsed]]:
         """Yield each line's row (over-long lines are cut and counted as too long)."""
-        return parse_tsv(stream)  # type: ignore[arg-type]
+        return parse_tsv(stream)
 
 
 class CsvSource(Source):
     """CSV with a header row naming the columns; one row per line."""
 
-    def parse(self, stream: object) -> Iterator[tuple[int, Parsed]]:
+    def parse(self, stream: BinaryIO) -> Iterator[tuple[int, Parsed]]:
         """Yield each data line's row; a header without the mapped columns is an error."""
-        lines = enumerate(iter_lines(stream), start=1)  # type: ignore[arg-type]
+        lines = enumerate(iter_lines(stream), start=1)
         header_line = next(lines, None)
         if header_line is None:
             return
@@ -138,9 +139,9 @@ def _csv_cells(raw: bytes) -> list[str] | None:
 class JsonlSource(Source):
     """JSON Lines: one JSON object per line, the URL and description under mapped keys."""
 
-    def parse(self, stream: object) -> Iterator[tuple[int, Parsed]]:
+    def parse(self, stream: BinaryIO) -> Iterator[tuple[int, Parsed]]:
         """Yield each line's row; a line that is not an object with both keys is dropped."""
-        for number, raw in enumerate(iter_lines(stream), start=1):  # type: ignore[arg-type]
+        for number, raw in enumerate(iter_lines(stream), start=1):
             line = decode_line(raw)
             if line is None:
                 yield number, "undecodable"

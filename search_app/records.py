@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 ID_DIGEST_BYTES = 16
 
@@ -183,11 +184,12 @@ class SearchHit:
         return parts
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> SearchHit:
-        """Return the hit to_dict gave (e.g. kept in a web page's state)."""
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchHit:
+        """Return the hit to_dict gave (e.g. kept in a web page's state); its values are
+        to_dict's plain data, passed on as they are (Any: JSON-ready, not checked here)."""
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        fields["other_descriptions"] = tuple(fields.get("other_descriptions") or ())  # type: ignore[arg-type]
-        return cls(**fields)  # type: ignore[arg-type]
+        fields["other_descriptions"] = tuple(fields.get("other_descriptions") or ())
+        return cls(**fields)
 
     def to_dict(self) -> dict[str, object]:
         """Return the hit as plain JSON-ready data."""

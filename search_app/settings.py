@@ -17,9 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from search_app.errors import ConfigError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 DEFAULT_STORE_DIR = Path("chroma_store")
 DEFAULT_COLLECTION = "gifs"
@@ -41,7 +44,8 @@ MAX_SHOWN_CHARS = 60  # of a bad value, in its error
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 
-T = TypeVar("T")
+SettingsT = TypeVar("SettingsT", bound="DataclassInstance")  # a settings dataclass
+Number = TypeVar("Number", int, float)
 
 
 class SettingGroup(StrEnum):
@@ -286,7 +290,7 @@ def declared(cls: type) -> list[tuple[Field[Any], SettingInfo]]:
 
 def field_type(cls: type, name: str) -> type:
     """Return a declared field's value type (X for an `X | None` field)."""
-    hint = typing.get_type_hints(cls)[name]
+    hint: type = typing.get_type_hints(cls)[name]
     if isinstance(hint, types.UnionType):
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
     return hint
@@ -321,6 +325,18 @@ def validate(instance: object) -> None:
             raise ConfigError(f"{label} {shorten(repr(value))} {problem}")
 
 
+def parse_number(kind: type[Number], raw: str, where: str) -> Number:
+    """Convert text to a whole or a finite number of kind; ConfigError names where."""
+    noun = "a whole number" if kind is int else "a finite number"
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{where}={shorten(repr(raw))} is not {noun}") from None
+    if not math.isfinite(value):  # inf and nan would overflow a timeout or a deadline
+        raise ConfigError(f"{where}={shorten(repr(raw))} is not {noun}")
+    return value
+
+
 def parse_text(kind: type, raw: str, where: str) -> object:
     """Convert a flag's or a variable's text to the field's type; ConfigError names where."""
     if kind is bool:
@@ -330,21 +346,18 @@ def parse_text(kind: type, raw: str, where: str) -> object:
             return False
         allowed = ", ".join(TRUE_WORDS + FALSE_WORDS)
         raise ConfigError(f"{where}={shorten(repr(raw))} is not one of {allowed}")
-    if kind in (int, float):
-        noun = "a whole number" if kind is int else "a finite number"
-        try:
-            value = kind(raw.strip())
-        except ValueError:
-            raise ConfigError(f"{where}={shorten(repr(raw))} is not {noun}") from None
-        if not math.isfinite(value):  # inf and nan would overflow a timeout or a deadline
-            raise ConfigError(f"{where}={shorten(repr(raw))} is not {noun}")
-        return value
+    if kind is int:
+        return parse_number(int, raw, where)
+    if kind is float:
+        return parse_number(float, raw, where)
     if kind is Path:
         return Path(raw).expanduser()
     return raw
 
 
-def build_from(cls: type[T], overrides: Mapping[str, object], env: Mapping[str, str]) -> T:
+def build_from(
+    cls: type[SettingsT], overrides: Mapping[str, object], env: Mapping[str, str]
+) -> SettingsT:
     """Build a settings dataclass from defaults, then its variables, then explicit overrides.
 
     Args:
@@ -357,7 +370,7 @@ def build_from(cls: type[T], overrides: Mapping[str, object], env: Mapping[str, 
         if raw:
             values[item.name] = parse_text(field_type(cls, item.name), raw, info.env)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return replace(cls(), **values)  # type: ignore[call-arg]
+    return replace(cls(), **values)
 
 
 def build_settings(overrides: Mapping[str, object], env: Mapping[str, str]) -> Settings:

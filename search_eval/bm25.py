@@ -50,9 +50,9 @@ class BM25Index:
         self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for term, (docs, tfs) in postings.items():
             doc_ids = np.array(docs, dtype=np.int64)
-            tf = np.array(tfs, dtype=np.float64)
+            freqs = np.array(tfs, dtype=np.float64)
             norm = k1 * (1.0 - b + b * lengths[doc_ids] / average)
-            weight = bm25_idf(self.size, len(docs)) * tf * (k1 + 1.0) / (tf + norm)
+            weight = bm25_idf(self.size, len(docs)) * freqs * (k1 + 1.0) / (freqs + norm)
             self._postings[term] = (doc_ids, weight.astype(np.float32))
 
     def scores(self, query: str) -> np.ndarray:

@@ -19,11 +19,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from search_app.embedders.sbert import Embedder
-from search_app.records import GifRecord
+from search_app.records import GifRecord, SearchHit
+from search_app.retrieval.engine import HitList
 from search_app.retrieval.probe import EvalProbe
 from search_app.retrieval.query import excludes, words
 from search_app.retrieval.request import SearchRequest
@@ -64,7 +66,7 @@ def choose_word(query: str, result_texts: Sequence[Sequence[str]]) -> str | None
     return ranked[0][0]
 
 
-def share_mentioning(engine_hits: Sequence, word: str) -> float:
+def share_mentioning(engine_hits: Sequence[SearchHit], word: str) -> float:
     """The share of hits any of whose descriptions mention word."""
     if not engine_hits:
         return 0.0
@@ -88,7 +90,7 @@ def evaluate_exclusion(
     engine = open_engine(split, vectors, settings)
     probe = EvalProbe(engine)
     texts_of = {gif: [r.description for r in group] for gif, group in group_by_gif(rows).items()}
-    built: list[tuple[ExclusionQuery, Sequence]] = []  # with its plain search's hits
+    built: list[tuple[ExclusionQuery, HitList]] = []  # with its plain search's hits
     tick = progress(queries, "exclusion queries") if progress else (lambda n: None)
     for query in split.queries:
         if len(built) >= queries:
@@ -104,7 +106,7 @@ def evaluate_exclusion(
         tick(1)
     results: dict[str, dict[str, list[float]]] = {}
 
-    def record(name: str, item: ExclusionQuery, hits: Sequence) -> None:
+    def record(name: str, item: ExclusionQuery, hits: Sequence[SearchHit]) -> None:
         cell = results.setdefault(name, {"share": [], "found": []})
         cell["share"].append(share_mentioning(hits, item.word))
         if not item.target_mentions:
@@ -137,7 +139,7 @@ def evaluate_exclusion(
     }
 
 
-def format_exclusion(data: dict) -> str:
+def format_exclusion(data: dict[str, Any]) -> str:
     """The exclusion measurement as a table."""
     lines = [
         f'exclusion: {data["queries"]} "X -Y" queries; {data["targets_not_mentioning"]} '

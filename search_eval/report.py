@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from search_eval.metrics import ALL_STRATA
 
 NAME_WIDTH = 24  # the longest variant name, soft-best-t0.05-cap0.05, and a space
@@ -16,7 +18,7 @@ def _label(name: str, default: str) -> str:
     return f"{name} *" if name == default else name
 
 
-def format_eval_report(data: dict) -> str:
+def format_eval_report(data: dict[str, Any]) -> str:
     """Return the report: per protocol, every variant overall, then per stratum."""
     default, baseline = data["default_variant"], data["baseline"]
     lines = [

@@ -53,7 +53,8 @@ def group_by_gif(rows: Iterable[GifRecord]) -> dict[str, list[GifRecord]]:
 
 def split_one_per_gif(rows: Sequence[GifRecord], seed: int = 0) -> EvalSplit:
     """Index one seeded-random description per GIF; the others of each GIF are the queries."""
-    indexed, queries = [], []
+    indexed: list[GifRecord] = []
+    queries: list[GifRecord] = []
     for group in group_by_gif(rows).values():
         keep = min(group, key=lambda r: hashlib.blake2b(f"{seed}:{r.row_id}".encode()).digest())
         indexed.append(keep)

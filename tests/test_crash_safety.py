@@ -55,7 +55,7 @@ def wait_for_embedding(process: subprocess.Popen[bytes], timeout_s: float = 120)
     def watch() -> None:
         assert process.stderr is not None
         buffer = b""
-        while chunk := process.stderr.read1(4096):  # type: ignore[attr-defined]
+        while chunk := process.stderr.read1(4096):  # type: ignore[attr-defined]  # typed IO[bytes]; a pipe is a BufferedReader
             buffer = (buffer + chunk)[-256:]
             if b"embed" in buffer:
                 seen.set()

@@ -332,7 +332,7 @@ def test_model_with_layers_after_pooling_is_refused(minilm_fp32: Embedder, tmp_p
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Dense
 
-    transformer, pooling = minilm_fp32.model[0], minilm_fp32.model[1]  # type: ignore[index]
+    transformer, pooling = minilm_fp32.model[0], minilm_fp32.model[1]
     model = SentenceTransformer(modules=[transformer, pooling, Dense(384, 8)], device="cpu")
     dense = Embedder(model, minilm_fp32.spec, "cpu", "fp32")
     with pytest.raises(OnnxBuildError, match=r"modules after pooling \(Dense\)"):

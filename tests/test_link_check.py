@@ -217,7 +217,7 @@ def raw_metadata(settings: Settings, kind: str = RowKind.DESCRIPTION) -> dict[st
     """Each row's metadata as Chroma holds it (the reason is not in StoredRow)."""
     store = GifStore(settings)
     name = store.frames_name if kind == RowKind.FRAME else store.collection_name
-    page = store.client.get_collection(name).get(include=["metadatas"])  # type: ignore[attr-defined]
+    page = store.client.get_collection(name).get(include=["metadatas"])
     return dict(zip(page["ids"], page["metadatas"], strict=True))
 
 

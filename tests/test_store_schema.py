@@ -42,7 +42,7 @@ def make_old_collection(settings: Settings, embedder: Embedder, rows: list[GifRe
     """Create the collection with the earlier version's call and upsert rows its way."""
     store = GifStore(settings, create=True)
     binding = ModelBinding(embedder.name, embedder.spec.ref, embedder.dimension, images=False)
-    collection = store.client.get_or_create_collection(  # type: ignore[attr-defined]
+    collection = store.client.get_or_create_collection(
         settings.collection,
         configuration={"hnsw": OLD_HNSW_CONFIG},
         metadata=binding.to_metadata(),
@@ -59,7 +59,7 @@ def make_old_collection(settings: Settings, embedder: Embedder, rows: list[GifRe
 def hnsw_settings(settings: Settings) -> dict:
     """Return the HNSW configuration Chroma recorded for the settings' collection."""
     client = GifStore(settings).client
-    return client.get_collection(settings.collection).configuration["hnsw"]  # type: ignore[attr-defined]
+    return client.get_collection(settings.collection).configuration["hnsw"]  # type: ignore[return-value]  # Chroma: HNSWConfiguration | None
 
 
 def test_a_new_collection_gets_the_current_configuration_and_keeps_every_index(
@@ -74,7 +74,7 @@ def test_a_new_collection_gets_the_current_configuration_and_keeps_every_index(
     # Every index stays on: gif_id (search, more like this) and source (prune) are queried;
     # disabling the documents' full-text index saved nothing, as Chroma's local store
     # writes it anyway (docs/results.md, "Speed").
-    collection = GifStore(settings).client.get_collection(settings.collection)  # type: ignore[attr-defined]
+    collection = GifStore(settings).client.get_collection(settings.collection)
     dogs = collection.get(where_document={"$contains": "dog"}, include=["documents"])
     others = collection.get(where_document={"$not_contains": "dog"}, include=["documents"])
     assert dogs["ids"] and all("dog" in d for d in dogs["documents"])

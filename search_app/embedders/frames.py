@@ -211,4 +211,5 @@ def choose_diverse(thumbs: np.ndarray, count: int) -> list[int]:
 
 def rms_distances(thumbs: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Return the root-mean-square difference of each thumbnail row from target."""
-    return np.sqrt(np.mean((thumbs - target) ** 2, axis=1))
+    distances: np.ndarray = np.sqrt(np.mean((thumbs - target) ** 2, axis=1))
+    return distances

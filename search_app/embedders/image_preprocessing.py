@@ -60,8 +60,8 @@ class ImagePreprocessing:
                 do_rescale=bool(data["do_rescale"]),
                 rescale_factor=float(data["rescale_factor"]),
                 do_normalize=bool(data["do_normalize"]),
-                image_mean=_three_floats(data["image_mean"]),
-                image_std=_three_floats(data["image_std"]),
+                image_mean=three_floats(data["image_mean"]),
+                image_std=three_floats(data["image_std"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"bad image preprocessing parameters: {exc!r}") from exc
@@ -74,11 +74,12 @@ class ImagePreprocessing:
         return params
 
 
-def _optional_int(value: object) -> int | None:
-    return None if value is None else int(value)  # type: ignore[call-overload]
+def _optional_int(value: Any) -> int | None:  # a parsed JSON value: int() checks it
+    return None if value is None else int(value)
 
 
-def _three_floats(values: Sequence[float]) -> tuple[float, float, float]:
+def three_floats(values: Sequence[float]) -> tuple[float, float, float]:
+    """Return the three channel values (mean or std); raise ValueError for another count."""
     if len(values) != 3:
         raise ValueError(f"expected 3 channel values, got {list(values)!r}")
     return (float(values[0]), float(values[1]), float(values[2]))

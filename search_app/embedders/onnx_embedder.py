@@ -119,7 +119,8 @@ class OnnxEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query; return a 1-d float32 unit vector."""
-        return self._run_text([self.tokenizer.encode(text)])[0]
+        row: np.ndarray = self._run_text([self.tokenizer.encode(text)])[0]
+        return row
 
     def embed_texts(
         self,
@@ -206,14 +207,17 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
 def pool_tokens(token_embeddings: np.ndarray, attention_mask: np.ndarray, mode: str) -> np.ndarray:
     """Pool (batch, tokens, dim) embeddings into (batch, dim) as sentence-transformers' Pooling."""
     mask = attention_mask[..., None].astype(np.float32)
+    pooled: np.ndarray
     if mode == "cls":  # the first real token (the first position under right padding)
         first = attention_mask.argmax(axis=1)
-        return token_embeddings[np.arange(len(first)), first]
-    if mode == "max":
-        return np.where(mask > 0, token_embeddings, -np.inf).max(axis=1)
-    summed = (token_embeddings * mask).sum(axis=1)
-    counts = np.maximum(mask.sum(axis=1), 1e-9)
-    return summed / (counts if mode == "mean" else np.sqrt(counts))
+        pooled = token_embeddings[np.arange(len(first)), first]
+    elif mode == "max":
+        pooled = np.where(mask > 0, token_embeddings, -np.inf).max(axis=1)
+    else:
+        summed = (token_embeddings * mask).sum(axis=1)
+        counts = np.maximum(mask.sum(axis=1), 1e-9)
+        pooled = summed / (counts if mode == "mean" else np.sqrt(counts))
+    return pooled
 
 
 def load_onnx_embedder(
@@ -388,7 +392,7 @@ def onnx_dir_for(cache_root: Path, spec: ModelSpec, model_dir: Path) -> Path:
 
 def _model_files(model_dir: Path) -> list[Path]:
     # Hidden entries are skipped: `hf download --local-dir` keeps lock files in .cache/.
-    files = []
+    files: list[Path] = []
     for root, dirs, names in os.walk(model_dir, followlinks=True):
         dirs[:] = [name for name in dirs if not name.startswith(".")]
         files.extend(Path(root, name) for name in names if not name.startswith("."))

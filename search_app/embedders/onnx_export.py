@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from search_app.embedders.image_preprocessing import ImagePreprocessing
+from search_app.embedders.image_preprocessing import ImagePreprocessing, three_floats
 from search_app.embedders.onnx_embedder import (
     FORMAT_VERSION,
     IMAGE_MODEL_FILE,
@@ -209,7 +209,7 @@ def plan_export(embedder: Embedder) -> ExportPlan:
     text_config = getattr(text_config, "text_config", None) or text_config
     positions = getattr(text_config, "max_position_embeddings", None)
     max_length = int(min(first.max_seq_length, positions or first.max_seq_length))
-    inputs = ("input_ids", "attention_mask")
+    inputs: tuple[str, ...] = ("input_ids", "attention_mask")
     if kind == KIND_TEXT and "token_type_ids" in tokenizer.model_input_names:
         inputs = (*inputs, "token_type_ids")
     return ExportPlan(
@@ -242,6 +242,10 @@ def image_params(processor: Any) -> ImagePreprocessing:
             f"image processor settings not supported: convert_rgb={image.do_convert_rgb}, "
             f"size={size}, pad={image.do_pad}"
         )
+    try:
+        mean, std = three_floats(image.image_mean), three_floats(image.image_std)
+    except (TypeError, ValueError) as exc:
+        raise OnnxBuildError(f"image processor settings not supported: {exc}") from None
     return ImagePreprocessing(
         do_convert_rgb=True,
         do_resize=bool(image.do_resize),
@@ -255,8 +259,8 @@ def image_params(processor: Any) -> ImagePreprocessing:
         do_rescale=bool(image.do_rescale),
         rescale_factor=float(image.rescale_factor),
         do_normalize=bool(image.do_normalize),
-        image_mean=tuple(float(value) for value in image.image_mean),  # type: ignore[arg-type]
-        image_std=tuple(float(value) for value in image.image_std),  # type: ignore[arg-type]
+        image_mean=mean,
+        image_std=std,
     )
 
 
@@ -264,7 +268,7 @@ def export_model(embedder: Embedder, plan: ExportPlan, work: Path) -> None:
     """Write tokenizer.json and the ONNX graph(s) of embedder's model into work."""
     import torch
 
-    first: Any = embedder.model[0]  # type: ignore[index]
+    first: Any = embedder.model[0]  # a Transformer module, read by name as in plan_export
     model = first.auto_model.eval()
     tokenizer_json = json.loads(first.tokenizer.backend_tokenizer.to_str())
     tokenizer_json["truncation"] = None  # fast_embedder sets both as sentence-transformers
@@ -414,7 +418,8 @@ def verify(reference: Embedder, onnx: OnnxEmbedder) -> dict[str, Any]:
 
 def token_mismatches(reference: Embedder, onnx: OnnxEmbedder, texts: list[str]) -> list[str]:
     """Return the texts whose token ids from tokenizer.json differ from the model's own."""
-    expected = reference.model[0].preprocess(texts)  # type: ignore[index]
+    first: Any = reference.model[0]  # a Transformer module, read by name as in plan_export
+    expected = first.preprocess(texts)
     mismatched = []
     for row, text in enumerate(texts):
         wanted = expected["input_ids"][row][expected["attention_mask"][row].bool()].tolist()
@@ -425,7 +430,8 @@ def token_mismatches(reference: Embedder, onnx: OnnxEmbedder, texts: list[str]) 
 
 def row_cosines(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Return the cosine of each row of left with the same row of right."""
-    return np.sum(normalize_rows(left) * normalize_rows(right), axis=1)
+    cosines: np.ndarray = np.sum(normalize_rows(left) * normalize_rows(right), axis=1)
+    return cosines
 
 
 def write_json(path: Path, data: object) -> None:

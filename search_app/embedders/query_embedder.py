@@ -9,10 +9,10 @@ on; `gifsearch ingest` builds it too. The setting query_backend forces either pa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from search_app.embedders.sbert import Embedder, ModelSpec, load_embedder, resol
 from search_app.errors import ConfigError, GifSearchError, OnnxModelError, first_line
 from search_app.settings import Settings
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 ONNX_CACHE_DIR = "onnx"  # under the settings' cache directory
 
 
@@ -38,12 +41,21 @@ class QueryBackend(StrEnum):
 
 
 class QueryEmbedder(Protocol):
-    """What search needs of an embedder (both Embedder and OnnxEmbedder have it)."""
+    """What search needs of an embedder (both Embedder and OnnxEmbedder have it).
 
-    name: str
+    Only notice is written through it; the rest is read-only (Embedder's name is a property).
+    """
+
     notice: str | None
-    device: str
-    precision: str
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def device(self) -> str: ...
+
+    @property
+    def precision(self) -> str: ...
 
     @property
     def dimension(self) -> int: ...
@@ -55,7 +67,7 @@ class QueryEmbedder(Protocol):
 
     def embed_query(self, text: str) -> np.ndarray: ...
 
-    def embed_images(self, images: list) -> np.ndarray: ...
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray: ...
 
 
 # What opens a collection's query embedder: load_query_embedder, or a test's own loader.

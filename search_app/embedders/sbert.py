@@ -7,10 +7,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from search_app.errors import ConfigError, ImagesUnsupportedError, ModelLoadError, first_line
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 CLIP_NAME = "sentence-transformers/clip-ViT-B-32"
@@ -130,7 +134,9 @@ def choose_precision(requested: str, device: str) -> str:
 class Embedder:
     """A loaded sentence-transformers model that returns L2-normalized float32 vectors."""
 
-    def __init__(self, model: object, spec: ModelSpec, device: str, precision: str) -> None:
+    def __init__(
+        self, model: SentenceTransformer, spec: ModelSpec, device: str, precision: str
+    ) -> None:
         self.model = model
         self.spec = spec
         self.device = device
@@ -147,7 +153,7 @@ class Embedder:
         """Length of each embedding vector."""
         model = self.model
         get_dim = getattr(model, "get_embedding_dimension", None)
-        get_dim = get_dim or model.get_sentence_embedding_dimension  # type: ignore[attr-defined]
+        get_dim = get_dim or model.get_sentence_embedding_dimension
         dim = get_dim()
         if dim is None:
             dim = int(self.embed_texts(["dimension probe"]).shape[1])
@@ -160,7 +166,7 @@ class Embedder:
         if modalities is not None:  # sentence-transformers 6 says what it can encode
             return "image" in modalities
         try:  # sentence-transformers 5: CLIP models load as its CLIPModel module
-            return type(self.model[0]).__name__ == "CLIPModel"  # type: ignore[index]
+            return type(self.model[0]).__name__ == "CLIPModel"
         except (TypeError, IndexError, KeyError):
             return False
 
@@ -180,7 +186,7 @@ class Embedder:
         chunks = []
         for start in range(0, len(texts), CHUNK_ROWS):
             part = list(texts[start : start + CHUNK_ROWS])
-            vectors = self.model.encode(  # type: ignore[attr-defined]
+            vectors = self.model.encode(
                 part, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True
             )
             chunks.append(normalize_rows(np.asarray(vectors, dtype=np.float32)))
@@ -190,10 +196,11 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query; return a 1-d float32 unit vector."""
-        vectors = self.model.encode(  # type: ignore[attr-defined]
+        vectors = self.model.encode(
             [text], batch_size=1, show_progress_bar=False, convert_to_numpy=True
         )
-        return normalize_rows(np.asarray(vectors, dtype=np.float32))[0]
+        row: np.ndarray = normalize_rows(np.asarray(vectors, dtype=np.float32))[0]
+        return row
 
     def embed_images(
         self, images: Sequence[object], batch_size: int = IMAGE_BATCH_SIZE
@@ -206,7 +213,7 @@ class Embedder:
             raise ImagesUnsupportedError(f"{self.name} can't embed images; use a CLIP model")
         if not images:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(  # type: ignore[attr-defined]
+        vectors = self.model.encode(
             list(images), batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True
         )
         return normalize_rows(np.asarray(vectors, dtype=np.float32))
@@ -216,7 +223,8 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     """Return each row divided by its L2 norm (zero rows stay zero)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return vectors / norms
+    unit: np.ndarray = vectors / norms
+    return unit
 
 
 def load_model(spec: ModelSpec, device: str, precision: str, local_only: bool) -> Embedder:
@@ -225,7 +233,8 @@ def load_model(spec: ModelSpec, device: str, precision: str, local_only: bool) -
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar is noise here
+    # The per-tensor "Loading weights" bar is noise here.
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # transformers: unannotated
     try:
         model = SentenceTransformer(load_ref(spec.ref), device=device, local_files_only=local_only)
     except Exception as exc:  # sentence-transformers raises many types for "not found"

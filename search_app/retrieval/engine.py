@@ -128,7 +128,9 @@ class SearchEngine:
         need_images, a collection recorded as text-only fails before any model loads.
         """
         if loader is None:
-            from search_app.embedders.query_embedder import load_query_embedder as loader
+            from search_app.embedders.query_embedder import load_query_embedder
+
+            loader = load_query_embedder
         store = GifStore(settings)
         binding = store.require_binding()
         if settings.model != "auto":
@@ -364,7 +366,8 @@ class SearchEngine:
 def unit_mean(vectors: np.ndarray) -> np.ndarray:
     """Return the mean of the rows scaled to unit length."""
     centre = vectors.mean(axis=0)
-    return centre / (np.linalg.norm(centre) or 1.0)
+    unit: np.ndarray = centre / (np.linalg.norm(centre) or 1.0)
+    return unit
 
 
 def make_hits(

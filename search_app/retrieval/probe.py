@@ -19,7 +19,7 @@ from enum import StrEnum
 import numpy as np
 
 from search_app.records import RowKind, StoredRow
-from search_app.retrieval.engine import CANDIDATE_FACTOR, HitList, SearchEngine
+from search_app.retrieval.engine import CANDIDATE_FACTOR, HitList, Part, SearchEngine
 from search_app.retrieval.ranking import DEFAULT_POOLING, Pooling, ScoredGif, best_row_per_gif
 from search_app.retrieval.ranking import rank_rows as _rank_rows
 from search_app.retrieval.request import SearchRequest
@@ -83,5 +83,5 @@ class EvalProbe:
     def search_vector(self, vector: np.ndarray, k: int) -> HitList:
         """Search the descriptions with a raw query vector (e.g. a text's vector with
         another's subtracted), through search's own ranking and filters."""
-        parts = [(1.0, {RowKind.DESCRIPTION: np.asarray(vector, dtype=np.float32)})]
+        parts: list[Part] = [(1.0, {RowKind.DESCRIPTION: np.asarray(vector, dtype=np.float32)})]
         return self.engine._rank_parts(parts, SearchRequest(VECTOR_QUERY_TEXT, k=k))

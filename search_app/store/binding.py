@@ -3,7 +3,9 @@ checked whenever the collection is written to or searched."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from search_app.errors import ModelMismatchError
 
@@ -31,7 +33,7 @@ class ModelBinding:
         return meta
 
     @classmethod
-    def from_metadata(cls, meta: dict) -> ModelBinding | None:
+    def from_metadata(cls, meta: Mapping[str, Any]) -> ModelBinding | None:
         """Return the binding recorded in collection metadata, or None when there is none."""
         if "model_name" not in meta:
             return None

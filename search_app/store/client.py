@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -40,18 +40,37 @@ from search_app.settings import Settings, chroma_headers, store_location
 from search_app.store import health as store_health
 from search_app.store.binding import ModelBinding, check_binding
 
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.collection_configuration import CreateHNSWConfiguration
+    from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Include, Metadata, Where
+    from chromadb.base_types import (
+        InclusionExclusionOperator,
+        LiteralValue,
+        LogicalOperator,
+        WhereOperator,
+    )
+
 STORE_FILES = ("chroma.sqlite3", "chroma.sqlite3-wal")  # change when a writer commits
 GET_PAGE_ROWS = 5_000  # ids per collection.get call; keeps SQLite variable lists small
 # Cosine space; the index is built in big batches (less upsert time than the default 100)
 # and saved every 2,048 additions: Chroma rebuilds any unsaved part from its log in every
 # process that opens the store, so a larger threshold made each reader of a small store
 # rebuild it (docs/results.md, "Design measurements"). Search-time parameters unchanged.
-HNSW_CONFIG = {"space": "cosine", "batch_size": 2_048, "sync_threshold": 2_048}
+HNSW_CONFIG: CreateHNSWConfiguration = {
+    "space": "cosine",
+    "batch_size": 2_048,
+    "sync_threshold": 2_048,
+}
 FRAMES_SUFFIX = ".frames"  # the frames of collection "gifs" live in "gifs.frames"
 FRAMES_OF_KEY = "frames_of"  # metadata key marking a frames collection, naming its parent
+# A row's metadata as read back: the scalars this module wrote (Chroma types the values as
+# any of its metadata kinds, so they are read as Any and converted field by field).
+StoredMetadata = Mapping[str, Any]
 
 
-def open_client(settings: Settings) -> object:
+def open_client(settings: Settings) -> ClientAPI:
     """Open Chroma: an HttpClient when settings name a server, else the embedded store."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -92,7 +111,7 @@ def _store_key(settings: Settings) -> str:
 
 def files_signature(settings: Settings) -> tuple[tuple[int, int] | None, ...]:
     """Return (mtime, size) of the store's SQLite files, which change when a writer commits."""
-    signature = []
+    signature: list[tuple[int, int] | None] = []
     for name in STORE_FILES:
         try:
             stat = (settings.store_dir / name).stat()
@@ -147,14 +166,18 @@ def damaged_store(settings: Settings, problem: str) -> StoreDamagedError:
     return StoreDamagedError(store_health.damaged_message(settings.store_dir, problem), problem)
 
 
-Method = TypeVar("Method", bound=Callable)
+P = ParamSpec("P")
+R = TypeVar("R")
+C = TypeVar("C")
 PASSED_ON = (GifSearchError, KeyboardInterrupt, SystemExit, GeneratorExit)
 CHECKED_MARK = "_gifsearch_store_checked"  # set on a failure already found not the store's
 
 
-def _translating(method: Method) -> Method:
+def _translating(
+    method: Callable[Concatenate[GifStore, P], R],
+) -> Callable[Concatenate[GifStore, P], R]:
     @functools.wraps(method)
-    def call(self: GifStore, *args: object, **kwargs: object) -> object:
+    def call(self: GifStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(self, *args, **kwargs)
         except PASSED_ON:
@@ -169,7 +192,7 @@ def _translating(method: Method) -> Method:
                 raise
             raise failure from None
 
-    return call  # type: ignore[return-value]
+    return call
 
 
 def translates_store_failures(cls: type) -> type:
@@ -198,8 +221,8 @@ class GifStore:
         self.client = open_client(settings)
         self.collection_name = settings.collection
         self.frames_name = settings.collection + FRAMES_SUFFIX
-        self._collection: object | None = None
-        self._frames: object | None = None
+        self._collection: Collection | None = None
+        self._frames: Collection | None = None
         # An embedded store with no frames collection is not asked again on every query;
         # refresh_if_changed clears this when another process writes. A server is asked.
         self._no_frames = False
@@ -238,29 +261,29 @@ class GifStore:
         if not self.create:
             self.raise_missing(settings)
 
-    def _get_collection(self) -> object | None:
+    def _get_collection(self) -> Collection | None:
         if self._collection is None:
             self._collection = self._lookup(self.collection_name)
         return self._collection
 
-    def _get_frames(self) -> object | None:
+    def _get_frames(self) -> Collection | None:
         if self._frames is None and not self._no_frames:
             self._frames = self._lookup(self.frames_name)
             self._no_frames = self._frames is None and not self.settings.chroma_host
         return self._frames
 
-    def _of_kind(self, kind: str) -> object | None:
+    def _of_kind(self, kind: str) -> Collection | None:
         if kind == RowKind.FRAME:
             return self._get_frames()
         if kind == RowKind.DESCRIPTION:
             return self._get_collection()
         raise ConfigError(f"row kind {kind!r} is not one of {RowKind.DESCRIPTION}, {RowKind.FRAME}")
 
-    def _lookup(self, name: str) -> object | None:
+    def _lookup(self, name: str) -> Collection | None:
         from chromadb.errors import NotFoundError
 
         try:
-            return self.client.get_collection(name)  # type: ignore[attr-defined]
+            return self.client.get_collection(name)
         except (NotFoundError, ValueError):
             return None
 
@@ -269,7 +292,7 @@ class GifStore:
         collection = self._get_collection()
         if collection is None:
             return None
-        return ModelBinding.from_metadata(collection.metadata or {})  # type: ignore[attr-defined]
+        return ModelBinding.from_metadata(collection.metadata or {})
 
     def require_binding(self) -> ModelBinding:
         """Return the binding, or raise CollectionNotFoundError saying how to fill it."""
@@ -294,9 +317,10 @@ class GifStore:
         existing = self.binding()
         if existing is not None:
             check_binding(existing, binding.model_name, binding.dimension, self.collection_name)
-            if existing.images is None and binding.images is not None:
+            collection = self._get_collection()  # found by binding(), so not None
+            if existing.images is None and binding.images is not None and collection is not None:
                 upgraded = replace(existing, images=binding.images)
-                self._get_collection().modify(metadata=upgraded.to_metadata())  # type: ignore[union-attr]
+                collection.modify(metadata=upgraded.to_metadata())
             return
         self._collection = self._create(self.collection_name, binding.to_metadata())
 
@@ -307,7 +331,7 @@ class GifStore:
             meta = {**binding.to_metadata(), FRAMES_OF_KEY: self.collection_name}
             self._frames = self._create(self.frames_name, meta)
             return
-        meta = frames.metadata or {}  # type: ignore[attr-defined]
+        meta = frames.metadata or {}
         recorded = ModelBinding.from_metadata(meta)
         if meta.get(FRAMES_OF_KEY) != self.collection_name or recorded is None:
             raise ConfigError(
@@ -324,7 +348,7 @@ class GifStore:
         dropped = []
         for name in (self.collection_name, self.frames_name):
             try:
-                self.client.delete_collection(name)  # type: ignore[attr-defined]
+                self.client.delete_collection(name)
             except (NotFoundError, ValueError):
                 continue
             dropped.append(name)
@@ -332,8 +356,8 @@ class GifStore:
         self._no_frames = False
         return dropped
 
-    def _create(self, name: str, metadata: dict[str, object]) -> object:
-        return self.client.get_or_create_collection(  # type: ignore[attr-defined]
+    def _create(self, name: str, metadata: dict[str, object]) -> Collection:
+        return self.client.get_or_create_collection(
             name, configuration={"hnsw": HNSW_CONFIG}, metadata=metadata, embedding_function=None
         )
 
@@ -348,7 +372,7 @@ class GifStore:
     def count_kind(self, kind: str) -> int:
         """Return the number of rows of one kind ('description' or 'frame')."""
         collection = self._of_kind(kind)
-        return 0 if collection is None else int(collection.count())  # type: ignore[attr-defined]
+        return 0 if collection is None else int(collection.count())
 
     def read_all(
         self, kinds: Sequence[str] = (RowKind.DESCRIPTION, RowKind.FRAME), documents: bool = True
@@ -371,7 +395,7 @@ class GifStore:
         if collection is None:
             return found
         for start in range(0, len(ids), GET_PAGE_ROWS):
-            page = collection.get(ids=list(ids[start : start + GET_PAGE_ROWS]), include=[])  # type: ignore[attr-defined]
+            page = collection.get(ids=list(ids[start : start + GET_PAGE_ROWS]), include=[])
             found.update(page["ids"])
         return found
 
@@ -384,19 +408,24 @@ class GifStore:
         return self._read(self._of_kind(kind), {"source": source}, documents=False)
 
     def _read(
-        self, collection: object | None, where: dict, documents: bool = True
+        self, collection: Collection | None, where: Where, documents: bool = True
     ) -> list[StoredRow]:
         rows: list[StoredRow] = []
         offset = 0
-        include = ["documents", "metadatas"] if documents else ["metadatas"]
+        include: Include = ["documents", "metadatas"] if documents else ["metadatas"]
         while collection is not None:
-            page = collection.get(  # type: ignore[attr-defined]
+            page = collection.get(
                 where=where or None, include=include, limit=GET_PAGE_ROWS, offset=offset
             )
-            docs = page["documents"] if documents else [None] * len(page["ids"])
+            docs: Sequence[str | None] = (
+                _included(page["documents"], "documents")
+                if documents
+                else [None] * len(page["ids"])
+            )
+            metas = _included(page["metadatas"], "metadatas")
             rows += [
                 _stored_row(row_id, doc, meta, None)
-                for row_id, doc, meta in zip(page["ids"], docs, page["metadatas"], strict=True)
+                for row_id, doc, meta in zip(page["ids"], docs, metas, strict=True)
             ]
             if len(page["ids"]) < GET_PAGE_ROWS:
                 break
@@ -406,7 +435,7 @@ class GifStore:
     def max_batch_rows(self) -> int:
         """Return the largest batch the client accepts in one write (asked once per store)."""
         if self._max_batch_rows is None:
-            self._max_batch_rows = int(self.client.get_max_batch_size())  # type: ignore[attr-defined]
+            self._max_batch_rows = int(self.client.get_max_batch_size())
         return self._max_batch_rows
 
     def add_records(
@@ -461,7 +490,7 @@ class GifStore:
         ids: Sequence[str],
         vectors: np.ndarray,
         documents: Sequence[str] | None = None,
-        metadatas: Sequence[dict] | None = None,
+        metadatas: Sequence[Metadata] | None = None,
         kind: str = RowKind.DESCRIPTION,
         new: bool = True,
         on_progress: Callable[[int], None] | None = None,
@@ -473,7 +502,7 @@ class GifStore:
         if collection is None:
             name = self.frames_name if kind == RowKind.FRAME else self.collection_name
             raise CollectionNotFoundError(f'collection "{name}" was not created')
-        write = collection.add if new else collection.upsert  # type: ignore[attr-defined]
+        write = collection.add if new else collection.upsert
         step = self.max_batch_rows()
         for start in range(0, len(ids), step):
             stop = start + step
@@ -505,7 +534,7 @@ class GifStore:
             return 0
         step = self.max_batch_rows()
         for start in range(0, len(wanted), step):
-            collection.delete(ids=wanted[start : start + step])  # type: ignore[attr-defined]
+            collection.delete(ids=wanted[start : start + step])
         return len(wanted)
 
     def delete_other_frame_sets(self, gif_ids: Sequence[str], frame_set: str) -> None:
@@ -513,9 +542,8 @@ class GifStore:
         frames = self._get_frames()
         if frames is None or not gif_ids:
             return
-        frames.delete(  # type: ignore[attr-defined]
-            where={"$and": [{"gif_id": {"$in": list(gif_ids)}}, {"frame_set": {"$ne": frame_set}}]}
-        )
+        other_set: dict[WhereOperator | LogicalOperator, LiteralValue] = {"$ne": frame_set}
+        frames.delete(where={"$and": [_of_gifs(gif_ids), {"frame_set": other_set}]})
 
     def query(
         self, vector: np.ndarray, n_results: int, kind: str = RowKind.DESCRIPTION
@@ -524,7 +552,7 @@ class GifStore:
         collection = self._of_kind(kind)
         if collection is None or n_results < 1:
             return []
-        result = collection.query(  # type: ignore[attr-defined]
+        result = collection.query(
             query_embeddings=[vector],
             n_results=n_results,
             include=["documents", "metadatas", "distances"],
@@ -533,9 +561,9 @@ class GifStore:
             _stored_row(row_id, doc, meta, dist)
             for row_id, doc, meta, dist in zip(
                 result["ids"][0],
-                result["documents"][0],
-                result["metadatas"][0],
-                result["distances"][0],
+                _included(result["documents"], "documents")[0],
+                _included(result["metadatas"], "metadatas")[0],
+                _included(result["distances"], "distances")[0],
                 strict=True,
             )
         ]
@@ -548,10 +576,11 @@ class GifStore:
         collection = self._of_kind(kind)
         if collection is None or n_results < 1:
             return []
-        result = collection.query(  # type: ignore[attr-defined]
+        result = collection.query(
             query_embeddings=[vector], n_results=n_results, include=["distances"]
         )
-        return list(zip(result["ids"][0], map(float, result["distances"][0]), strict=True))
+        distances = _included(result["distances"], "distances")[0]
+        return list(zip(result["ids"][0], map(float, distances), strict=True))
 
     def rows_for_gifs(
         self, gif_ids: Sequence[str], kind: str = RowKind.DESCRIPTION
@@ -567,25 +596,30 @@ class GifStore:
         collection = self._of_kind(kind)
         if collection is None or not gif_ids:
             return [], np.zeros((0, 0), dtype=np.float32)
-        include = ["documents", "metadatas", *(["embeddings"] if with_vectors else [])]
-        page = collection.get(where={"gif_id": {"$in": list(gif_ids)}}, include=include)  # type: ignore[attr-defined]
+        include: Include = ["documents", "metadatas"]
+        if with_vectors:
+            include.append("embeddings")
+        page = collection.get(where=_of_gifs(gif_ids), include=include)
         rows = [
             _stored_row(row_id, doc, meta, None)
             for row_id, doc, meta in zip(
-                page["ids"], page["documents"], page["metadatas"], strict=True
+                page["ids"],
+                _included(page["documents"], "documents"),
+                _included(page["metadatas"], "metadatas"),
+                strict=True,
             )
         ]
         if not with_vectors or not rows:
             return rows, np.zeros((0, 0), dtype=np.float32)
-        return rows, np.asarray(page["embeddings"], dtype=np.float32)
+        return rows, np.asarray(_included(page["embeddings"], "embeddings"), dtype=np.float32)
 
     def vectors_for_gif(self, gif_id: str, kind: str = RowKind.DESCRIPTION) -> np.ndarray:
         """Return the stored vectors of a GIF's rows of one kind, one row each."""
         collection = self._of_kind(kind)
         if collection is None:
             return np.zeros((0, 0), dtype=np.float32)
-        page = collection.get(where={"gif_id": gif_id}, include=["embeddings"])  # type: ignore[attr-defined]
-        return np.asarray(page["embeddings"], dtype=np.float32)
+        page = collection.get(where={"gif_id": gif_id}, include=["embeddings"])
+        return np.asarray(_included(page["embeddings"], "embeddings"), dtype=np.float32)
 
     def read_gif_links(self) -> list[GifLinks]:
         """Return every GIF of the collection and its frames with its URL, row ids and
@@ -606,13 +640,30 @@ class GifStore:
         step = self.max_batch_rows()
         for start in range(0, len(states), step):
             batch = states[start : start + step]
-            collection.update(  # type: ignore[attr-defined]
+            collection.update(
                 ids=[row_id for row_id, _ in batch], metadatas=[s.metadata() for _, s in batch]
             )
         return len(states)
 
 
-def _stored_row(row_id: str, doc: str | None, meta: dict | None, dist: float | None) -> StoredRow:
+def _of_gifs(gif_ids: Sequence[str]) -> Where:
+    """The filter for rows of any of these GIFs (its parts typed out: mypy can't infer
+    which member of Chroma's Where union a nested literal is)."""
+    one_of: dict[InclusionExclusionOperator, list[LiteralValue]] = {"$in": list(gif_ids)}
+    return {"gif_id": one_of}
+
+
+def _included(column: C | None, name: str) -> C:
+    """Return a column that a get or query call asked for in include: Chroma types every
+    column as optional, and returns None only for columns left out."""
+    if column is None:
+        raise TypeError(f"Chroma returned no {name}, though they were asked for")
+    return column
+
+
+def _stored_row(
+    row_id: str, doc: str | None, meta: StoredMetadata | None, dist: float | None
+) -> StoredRow:
     meta = meta or {}
     frame_index = meta.get("frame_index")
     return StoredRow(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import gradio as gr
+from gradio.events import api as register_api  # gr.api, which gradio's __all__ leaves out
 from PIL import Image
 from starlette.middleware import Middleware
 
@@ -38,6 +39,7 @@ from search_app.web.tabs import ImageOutput, MarkdownOutput, Panel, Tab, TextFie
 QUEUE_MAX_SIZE = 64  # waiting requests beyond this are refused, not queued forever
 CONCURRENCY_LIMIT = 2  # searches run at once, over all search events and the API
 SEARCH_GROUP = "search"  # the one concurrency group every search event shares
+Outputs = tuple[object, ...]  # an event's values, one per output component
 DEFAULT_EXAMPLES = (
     "a dog catches a frisbee",
     "a man is dancing on a stage",
@@ -181,9 +183,10 @@ def build_app(
     handlers = SearchHandlers(engine, fill_command)
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "minimal"}
     searching = {**private, "concurrency_id": SEARCH_GROUP}
-    with gr.Blocks(
+    app = gr.Blocks(
         title="gifsearch", analytics_enabled=False, delete_cache=(UPLOAD_WINDOW_S, UPLOAD_WINDOW_S)
-    ) as app:
+    )
+    with app:
         gr.Markdown("# gifsearch\nDescribe what happens; see the GIFs that match.")
         with gr.Tab("Search"):
             with gr.Row(equal_height=True, elem_id="gs-search-row"):
@@ -227,9 +230,9 @@ def build_app(
         def render(
             page_view: PageView,
             image: Image.Image | None = None,
-            loaded: list | None = None,
+            loaded: list[dict[str, object]] | None = None,
             push: bool = True,
-        ) -> tuple:
+        ) -> Outputs:
             html, line, shown, state = handlers.show(page_view, image, loaded, push)
             final = PageView.from_state(state)
             liked = gr.Button(visible=bool(final.like))
@@ -242,9 +245,9 @@ def build_app(
             k: float,
             minimum: float,
             show_dead: bool,
-            state: dict,
+            state: dict[str, object],
             picture: Image.Image | None,
-        ) -> tuple:
+        ) -> Outputs:
             current = PageView.from_state(state)
             page_view = apply_form(current, q, k, minimum, show_dead, picture is not None)
             if picture is not None:
@@ -258,8 +261,8 @@ def build_app(
             option(submit, form, outputs, **searching)
 
         def run_example(
-            sample: list[str], k: float, minimum: float, show_dead: bool, state: dict
-        ) -> tuple:
+            sample: list[str], k: float, minimum: float, show_dead: bool, state: dict[str, object]
+        ) -> Outputs:
             return submit(sample[0], k, minimum, show_dead, state, None)
 
         samples.click(run_example, [samples, count, floor, dead, view], outputs, **searching)
@@ -268,8 +271,11 @@ def build_app(
                 event(submit, form, outputs, **searching)
 
         def on_results(
-            state: dict, loaded: list, picture: Image.Image | None, evt: gr.EventData
-        ) -> tuple:
+            state: dict[str, object],
+            loaded: list[dict[str, object]],
+            picture: Image.Image | None,
+            evt: gr.EventData,
+        ) -> Outputs:
             current = PageView.from_state(state)
             found = view_after(getattr(evt, "_data", None), current)
             if found is None:
@@ -285,7 +291,7 @@ def build_app(
             **searching,
         )
 
-        def stop_liking(state: dict) -> tuple:
+        def stop_liking(state: dict[str, object]) -> Outputs:
             page_view = replace(PageView.from_state(state), like="", title="", shown=0)
             if page_view.empty:
                 hidden = gr.Button(visible=False)
@@ -295,7 +301,7 @@ def build_app(
 
         clear_like.click(stop_liking, [view], outputs, **searching)
 
-        def open_page(request: gr.Request) -> tuple:
+        def open_page(request: gr.Request) -> Outputs:
             query_string = str(getattr(request, "query_params", "") or "")
             page_view = view_from_url(query_string)
             if page_view.empty:  # a plain visit: leave the page (and any search) alone
@@ -320,8 +326,8 @@ def build_app(
             """Return up to k GIFs most like the stored GIF gif_id, after the first offset."""
             return api_call(lambda: handlers.api_similar(gif_id, k, offset))
 
-        gr.api(api_search, api_name="search", concurrency_id=SEARCH_GROUP)
-        gr.api(api_similar, api_name="similar", concurrency_id=SEARCH_GROUP)
+        register_api(api_search, api_name="search", concurrency_id=SEARCH_GROUP)
+        register_api(api_similar, api_name="similar", concurrency_id=SEARCH_GROUP)
     return app
 
 
@@ -356,7 +362,7 @@ def add_tab(tab: Tab, private: dict[str, Any]) -> None:
     """Render a described tab (search_app.web.tabs) inside the current gr.Tab."""
     for panel in tab.panels:
         gr.Markdown(f"### {panel.heading}")
-        inputs = []
+        inputs: list[gr.Component] = []
         for row in panel.rows:
             with gr.Row():
                 for item in row:
@@ -380,7 +386,7 @@ def add_tab(tab: Tab, private: dict[str, Any]) -> None:
                             )
                         )
         button = gr.Button(panel.button, variant="primary", elem_id=panel.button_id)
-        outputs = []
+        outputs: list[gr.Component] = []
         with gr.Row():
             for output in panel.outputs:
                 if isinstance(output, ImageOutput):

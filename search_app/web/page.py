@@ -253,7 +253,9 @@ def view_after(
         return view_from_url(event.get("nav"), current), False, False
     gif_id = event.get("gif_id")
     if isinstance(gif_id, str):
-        title = event.get("title") if isinstance(event.get("title"), str) else ""
+        title = event.get("title")
+        if not isinstance(title, str):
+            title = ""
         view = replace(
             current, q="", like=gif_id, title=title[:MAX_TITLE_CHARS], image=False, shown=0
         )

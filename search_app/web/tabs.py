@@ -64,8 +64,8 @@ class Panel:
     button: str
     button_id: str
     outputs: Sequence[Output]
-    run: Callable[..., tuple]
-    message: Callable[[str], tuple]
+    run: Callable[..., tuple[object, ...]]
+    message: Callable[[str], tuple[object, ...]]
 
     @property
     def fields(self) -> list[Field]:

@@ -73,7 +73,7 @@ def hand_embedder() -> Embedder:
 
 
 def overall(result: object, variant: str) -> dict[str, float]:
-    cell = result.variants[variant]["all"]  # type: ignore[attr-defined]
+    cell = result.variants[variant]["all"]  # type: ignore[attr-defined]  # result: an EvalResult typed object
     return {name: m.value for name, m in cell.metrics.items()}
 
 

@@ -47,7 +47,7 @@ def query_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def has_image_search(app: object) -> bool:
-    components = app.config["components"]  # type: ignore[attr-defined]
+    components = app.config["components"]  # type: ignore[attr-defined]  # app is the gr.Blocks, typed object here
     return any(c["props"].get("elem_id") == "gs-image" for c in components)
 
 

@@ -112,7 +112,7 @@ def web_app(web_settings: Settings, cached_loader: Callable, minilm: Embedder) -
     """The web app over the web store, launched once per session."""
     launched = launch(web_settings, cached_loader, minilm)
     yield launched
-    launched.app.close()  # type: ignore[attr-defined]
+    launched.app.close()  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
 
 
 def animated_gif() -> bytes:
@@ -142,7 +142,7 @@ def xss_app(
     settings = filled_settings(tmp_path_factory.mktemp("xss"), lines, cached_loader)
     launched = launch(settings, cached_loader, minilm)
     yield launched
-    launched.app.close()  # type: ignore[attr-defined]
+    launched.app.close()  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
 
 
 LIVE_GIFS = [  # (file, background, shape, colour, description): GIFs that do load
@@ -176,7 +176,7 @@ def live_grid_app(
         settings = filled_settings(tmp_path_factory.mktemp("live"), lines, cached_loader)
         launched = launch(settings, cached_loader, minilm)
         yield launched
-        launched.app.close()  # type: ignore[attr-defined]
+        launched.app.close()  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
 
 
 @pytest.fixture(scope="session")
@@ -199,7 +199,7 @@ def dead_link_app(
     store.write_link_states([(row_id, state) for row_id in dead.description_ids])
     launched = launch(settings, cached_loader, minilm)
     yield launched
-    launched.app.close()  # type: ignore[attr-defined]
+    launched.app.close()  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
 
 
 @pytest.fixture(scope="session")
@@ -212,7 +212,7 @@ def slow_gif_app(
         settings = filled_settings(tmp_path_factory.mktemp("slow"), lines, cached_loader)
         launched = launch(settings, cached_loader, minilm)
         yield launched
-        launched.app.close()  # type: ignore[attr-defined]
+        launched.app.close()  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
 
 
 @pytest.fixture(scope="session")
@@ -231,10 +231,10 @@ def page(browser) -> Iterator:
     """A fresh page; dialogs are recorded (and dismissed) in page.dialogs."""
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     new_page = context.new_page()
-    new_page.dialogs = []  # type: ignore[attr-defined]
+    new_page.dialogs = []
 
     def on_dialog(dialog) -> None:
-        new_page.dialogs.append(dialog.message)  # type: ignore[attr-defined]
+        new_page.dialogs.append(dialog.message)
         dialog.dismiss()
 
     new_page.on("dialog", on_dialog)

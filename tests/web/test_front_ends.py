@@ -59,7 +59,7 @@ def test_the_page_maps_its_view_to_the_same_request(
 def test_the_gradio_api_maps_its_arguments_to_the_same_request(
     web_app: object, expected: list[dict[str, object]]
 ) -> None:
-    client = Client(web_app.url, verbose=False)  # type: ignore[attr-defined]  # LaunchedApp
+    client = Client(web_app.url, verbose=False)  # type: ignore[attr-defined]  # web_app: a LaunchedApp typed object
     assert ids(client.predict(TEXT, K, OFFSET, api_name="/search")) == ids(expected)
 
 

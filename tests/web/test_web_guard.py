@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from search_app.retrieval.engine import SearchEngine
+from search_app.retrieval.engine import HitList, SearchEngine
 from search_app.retrieval.request import SearchRequest
 from search_app.web.app import LaunchOptions, build_app, launch_app
 from tests.chroma_server import free_port
@@ -60,11 +60,11 @@ def watched_app(web_settings, cached_loader) -> Iterator[tuple[str, list[str]]]:
     asked: list[str] = []
     search = engine.search
 
-    def recorded(request: SearchRequest) -> list:
+    def recorded(request: SearchRequest) -> HitList:
         asked.append(request.text)
         return search(request)
 
-    engine.search = recorded  # type: ignore[method-assign]
+    engine.search = recorded  # type: ignore[method-assign]  # a recording double replaces search
     app = build_app(engine)
     url = launch_app(app, LaunchOptions(port=free_port()), prevent_thread_lock=True, quiet=True)
     yield url.rstrip("/"), asked

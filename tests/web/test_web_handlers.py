@@ -25,12 +25,12 @@ def handlers(web_engine: SearchEngine) -> SearchHandlers:
 
 
 def search(handlers: SearchHandlers, q: str, k: float) -> tuple[str, str, list]:
-    html, status, hits, _ = handlers.show(PageView(q=q, k=k))  # type: ignore[arg-type]
+    html, status, hits, _ = handlers.show(PageView(q=q, k=k))  # type: ignore[arg-type]  # k comes as gradio's float
     return html, status, hits
 
 
 def more_like(handlers: SearchHandlers, gif_id: object, k: float, title: str = "") -> tuple:
-    html, status, hits, _ = handlers.show(PageView(like=gif_id, k=k, title=title))  # type: ignore[arg-type]
+    html, status, hits, _ = handlers.show(PageView(like=gif_id, k=k, title=title))  # type: ignore[arg-type]  # any gif_id; k as gradio's float
     return html, status, hits
 
 
@@ -98,7 +98,7 @@ def test_more_like_this_excludes_the_gif_itself(handlers: SearchHandlers) -> Non
 def test_more_like_a_bad_gif_id_says_so_in_a_short_line(
     handlers: SearchHandlers, gif_id: object, message: str
 ) -> None:
-    html, _, hits = more_like(handlers, gif_id, 5)  # type: ignore[arg-type]
+    html, _, hits = more_like(handlers, gif_id, 5)
     assert "Could not search" in html and message in html and hits == []
     assert len(html) < 1_000  # at most a short prefix of what was sent comes back
 

@@ -56,9 +56,9 @@ def tiny_queue_app(
 ) -> Iterator[LaunchedApp]:
     """The web app over the web store, launched by launch_app with a queue of 2."""
     launched = launch(web_settings, cached_loader, minilm, queue_max_size=TINY_QUEUE)
-    assert launched.app._queue.max_size == TINY_QUEUE  # type: ignore[attr-defined]
+    assert launched.app._queue.max_size == TINY_QUEUE  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
     yield launched
-    launched.app.close()  # type: ignore[attr-defined]
+    launched.app.close()  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
 
 
 def searches(queries: list[str], count: int) -> list[str]:

@@ -29,6 +29,10 @@ class LinkStatus(StrEnum):
 LINK_KEY = "link"  # a LinkStatus value
 LINK_CHECKED_KEY = "link_checked_at"  # when, in whole seconds since the epoch (UTC)
 LINK_REASON_KEY = "link_reason"  # why it is dead: a download failure reason
+# A GIF's logical screen size in pixels, recorded on its rows where its bytes were seen (the
+# link checker, the frames step, a folder source); a GIF never seen has neither key.
+WIDTH_KEY = "width"
+HEIGHT_KEY = "height"
 
 
 class ScoreKind(StrEnum):
@@ -89,6 +93,8 @@ class FrameRecord:
     frame_set: str
     slot: int
     path: str = ""
+    width: int = 0  # the GIF's size (0: not known)
+    height: int = 0
     row_id: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -111,6 +117,8 @@ class FrameRecord:
         }
         if self.path:
             meta["path"] = self.path
+        if self.width > 0 and self.height > 0:
+            meta[WIDTH_KEY], meta[HEIGHT_KEY] = self.width, self.height
         return meta
 
 
@@ -132,6 +140,9 @@ class StoredRow:
     frame_set: str = ""
     link: str = ""  # a LinkStatus value, or "" when the link was never checked
     link_checked_at: int = 0
+    link_reason: str = ""
+    width: int = 0  # the GIF's size where it was recorded on this row (0: not known)
+    height: int = 0
 
     @property
     def is_dead(self) -> bool:
@@ -220,14 +231,20 @@ class LinkState:
     status: LinkStatus
     checked_at: int
     reason: str = ""
+    width: int = 0  # the GIF's size, when its first bytes were read (0: not read)
+    height: int = 0
 
     def metadata(self) -> dict[str, str | int | None]:
-        """Return the row metadata recording this state (None removes an alive row's reason)."""
-        return {
+        """Return the row metadata recording this state (None removes an alive row's reason;
+        a size is recorded only when it was read, and never removed)."""
+        meta: dict[str, str | int | None] = {
             LINK_KEY: str(self.status),
             LINK_CHECKED_KEY: self.checked_at,
             LINK_REASON_KEY: self.reason or None,
         }
+        if self.width > 0 and self.height > 0:
+            meta[WIDTH_KEY], meta[HEIGHT_KEY] = self.width, self.height
+        return meta
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,11 @@ from search_app.errors import (
     first_line,
 )
 from search_app.records import (
+    HEIGHT_KEY,
     LINK_CHECKED_KEY,
     LINK_KEY,
+    LINK_REASON_KEY,
+    WIDTH_KEY,
     FrameRecord,
     GifLinks,
     GifRecord,
@@ -678,4 +681,7 @@ def _stored_row(
         frame_set=str(meta.get("frame_set", "")),
         link=str(meta.get(LINK_KEY, "")),
         link_checked_at=int(meta.get(LINK_CHECKED_KEY, 0) or 0),
+        link_reason=str(meta.get(LINK_REASON_KEY, "") or ""),
+        width=int(meta.get(WIDTH_KEY, 0) or 0),
+        height=int(meta.get(HEIGHT_KEY, 0) or 0),
     )

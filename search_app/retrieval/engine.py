@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,8 +29,17 @@ from PIL import Image
 from search_app.embedders.frames import query_frames
 from search_app.embedders.sbert import Embedder, resolve_model_spec
 from search_app.errors import SEARCH_BY_IMAGE_HINT, ConfigError, images_unsupported
-from search_app.records import RowKind, ScoreKind, SearchHit, StoredRow
+from search_app.records import (
+    LinkStatus,
+    RowKind,
+    ScoreKind,
+    SearchHit,
+    StoredGif,
+    StoredRow,
+    gifs_of_rows,
+)
 from search_app.retrieval.catalog import CatalogKeeper
+from search_app.retrieval.featured import POOL_PAGE_ROWS, POOL_PAGES, diverse_order, gif_vectors
 from search_app.retrieval.query import excludes
 from search_app.retrieval.ranking import (
     BEST_ONLY,
@@ -41,7 +50,14 @@ from search_app.retrieval.ranking import (
     fuse_ranks,
     rank_rows,
 )
-from search_app.retrieval.request import DEFAULT_K, FrontEnd, SearchRequest, check_gif_id
+from search_app.retrieval.request import (
+    DEFAULT_K,
+    MAX_K,
+    MAX_OFFSET,
+    FrontEnd,
+    SearchRequest,
+    check_gif_id,
+)
 from search_app.settings import Settings
 from search_app.store.binding import ModelBinding, check_binding
 from search_app.store.client import GifStore
@@ -106,6 +122,8 @@ class SearchEngine:
         # tell), so only an embedded store's rows are kept in memory.
         self._catalog = CatalogKeeper(self._catalog_rows, enabled=not store.settings.chroma_host)
         self._answered = 0  # queries answered: an engine past its first keeps a catalog
+        self._featured: list[StoredGif] | None = None  # until the store changes
+        self._featured_lock = threading.Lock()
 
     def _catalog_rows(self) -> list[StoredRow]:
         """What the catalog holds: description rows with their documents, frame rows
@@ -212,12 +230,13 @@ class SearchEngine:
                 lists.append(found)
                 seen += rows
             fused = lists[0] if len(lists) == 1 else fuse_queries(lists, [w for w, _ in parts])
-            texts, dead_gifs = self._gifs_known([g.gif_id for g in fused], seen)
+            known = self._gifs_known([g.gif_id for g in fused], seen)
             kept, dead, left_out = [], 0, 0
             for gif in fused:
-                if not request.include_dead and gif.gif_id in dead_gifs:
+                stored = known.get(gif.gif_id)
+                if not request.include_dead and stored is not None and stored.dead:
                     dead += 1
-                elif excludes(texts.get(gif.gif_id, ()), excluded):
+                elif excludes(stored.descriptions if stored else (), excluded):
                     left_out += 1
                 else:
                     kept.append(gif)
@@ -230,7 +249,7 @@ class SearchEngine:
         floor = request.min_score
         shown = [g for g in page if floor is None or g.score >= floor]
         return HitList(
-            make_hits(shown, texts, dead_gifs),
+            make_hits(shown, known),
             held_back=len(page) - len(shown),
             hidden_dead=dead,
             excluded=left_out,
@@ -256,29 +275,79 @@ class SearchEngine:
         return fuse_ranks(ranked, prefer=RowKind.DESCRIPTION)[:depth], seen
 
     def refresh(self) -> None:
-        """Reopen the store if another process wrote to it (and forget the catalog)."""
+        """Reopen the store if another process wrote to it (and forget what was read of
+        it: the catalog, the featured selection)."""
         if self.store.refresh_if_changed():
             self._catalog.drop()
+            self._featured = None
+
+    def gifs(self, gif_ids: Sequence[str]) -> list[StoredGif]:
+        """Look GIFs up by id (not a search): each one the collection holds, in the order
+        asked, once; an id it doesn't hold is left out."""
+        wanted = list(dict.fromkeys(check_gif_id(gif_id) for gif_id in gif_ids))
+        if not wanted:
+            return []
+        self.refresh()
+        rows = self.store.rows_for_gifs(wanted)
+        if self.store.has_kind(RowKind.FRAME):
+            rows += self.store.rows_for_gifs(wanted, RowKind.FRAME)
+        found = gifs_of_rows(rows)
+        return [found[gif_id] for gif_id in wanted if gif_id in found]
+
+    def featured(self, k: int, offset: int = 0, include_dead: bool = False) -> HitList:
+        """Return a page of the featured selection (retrieval/featured.py: stable and
+        diverse, not a search; its hits have no score), GIFs known dead left out unless
+        include_dead."""
+        selection = self._featured_selection()
+        shown = [gif for gif in selection if include_dead or not gif.dead]
+        page = shown[offset : offset + k]
+        return HitList(
+            [hit_of(gif) for gif in page],
+            hidden_dead=len(selection) - len(shown),
+            has_more=len(shown) > offset + k,
+        )
+
+    def _featured_selection(self) -> list[StoredGif]:
+        """The featured GIFs in order, as deep as a client may page (computed once per
+        state of the store)."""
+        self.refresh()
+        with self._featured_lock:
+            if self._featured is None:
+                kind = RowKind.DESCRIPTION
+                if not self.store.count_kind(kind) and self.store.has_kind(RowKind.FRAME):
+                    kind = RowKind.FRAME  # a folder source: frames only
+                rows, vectors = self.store.spread_rows(kind, POOL_PAGES, POOL_PAGE_ROWS)
+                names, centres = gif_vectors([row.gif_id for row in rows], vectors)
+                order = diverse_order(centres, MAX_OFFSET + MAX_K)
+                self._featured = self.gifs([names[i] for i in order])
+            return self._featured
 
     def _gifs_known(
-        self, gif_ids: list[str], seen: Sequence[StoredRow] = ()
-    ) -> tuple[dict[str, tuple[str, ...]], set[str]]:
-        """Return these GIFs' descriptions, and which of them the link checker found dead
-        (any row of theirs marked so: a GIF's newer rows carry no mark until the next
-        check). From the catalog when the engine keeps one (from its second query on),
-        else from the rows read so far and one call to the store."""
+        self, gif_ids: Sequence[str], seen: Sequence[StoredRow] = ()
+    ) -> dict[str, StoredGif]:
+        """Return these GIFs as the store knows them (descriptions, size, link state), from
+        the catalog when the engine keeps one (from its second query on), else from one
+        call to the store for their description rows; the rows a query read (seen) count
+        too: a GIF any of whose rows is marked dead is dead (a GIF's newer rows carry no
+        mark until the next check), and a folder GIF's frame rows carry its size and file."""
         catalog = self._catalog.get(build=False)
-        dead = {row.gif_id for row in seen if row.is_dead}
+        found: dict[str, StoredGif] = {}
         if catalog is not None:
-            texts = {gif: catalog.descriptions(gif) for gif in gif_ids}
-            return texts, dead | (catalog.dead & set(gif_ids))
-        rows = self.store.rows_for_gifs(list(gif_ids))
-        found: dict[str, list[str]] = {}
-        for row in rows:
-            found.setdefault(row.gif_id, []).append(row.description)
-            if row.is_dead:
-                dead.add(row.gif_id)
-        return {gif: tuple(sorted(found.get(gif, []))) for gif in gif_ids}, dead
+            for gif_id in gif_ids:
+                stored = catalog.gif(gif_id)
+                if stored is not None:
+                    found[gif_id] = stored
+        missing = [gif_id for gif_id in gif_ids if gif_id not in found]
+        rows = {row.row_id: row for row in self.store.rows_for_gifs(missing)} if missing else {}
+        for row in seen:  # the query's own rows: the freshest marks
+            rows.setdefault(row.row_id, row)
+        fresh = gifs_of_rows(rows.values())
+        for gif_id, stored in fresh.items():
+            if gif_id not in found:
+                found[gif_id] = stored
+            elif stored.dead and not found[gif_id].dead:
+                found[gif_id] = replace(found[gif_id], link=LinkStatus.DEAD)
+        return found
 
     def _description_rows(
         self,
@@ -370,10 +439,27 @@ def unit_mean(vectors: np.ndarray) -> np.ndarray:
     return unit
 
 
-def make_hits(
-    top: list[FusedGif], texts: dict[str, tuple[str, ...]], dead: Collection[str] = ()
-) -> list[SearchHit]:
-    """Turn fused GIFs into hits carrying each GIF's descriptions and per-kind scores.
+def hit_of(gif: StoredGif) -> SearchHit:
+    """A GIF shown without a query (a lookup, the featured selection): no score."""
+    first, *others = gif.descriptions or ("",)
+    return SearchHit(
+        gif_id=gif.gif_id,
+        url=gif.url,
+        score=0.0,
+        description=first,
+        other_descriptions=tuple(others),
+        score_kind=ScoreKind.NONE,
+        dead=gif.dead,
+        width=gif.width,
+        height=gif.height,
+        link=gif.link,
+        link_checked_at=gif.link_checked_at,
+    )
+
+
+def make_hits(top: Sequence[FusedGif], known: Mapping[str, StoredGif]) -> list[SearchHit]:
+    """Turn fused GIFs into hits carrying each GIF's descriptions, size, link state and
+    per-kind scores.
 
     A GIF's description is its best-matching description, else (matched by frames only)
     the first of its descriptions, else "". A kind's score is the GIF's score in that
@@ -383,7 +469,8 @@ def make_hits(
     for gif in top:
         description_row = gif.rows.get(RowKind.DESCRIPTION)
         frame_row = gif.rows.get(RowKind.FRAME)
-        own = texts.get(gif.gif_id, ())
+        stored = known.get(gif.gif_id)
+        own = stored.descriptions if stored else ()
         best = description_row.description if description_row else (own[0] if own else "")
         hits.append(
             SearchHit(
@@ -396,7 +483,11 @@ def make_hits(
                 frame_score=gif.kind_scores.get(RowKind.FRAME),
                 frame_index=frame_row.frame_index if frame_row else None,
                 score_kind=ScoreKind.RANK_FUSION if gif.fused else ScoreKind.COSINE,
-                dead=gif.gif_id in dead,
+                dead=stored is not None and stored.dead,
+                width=stored.width if stored else 0,
+                height=stored.height if stored else 0,
+                link=stored.link if stored else "",
+                link_checked_at=stored.link_checked_at if stored else 0,
             )
         )
     return hits

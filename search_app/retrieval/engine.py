@@ -54,9 +54,11 @@ from search_app.retrieval.request import (
     DEFAULT_K,
     MAX_K,
     MAX_OFFSET,
+    Aspect,
     FrontEnd,
     SearchRequest,
     check_gif_id,
+    fits_aspect,
 )
 from search_app.settings import Settings
 from search_app.store.binding import ModelBinding, check_binding
@@ -89,7 +91,8 @@ class CollectionStats:
 
 class HitList(list[SearchHit]):
     """Hits, best first, and what the search left out: hits under the floor (held_back),
-    GIFs known dead and GIFs mentioning an excluded term; has_more: a next page exists."""
+    GIFs known dead, GIFs mentioning an excluded term and GIFs of another shape than the
+    request's aspect; has_more: a next page exists."""
 
     def __init__(
         self,
@@ -98,11 +101,13 @@ class HitList(list[SearchHit]):
         hidden_dead: int = 0,
         excluded: int = 0,
         has_more: bool = False,
+        other_shape: int = 0,
     ) -> None:
         super().__init__(hits)
         self.held_back = held_back
         self.hidden_dead = hidden_dead
         self.excluded = excluded
+        self.other_shape = other_shape
         self.has_more = has_more
 
 
@@ -231,13 +236,15 @@ class SearchEngine:
                 seen += rows
             fused = lists[0] if len(lists) == 1 else fuse_queries(lists, [w for w, _ in parts])
             known = self._gifs_known([g.gif_id for g in fused], seen)
-            kept, dead, left_out = [], 0, 0
+            kept, dead, left_out, other_shape = [], 0, 0, 0
             for gif in fused:
                 stored = known.get(gif.gif_id)
                 if not request.include_dead and stored is not None and stored.dead:
                     dead += 1
                 elif excludes(stored.descriptions if stored else (), excluded):
                     left_out += 1
+                elif stored and not fits_aspect(request.aspect, stored.width, stored.height):
+                    other_shape += 1
                 else:
                     kept.append(gif)
             exhausted = all(len(found) < depth for found in lists)
@@ -253,6 +260,7 @@ class SearchEngine:
             held_back=len(page) - len(shown),
             hidden_dead=dead,
             excluded=left_out,
+            other_shape=other_shape,
             has_more=len(kept) > end,
         )
 
@@ -294,16 +302,20 @@ class SearchEngine:
         found = gifs_of_rows(rows)
         return [found[gif_id] for gif_id in wanted if gif_id in found]
 
-    def featured(self, k: int, offset: int = 0, include_dead: bool = False) -> HitList:
+    def featured(
+        self, k: int, offset: int = 0, include_dead: bool = False, aspect: str = Aspect.ALL
+    ) -> HitList:
         """Return a page of the featured selection (retrieval/featured.py: stable and
         diverse, not a search; its hits have no score), GIFs known dead left out unless
-        include_dead."""
+        include_dead, and GIFs of another shape than aspect."""
         selection = self._featured_selection()
-        shown = [gif for gif in selection if include_dead or not gif.dead]
+        alive = [gif for gif in selection if include_dead or not gif.dead]
+        shown = [gif for gif in alive if fits_aspect(aspect, gif.width, gif.height)]
         page = shown[offset : offset + k]
         return HitList(
             [hit_of(gif) for gif in page],
-            hidden_dead=len(selection) - len(shown),
+            hidden_dead=len(selection) - len(alive),
+            other_shape=len(alive) - len(shown),
             has_more=len(shown) > offset + k,
         )
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gradio as gr
 from gradio.events import api as register_api  # gr.api, which gradio's __all__ leaves out
 from PIL import Image
-from starlette.middleware import Middleware
 
 from search_app.errors import ConfigError, GifSearchError
 from search_app.retrieval.engine import SearchEngine
@@ -23,8 +23,12 @@ from search_app.settings import (
     DEFAULT_STORE_DIR,
     Settings,
 )
+from search_app.web.api.context import ApiContext
+from search_app.web.api.gate import allowed_hosts, build_gate
+from search_app.web.api.keys import ApiKeys
+from search_app.web.api.media import MediaLibrary
 from search_app.web.cards import CARD_CSS
-from search_app.web.guard import MAX_UPLOAD_BYTES, UPLOAD_WINDOW_S, GuardLimits, WebGuard
+from search_app.web.guard import MAX_UPLOAD_BYTES, UPLOAD_WINDOW_S, GuardLimits
 from search_app.web.page import (
     API_DEFAULT_K,
     PAGE_DEFAULT_K,
@@ -34,6 +38,7 @@ from search_app.web.page import (
     view_after,
     view_from_url,
 )
+from search_app.web.server import RunningServer, start_server
 from search_app.web.tabs import ImageOutput, MarkdownOutput, Panel, Tab, TextField
 
 QUEUE_MAX_SIZE = 64  # waiting requests beyond this are refused, not queued forever
@@ -153,7 +158,9 @@ def is_loopback(host: str) -> bool:
 
 @dataclass(frozen=True)
 class LaunchOptions:
-    """Where and how the app listens; a non-loopback host needs auth or insecure=True."""
+    """Where and how the server listens. A non-loopback host needs a login (the page) and
+    API keys (the API), or insecure=True; extra_hosts are the public names the server
+    answers besides loopback and its own address (a Host allow-list)."""
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -162,14 +169,23 @@ class LaunchOptions:
     blocked_paths: tuple[str, ...] = ()
     queue_max_size: int = QUEUE_MAX_SIZE
     uploads: bool = False  # only a collection that searches by image takes uploads
+    api_keys: ApiKeys = field(default_factory=ApiKeys)
+    extra_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"port {self.port} is out of range: use 1 to 65535")
-        if not is_loopback(self.host) and self.auth is None and not self.insecure:
+        if is_loopback(self.host) or self.insecure:
+            return
+        if self.auth is None:
             raise ConfigError(
                 f"refusing to serve on {self.host} without a password: "
                 "set GIFSEARCH_AUTH=user:password or --auth-file FILE, or add --insecure"
+            )
+        if not self.api_keys.required:
+            raise ConfigError(
+                f"refusing to serve the API on {self.host} without API keys: "
+                "set GIFSEARCH_API_KEYS or --api-keys-file FILE, or add --insecure"
             )
 
 
@@ -416,24 +432,33 @@ def guard_limits(options: LaunchOptions) -> GuardLimits:
 
 
 def launch_app(
-    app: gr.Blocks, options: LaunchOptions, prevent_thread_lock: bool = False, quiet: bool = False
-) -> str:
-    """Launch app with safe defaults (local, no share link, bounded queue); return its URL."""
+    app: gr.Blocks,
+    options: LaunchOptions,
+    engine: SearchEngine,
+    on_error: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> RunningServer:
+    """Serve the page and the API (web/api) on one port, with safe defaults (local, no
+    share link, a bounded queue, no tracebacks to clients); return the running server.
+    on_error gets the server-side detail of an API failure the client sees as one line."""
     app.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=options.queue_max_size)
-    _, local_url, _ = app.launch(
+    settings = engine.store.settings
+    context = ApiContext(
+        engine, MediaLibrary(settings.cache_dir), options.api_keys, on_error=on_error
+    )
+    hosts = allowed_hosts(options.host, options.extra_hosts)
+    gate = build_gate(context, guard_limits(options), hosts)
+    gr.mount_gradio_app(
+        gate,
+        app,
+        path="/",
         server_name=options.host,
         server_port=options.port,
         auth=options.auth,
-        share=False,
         show_error=False,
         enable_monitoring=False,
         allowed_paths=[],
         blocked_paths=list(options.blocked_paths),
         max_file_size=MAX_UPLOAD_BYTES,
-        app_kwargs={"middleware": [Middleware(WebGuard, limits=guard_limits(options))]},
-        prevent_thread_lock=prevent_thread_lock,
-        quiet=quiet,
-        inbrowser=False,
         footer_links=["api"],
         mcp_server=False,
         pwa=False,
@@ -442,4 +467,6 @@ def launch_app(
         head=PAGE_HEAD,
         theme=gr.themes.Default(primary_hue="blue"),
     )
-    return local_url
+    server = start_server(gate, options.host, options.port)
+    server.closers.append(app.close)
+    return server

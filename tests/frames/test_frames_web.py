@@ -86,9 +86,9 @@ def test_image_search_is_offered_only_for_a_clip_collection(
 def clip_app(clip_engine: SearchEngine) -> Iterator[str]:
     app = build_app(clip_engine)
     options = LaunchOptions(port=free_port(), uploads=True)
-    url = launch_app(app, options, prevent_thread_lock=True, quiet=True)
-    yield url.rstrip("/")
-    app.close()
+    server = launch_app(app, options, clip_engine)
+    yield server.url
+    server.close()
 
 
 def drop_image_and_read_first_card(url: str, image: Path, text: str = "") -> dict[str, object]:

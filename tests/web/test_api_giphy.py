@@ -33,6 +33,7 @@ def client_run(keyed_app: str) -> dict:
     return run_giphy_client(f"{keyed_app}/v1/", KEY, QUERY)
 
 
+@pytest.mark.client
 def test_the_official_client_searches_and_pages(client_run: dict, web_engine: SearchEngine) -> None:
     expected = web_engine.search(SearchRequest(QUERY, k=10))
     first, second = client_run["search"], client_run["page2"]
@@ -45,6 +46,7 @@ def test_the_official_client_searches_and_pages(client_run: dict, web_engine: Se
     assert first["response_id"] and first["response_id"] != second["response_id"]
 
 
+@pytest.mark.client
 def test_the_official_client_gets_trending_a_gif_and_gifs_by_ids(
     client_run: dict, web_engine: SearchEngine
 ) -> None:
@@ -55,11 +57,13 @@ def test_the_official_client_gets_trending_a_gif_and_gifs_by_ids(
     assert client_run["gifs"]["ids"] == client_run["search"]["ids"][:3][::-1]
 
 
+@pytest.mark.client
 def test_the_official_client_reads_a_refusal_as_an_error(client_run: dict) -> None:
     assert client_run["empty"]["status"] == 400
     assert "the query is empty" in client_run["empty"]["message"]
 
 
+@pytest.mark.client
 def test_the_official_client_is_refused_without_the_key(keyed_app: str) -> None:
     with pytest.raises(AssertionError, match="an API key is required|401"):
         run_giphy_client(f"{keyed_app}/v1/", "", QUERY)

@@ -92,7 +92,8 @@ def test_featured_is_a_stable_page_of_the_collection(api: str) -> None:
 
 DOG = {"q": "a dog"}
 BAD_REQUESTS = {  # id: (path, parameters, status, the message's start)
-    "empty": ("/search", {"q": "   "}, 400, "the query is empty"),
+    "blank": ("/search", {"q": "   "}, 400, "q: String should match pattern"),
+    "no-query": ("/search", {}, 400, "q: Field required"),
     "limit-high": ("/search", {**DOG, "limit": 51}, 400, "limit: Input should be less than"),
     "limit-inf": ("/search", {**DOG, "limit": "Infinity"}, 400, "limit: Input should be a valid"),
     "offset-low": ("/search", {**DOG, "offset": -1}, 400, "offset: Input should be greater"),
@@ -105,7 +106,8 @@ BAD_REQUESTS = {  # id: (path, parameters, status, the message's start)
     "bad-id": ("/gifs/not-an-id", {}, 400, "gif_id: String should match pattern"),
     "unknown-id": (f"/gifs/{'0' * 32}", {}, 404, "no GIF with this id"),
     "unknown-similar": (f"/gifs/{'0' * 32}/similar", {}, 404, "no GIF with this id"),
-    "no-ids": ("/gifs", {"ids": ""}, 400, "ids: give 1 to 100 GIF ids"),
+    "no-ids": ("/gifs", {"ids": ""}, 400, "ids: String should match pattern"),
+    "junk-ids": ("/gifs", {"ids": "a,b"}, 400, "ids: String should match pattern"),
     "many-ids": ("/gifs", {"ids": ",".join(["0" * 32] * 101)}, 400, "ids: "),
     "no-route": ("/nowhere", {}, 404, "no such endpoint"),
 }
@@ -137,7 +139,7 @@ def test_the_openapi_document_is_served_at_a_stable_path(api: str) -> None:
     paths = set(document["paths"])
     assert {"/search", "/featured", "/gifs", "/gifs/{gif_id}", "/gifs/{gif_id}/similar"} <= paths
     assert document["servers"] == [{"url": "/api"}]
-    assert "X-API-Key" in str(document["components"]["securitySchemes"])
+    assert "securitySchemes" not in document.get("components", {})  # no keys set: none needed
 
 
 @pytest.mark.parametrize(
@@ -153,3 +155,5 @@ def test_with_keys_set_a_request_needs_a_valid_key(
     ok = httpx.get(f"{keyed_app}/api/search", params={"q": "a dog"}, headers={"X-API-Key": KEY})
     assert ok.status_code == 200 and ok.json()["results"]
     assert KEY not in answer.text
+    document = httpx.get(f"{keyed_app}/api/openapi.json").json()
+    assert document["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"

@@ -25,6 +25,7 @@ API_PREFIXES = (native.PREFIX, giphy.PREFIX, tenor.PREFIX, MEDIA_PREFIX)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 MEDIA_CACHE_S = 86_400
+GifId = Annotated[str, Path(pattern=f"^{GIF_ID_PATTERN.pattern}$")]
 
 
 def allowed_hosts(host: str, extra: Sequence[str] = ()) -> list[str]:
@@ -69,7 +70,6 @@ def build_media(context: ApiContext) -> FastAPI:
     """The folder GIFs' files and small renditions, by GIF id only (no key: the ids are
     128-bit hashes that only the API hands out; an <img> can't send a key)."""
     app = face_app(context, native.render_error, openapi_url=None, docs_url=None, redoc_url=None)
-    gif_id_path = Path(pattern=GIF_ID_PATTERN.pattern)
     headers = {"Cache-Control": f"public, max-age={MEDIA_CACHE_S}"}
 
     def stored(gif_id: str) -> StoredGif:
@@ -79,14 +79,14 @@ def build_media(context: ApiContext) -> FastAPI:
         return found[0]
 
     @app.get("/{gif_id}.gif")
-    def original(gif_id: Annotated[str, gif_id_path]) -> FileResponse:
+    def original(gif_id: GifId) -> FileResponse:
         file = context.media.file(stored(gif_id))
         if file is None:
             raise ApiError(404, "this GIF's file can't be served (moved, changed or too large)")
         return FileResponse(file.path, media_type="image/gif", headers=headers)
 
     @app.get("/{gif_id}/small.gif")
-    def small(gif_id: Annotated[str, gif_id_path]) -> FileResponse:
+    def small(gif_id: GifId) -> FileResponse:
         path = context.media.small(stored(gif_id))
         if path is None:
             raise ApiError(404, "this GIF's file can't be served (moved, changed or too large)")

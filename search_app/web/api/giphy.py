@@ -150,7 +150,7 @@ def build_giphy(context: ApiContext) -> FastAPI:
     @app.get("/gifs/{gif_id}")
     def gif(
         request: Request,
-        gif_id: Annotated[str, Path(pattern=GIF_ID_PATTERN.pattern)],
+        gif_id: Annotated[str, Path(pattern=f"^{GIF_ID_PATTERN.pattern}$")],
         api_key: str | None = key_query(),
     ) -> dict[str, Any]:
         context.check_key(api_key)

@@ -17,6 +17,7 @@ from gifsearch.ingest_cmd import add_ingest_parser
 from gifsearch.links_cmd import add_links_parser
 from gifsearch.search_cmd import add_search_parser
 from gifsearch.serve_cmd import ServeSettings, add_serve_parser
+from gifsearch.usage_cmd import add_usage_parser
 from search_app.errors import GifSearchError
 from search_app.settings import Settings
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_links_parser,
         add_search_parser,
         add_serve_parser,
+        add_usage_parser,
         add_eval_parser,
         add_bench_parser,
     ):

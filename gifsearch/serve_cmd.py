@@ -119,6 +119,12 @@ class ServeSettings:
         group=SettingGroup.SERVE,
         metavar="FILE",
     )
+    mcp: bool = setting(
+        False,
+        help="also serve a tool for assistants (MCP, streamable HTTP) at /mcp, behind the API keys",
+        env="GIFSEARCH_MCP",
+        group=SettingGroup.SERVE,
+    )
     allowed_hosts: str | None = setting(
         None,
         help="public names the server answers to, comma-separated, besides loopback and "
@@ -198,6 +204,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         private_dirs,
         api_keys=keys,
         extra_hosts=serve.extra_hosts,
+        mcp=serve.mcp,
     )
     fill = ingest_command(settings)
     check_collection(settings, fill)
@@ -212,7 +219,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     keyed = f", API keys: {len(keys.keys)}" if keys.required else ""
     notify(
         f'serving "{stats.collection}" ({stats.gifs:,} GIFs, {engine.embedder.describe()}) '
-        f"at {server.url}/ (API: {server.url}/api/, /v1/, /v2/{keyed}; Ctrl+C to stop)"
+        f"at {server.url}/ (API: {server.url}/api/, /v1/, /v2/{'; MCP: /mcp' if serve.mcp else ''}"
+        f"{keyed}; Ctrl+C to stop)"
     )
     try:
         while server.is_running:

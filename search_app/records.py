@@ -233,6 +233,7 @@ class SearchHit:
     height: int = 0
     link: str = ""  # a LinkStatus value, or "" when never checked
     link_checked_at: int = 0
+    remembered: bool = False  # ranked up: shared before for a query like this one
 
     def __post_init__(self) -> None:
         unranked = self.score_kind == ScoreKind.NONE
@@ -282,6 +283,7 @@ class SearchHit:
             "height": self.height,
             "link": self.link,
             "link_checked_at": self.link_checked_at,
+            "remembered": self.remembered,
         }
 
 

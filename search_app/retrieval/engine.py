@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,7 +29,7 @@ from PIL import Image
 
 from search_app.embedders.frames import query_frames
 from search_app.embedders.sbert import Embedder, resolve_model_spec
-from search_app.errors import SEARCH_BY_IMAGE_HINT, ConfigError, images_unsupported
+from search_app.errors import SEARCH_BY_IMAGE_HINT, ConfigError, GifSearchError, images_unsupported
 from search_app.records import (
     LinkStatus,
     RowKind,
@@ -43,12 +44,15 @@ from search_app.retrieval.featured import POOL_PAGE_ROWS, POOL_PAGES, diverse_or
 from search_app.retrieval.query import excludes
 from search_app.retrieval.ranking import (
     BEST_ONLY,
+    SHARE_DEPTH,
+    SHARE_FLOOR,
     FusedGif,
     ScoredGif,
     best_row_per_gif,
     fuse_queries,
     fuse_ranks,
     rank_rows,
+    remember,
 )
 from search_app.retrieval.request import (
     DEFAULT_K,
@@ -63,6 +67,7 @@ from search_app.retrieval.request import (
 from search_app.settings import Settings
 from search_app.store.binding import ModelBinding, check_binding
 from search_app.store.client import GifStore
+from search_app.store.usage import UsageLog
 
 if TYPE_CHECKING:
     from search_app.embedders.query_embedder import EmbedderLoader, QueryEmbedder
@@ -115,12 +120,17 @@ class SearchEngine:
     """A store plus the embedder of the model its collection is bound to."""
 
     def __init__(
-        self, store: GifStore, embedder: QueryEmbedder | Embedder, binding: ModelBinding
+        self,
+        store: GifStore,
+        embedder: QueryEmbedder | Embedder,
+        binding: ModelBinding,
+        usage: UsageLog | None = None,
     ) -> None:
         check_binding(binding, embedder.name, embedder.dimension, store.collection_name)
         self.store = store
         self.embedder = embedder
         self.binding = binding
+        self.usage = usage  # what people shared and searched (None: remembers nothing)
         self._stats: CollectionStats | None = None
         self._stats_lock = threading.Lock()  # web handlers share one engine
         # A server store changes with no files here to watch (refresh_if_changed can't
@@ -163,7 +173,8 @@ class SearchEngine:
             raise images_unsupported(
                 store.collection_name, binding.model_name, SEARCH_BY_IMAGE_HINT
             )
-        return cls(store, loader(binding.model, settings), binding)
+        usage = UsageLog.for_settings(settings)  # read when used; written only by a share
+        return cls(store, loader(binding.model, settings), binding, usage)
 
     @property
     def supports_images(self) -> bool:
@@ -181,14 +192,46 @@ class SearchEngine:
         """
         parts: list[Part] = []
         share = request.image_weight if request.combined else 1.0
+        closeness: Mapping[str, float] = {}
         if request.text:
             text = self.embedder.embed_query(request.query.text)
             parts.append((1.0 - share if request.combined else 1.0, dict.fromkeys(RowKind, text)))
+            if not request.combined:
+                closeness = self._shared_near(text)
         if request.image is not None:
             parts.append((share, self._image_query(request.image)))
         elif request.like is not None:
             parts.append((share, self._gif_centres(request.like)))
-        return self._rank_parts(parts, request, request.query.excluded)
+        return self._rank_parts(parts, request, request.query.excluded, closeness)
+
+    def _shared_near(self, vector: np.ndarray) -> Mapping[str, float]:
+        """The GIFs shared for past queries close to this one, with how close (none when
+        the engine keeps no usage, or it can't be read: the search goes on without it)."""
+        if self.usage is None:
+            return {}
+        try:
+            return self.usage.memory().closeness(vector, SHARE_FLOOR)
+        except GifSearchError:
+            return {}
+
+    def remember_share(self, gif_id: str, query: str) -> None:
+        """Record that a GIF was shared (sent, copied) for a query: it ranks higher the next
+        time the same or a close query is searched (ranking.remember). Refuses an id the
+        collection doesn't hold."""
+        if self.usage is None:
+            return
+        if not self.gifs([gif_id]):
+            raise ConfigError(f"no GIF with id {check_gif_id(gif_id)!r} in this collection")
+        text, vector = "", None
+        if query.strip():
+            text = SearchRequest(query).query.text  # the words looked for, not the exclusions
+            vector = self.embedder.embed_query(text)
+        self.usage.record_share(gif_id, text, vector)
+
+    def remember_search(self, query: str) -> None:
+        """Record that a query was searched (trending terms, completion)."""
+        if self.usage is not None and query.strip():
+            self.usage.record_search(" ".join(query.split()))
 
     def _image_vector(self, image: Image.Image) -> np.ndarray:
         """Embed an image query (a GIF as the mean of its picked frames); CLIP only."""
@@ -213,6 +256,7 @@ class SearchEngine:
         parts: Sequence[Part],
         request: SearchRequest,
         excluded: Sequence[Sequence[str]] = (),
+        closeness: Mapping[str, float] = MappingProxyType({}),
     ) -> HitList:
         """Rank each weighted part as a search of its own, fuse their lists by weighted
         reciprocal rank (ranking.fuse_queries; one part is ranked as it is), leave out the
@@ -227,7 +271,9 @@ class SearchEngine:
         parts = [(weight, vectors) for weight, vectors in parts if weight > 0] or parts[:1]
         kinds_of = [[kind for kind in vectors if self.store.has_kind(kind)] for _, vectors in parts]
         wanted = request.offset + request.k + 1  # one more: is there a next page?
-        depth = wanted
+        # With shares close to the query, GIFs a little further down may be lifted onto
+        # the page (ranking.remember): look SHARE_DEPTH GIFs deeper.
+        depth = wanted + (SHARE_DEPTH if closeness else 0)
         while True:
             lists, seen = [], []
             for (_, vectors), kinds in zip(parts, kinds_of, strict=True):
@@ -235,6 +281,7 @@ class SearchEngine:
                 lists.append(found)
                 seen += rows
             fused = lists[0] if len(lists) == 1 else fuse_queries(lists, [w for w, _ in parts])
+            fused, lifted = remember(fused, closeness)
             known = self._gifs_known([g.gif_id for g in fused], seen)
             kept, dead, left_out, other_shape = [], 0, 0, 0
             for gif in fused:
@@ -256,7 +303,7 @@ class SearchEngine:
         floor = request.min_score
         shown = [g for g in page if floor is None or g.score >= floor]
         return HitList(
-            make_hits(shown, known),
+            make_hits(shown, known, lifted),
             held_back=len(page) - len(shown),
             hidden_dead=dead,
             excluded=left_out,
@@ -305,10 +352,16 @@ class SearchEngine:
     def featured(
         self, k: int, offset: int = 0, include_dead: bool = False, aspect: str = Aspect.ALL
     ) -> HitList:
-        """Return a page of the featured selection (retrieval/featured.py: stable and
-        diverse, not a search; its hits have no score), GIFs known dead left out unless
-        include_dead, and GIFs of another shape than aspect."""
-        selection = self._featured_selection()
+        """Return a page of what's trending: the GIFs people shared, most shared first, a
+        share counting half as much a week later (store/usage.py), then the featured
+        selection (retrieval/featured.py: stable and diverse); not a search: its hits have
+        no score. GIFs known dead are left out unless include_dead, and GIFs of another
+        shape than aspect."""
+        shared = [gif_id for gif_id, _ in self._trending()][: MAX_OFFSET + MAX_K]
+        diverse = self._featured_selection()
+        first = self.gifs(shared) if shared else []
+        taken = {gif.gif_id for gif in first}
+        selection = first + [gif for gif in diverse if gif.gif_id not in taken]
         alive = [gif for gif in selection if include_dead or not gif.dead]
         shown = [gif for gif in alive if fits_aspect(aspect, gif.width, gif.height)]
         page = shown[offset : offset + k]
@@ -318,6 +371,25 @@ class SearchEngine:
             other_shape=len(alive) - len(shown),
             has_more=len(shown) > offset + k,
         )
+
+    def _trending(self) -> list[tuple[str, float]]:
+        """The shared GIFs with their decayed share counts (none without usage)."""
+        if self.usage is None:
+            return []
+        try:
+            return self.usage.trending()
+        except GifSearchError:
+            return []
+
+    def recent_shares(self, k: int) -> list[StoredGif]:
+        """The GIFs shared most recently, latest first (the page's "Recent" row)."""
+        if self.usage is None:
+            return []
+        try:
+            recent = self.usage.recent_shares(k)
+        except GifSearchError:
+            return []
+        return [gif for gif in self.gifs(recent) if not gif.dead] if recent else []
 
     def _featured_selection(self) -> list[StoredGif]:
         """The featured GIFs in order, as deep as a client may page (computed once per
@@ -469,7 +541,9 @@ def hit_of(gif: StoredGif) -> SearchHit:
     )
 
 
-def make_hits(top: Sequence[FusedGif], known: Mapping[str, StoredGif]) -> list[SearchHit]:
+def make_hits(
+    top: Sequence[FusedGif], known: Mapping[str, StoredGif], lifted: Collection[str] = ()
+) -> list[SearchHit]:
     """Turn fused GIFs into hits carrying each GIF's descriptions, size, link state and
     per-kind scores.
 
@@ -500,6 +574,7 @@ def make_hits(top: Sequence[FusedGif], known: Mapping[str, StoredGif]) -> list[S
                 height=stored.height if stored else 0,
                 link=stored.link if stored else "",
                 link_checked_at=stored.link_checked_at if stored else 0,
+                remembered=gif.gif_id in lifted,
             )
         )
     return hits

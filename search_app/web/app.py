@@ -35,6 +35,7 @@ from search_app.web.page import (
     PageView,
     SearchHandlers,
     apply_form,
+    shared_gif,
     view_after,
     view_from_url,
 )
@@ -57,7 +58,14 @@ DEFAULT_EXAMPLES = (
 PAGE_CSS = """
 #gs-status { font-size: .9rem; opacity: .85; }
 #gs-hint { font-size: .85rem; opacity: .8; margin-top: -6px; }
+#gs-title h1 { margin-bottom: 0; }
 @media (max-width: 640px) {
+  #gs-title h1 { font-size: 1.35rem; }
+  #gs-title p { display: none; }
+  #gs-hint { font-size: .78rem; }
+  #gs-status { font-size: .78rem; }
+  #gs-topics .gallery { flex-wrap: nowrap !important; overflow-x: auto; padding-bottom: 4px; }
+  #gs-topics .gallery-item { flex: 0 0 auto; }
   #gs-query { padding: 4px !important; }
   #gs-search-row { flex-wrap: wrap !important; gap: 8px !important; }
   #gs-search-row > * { min-width: 0 !important; }
@@ -108,7 +116,9 @@ element.addEventListener('click', (e) => {
   if (e.target.closest('.gs-load-more')) { trigger('click', {more: 1}); return; }
   const copy = e.target.closest('.gs-copy');
   if (!copy) return;
-  const field = copy.closest('.gs-card').querySelector('.gs-url');
+  const card = copy.closest('.gs-card');
+  const field = card.querySelector('.gs-url');
+  trigger('click', {share: card.dataset.gifId});  // remembered on this machine only
   const say = (text) => {
     copy.textContent = text;
     setTimeout(() => { copy.textContent = 'Copy URL'; }, 1500);
@@ -124,10 +134,8 @@ element.addEventListener('click', (e) => {
   } else { fallback(); }
 });
 """
-HINT = (
-    'Leave things out with `-word` or `-"a phrase"`: *a dog plays outside -ball*. '
-    "An image in the image box joins your words; after *More like this*, words refine it."
-)
+HINT = 'Leave things out with `-word` or `-"a phrase"`: *a dog plays outside -ball*.'
+IMAGE_HINT = " An image in the image box joins your words."
 
 
 def ingest_command(settings: Settings) -> str:
@@ -171,6 +179,7 @@ class LaunchOptions:
     uploads: bool = False  # only a collection that searches by image takes uploads
     api_keys: ApiKeys = field(default_factory=ApiKeys)
     extra_hosts: tuple[str, ...] = ()
+    mcp: bool = False  # the assistants' tool at /mcp
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -203,7 +212,9 @@ def build_app(
         title="gifsearch", analytics_enabled=False, delete_cache=(UPLOAD_WINDOW_S, UPLOAD_WINDOW_S)
     )
     with app:
-        gr.Markdown("# gifsearch\nDescribe what happens; see the GIFs that match.")
+        gr.Markdown(
+            "# gifsearch\nDescribe what happens; see the GIFs that match.", elem_id="gs-title"
+        )
         with gr.Tab("Search"):
             with gr.Row(equal_height=True, elem_id="gs-search-row"):
                 query = gr.Textbox(
@@ -216,7 +227,7 @@ def build_app(
                     scale=6,
                 )
                 button = gr.Button("Search", variant="primary", scale=1, elem_id="gs-search")
-            gr.Markdown(HINT, elem_id="gs-hint")
+            gr.Markdown(HINT + (IMAGE_HINT if handlers.images_enabled else ""), elem_id="gs-hint")
             with gr.Accordion("Options", open=False, elem_id="gs-options"), gr.Row():
                 count = gr.Slider(1, MAX_K, value=PAGE_DEFAULT_K, step=1, label="Results per page")
                 floor = gr.Slider(
@@ -230,7 +241,11 @@ def build_app(
                 "✕ Stop “more like this”", visible=False, size="sm", elem_id="gs-clear-like"
             )
             samples = gr.Dataset(
-                components=[query], samples=[[e] for e in examples], label="Examples", type="values"
+                components=[query],
+                samples=[[e] for e in examples],
+                label="Examples",
+                type="values",
+                elem_id="gs-topics",
             )
             image_input, image_button = add_image_search(handlers.images_enabled)
             status = gr.Markdown(handlers.status_line(), elem_id="gs-status")
@@ -293,7 +308,12 @@ def build_app(
             evt: gr.EventData,
         ) -> Outputs:
             current = PageView.from_state(state)
-            found = view_after(getattr(evt, "_data", None), current)
+            event = getattr(evt, "_data", None)
+            shared = shared_gif(event)
+            if shared is not None:  # "Copy URL": remember it, change nothing on the page
+                handlers.share(shared, current)
+                return tuple(gr.skip() for _ in outputs)
+            found = view_after(event, current)
             if found is None:
                 return render(current, picture, push=False)
             page_view, more, push = found
@@ -320,8 +340,8 @@ def build_app(
         def open_page(request: gr.Request) -> Outputs:
             query_string = str(getattr(request, "query_params", "") or "")
             page_view = view_from_url(query_string)
-            if page_view.empty:  # a plain visit: leave the page (and any search) alone
-                return tuple(gr.skip() for _ in outputs)
+            if page_view.empty:  # a plain visit: what was shared lately (fresh each visit)
+                return (handlers.welcome(), *(gr.skip() for _ in outputs[1:]))
             return render(page_view, push=False)
 
         app.load(open_page, None, outputs, **searching)
@@ -446,7 +466,7 @@ def launch_app(
         engine, MediaLibrary(settings.cache_dir), options.api_keys, on_error=on_error
     )
     hosts = allowed_hosts(options.host, options.extra_hosts)
-    gate = build_gate(context, guard_limits(options), hosts)
+    gate = build_gate(context, guard_limits(options), hosts, mcp=options.mcp)
     gr.mount_gradio_app(
         gate,
         app,

@@ -23,6 +23,7 @@ from search_app.web.api.media import GifFile, MediaLibrary, small_size
 
 MEDIA_PREFIX = "/media"  # GIF files of a folder source: /media/{id}.gif, /media/{id}/small.gif
 UNAVAILABLE = "the collection can't be searched right now; the server's log says why"
+TRENDING_DAYS = 7.0  # trending terms: what was searched in the last week
 
 
 class ApiError(Exception):
@@ -74,6 +75,28 @@ class ApiContext:
         """Look GIFs up by id, within the concurrency bound."""
         with self.slots.slot():
             return self.engine.gifs(gif_ids)
+
+    def share(self, gif_id: str, query: str) -> None:
+        """Record a share (a GIF sent or copied for a query), within the concurrency bound."""
+        with self.slots.slot():
+            self.engine.remember_share(gif_id, query)
+
+    def remember_search(self, query: str) -> None:
+        """Record a searched query (a first page's: a next page is the same search)."""
+        try:
+            self.engine.remember_search(query)
+        except GifSearchError as exc:  # a usage file that can't be written: search anyway
+            self.on_error(f"API: {exc}")
+
+    def trending_terms(self, k: int) -> list[str]:
+        """The most searched queries of the last TRENDING_DAYS days, most first."""
+        usage = self.engine.usage
+        if usage is None:
+            return []
+        try:
+            return [past.query for past in usage.past_searches(TRENDING_DAYS, k)]
+        except GifSearchError:
+            return []
 
     def check_key(self, presented: str | None) -> None:
         """Raise ApiError 401 (no key) or 403 (a wrong one) when keys are required."""

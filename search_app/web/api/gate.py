@@ -5,8 +5,9 @@ app (the page is mounted beside them, web/app.py), behind Starlette's TrustedHos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Path
 from fastapi.responses import FileResponse
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from search_app.records import StoredGif
 from search_app.retrieval.request import GIF_ID_PATTERN
 from search_app.web.api import giphy, native, tenor
+from search_app.web.api.assistant import AssistantGate, assistant_app, build_assistant, running
 from search_app.web.api.context import MEDIA_PREFIX, ApiContext, ApiError
 from search_app.web.api.faces import face_app
 from search_app.web.guard import GuardLimits, WebGuard
@@ -95,10 +97,23 @@ def build_media(context: ApiContext) -> FastAPI:
     return app
 
 
-def build_gate(context: ApiContext, limits: GuardLimits, hosts: Sequence[str]) -> FastAPI:
-    """The outer app: the faces and the files mounted, the middleware in place; the caller
-    mounts the page at "/" last."""
+def build_gate(
+    context: ApiContext, limits: GuardLimits, hosts: Sequence[str], mcp: bool = False
+) -> FastAPI:
+    """The outer app: the faces and the files mounted (and, with mcp, the assistants' tool
+    at /mcp), the middleware in place; the caller mounts the page at "/" last."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    if mcp:
+        tools = build_assistant(context)
+        app.add_middleware(AssistantGate, assistant=assistant_app(tools), context=context)
+        outer = app.router.lifespan_context
+
+        @asynccontextmanager
+        async def lifespan(outer_app: Any) -> AsyncIterator[Any]:
+            async with running(tools), outer(outer_app) as state:
+                yield state
+
+        app.router.lifespan_context = lifespan
     app.mount(native.PREFIX, native.build_native(context))
     app.mount(giphy.PREFIX, giphy.build_giphy(context))
     app.mount(tenor.PREFIX, tenor.build_tenor(context))

@@ -66,6 +66,7 @@ class Gif(BaseModel):
     page_url: str = Field(description="this server's page of GIFs like it")
     score: float | None = Field(description="the card's score; null when not ranked")
     score_kind: Literal["cosine", "rank_fusion", "none"]
+    remembered: bool = Field(description="ranked up: shared before for a query like this one")
     matched: list[Literal["description", "frame"]]
     description: str
     other_descriptions: list[str]
@@ -84,6 +85,13 @@ class Results(BaseModel):
     held_back: int = Field(description="results under min_score on this page")
     excluded: int = Field(description="GIFs mentioning what the query leaves out")
     hidden_dead: int = Field(description="GIFs left out because their link was found dead")
+
+
+class Shared(BaseModel):
+    """A share recorded: the GIF and the query it was shared for."""
+
+    id: str
+    query: str
 
 
 class Gifs(BaseModel):
@@ -119,6 +127,7 @@ def gif_out(gif: SearchHit | StoredGif, base: str, file: GifFile | None) -> dict
         "page_url": page_url(base, hit.gif_id),
         "score": hit.to_dict()["score"],
         "score_kind": str(hit.score_kind),
+        "remembered": hit.remembered,
         "matched": list(hit.matched),
         "description": hit.description,
         "other_descriptions": list(hit.other_descriptions),
@@ -204,7 +213,20 @@ def build_native(context: ApiContext) -> FastAPI:
         """Search the GIFs by what happens in them (and, with like, by a stored GIF)."""
         wanted = SearchRequest(q, limit, offset, min_score, include_dead, like=like)
         hits = context.search(wanted)
+        if offset == 0:
+            context.remember_search(q)
         return results_out(hits, offset, limit, base_of(request), context)
+
+    @app.post("/gifs/{gif_id}/share", response_model=Shared, dependencies=guard)
+    def share(
+        gif_id: Annotated[str, Path(pattern=ID)],
+        q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="what was searched")] = "",
+    ) -> JSONResponse:
+        """Record that a GIF was shared (sent or copied) for a query, on this machine only:
+        it ranks higher the next time the same or a close query is searched, and leads the
+        featured list. From a page on another site, use Tenor's GET /v2/registershare."""
+        context.share(gif_id, q)
+        return JSONResponse({"id": gif_id, "query": " ".join(q.split())})
 
     @app.get("/featured", response_model=Results, dependencies=guard)
     def featured(

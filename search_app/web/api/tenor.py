@@ -39,6 +39,8 @@ from search_app.web.api.media import GifFile
 
 PREFIX = "/v2"
 MAX_IDS = 50  # Tenor's own cap for posts
+# A browser's fetch() or XHR (cors, same-origin); an <img> or a link is no-cors/navigate.
+FETCH_MODES = ("cors", "same-origin")
 FULL_FORMATS = ("gif", "mediumgif")  # the GIF itself
 SMALL_FORMATS = ("tinygif", "nanogif")  # thumbnails
 FORMATS = FULL_FORMATS + SMALL_FORMATS
@@ -166,6 +168,8 @@ def build_tenor(context: ApiContext) -> FastAPI:
         if stickers_only(searchfilter):
             return {"results": [], "next": ""}
         hits = context.search(request_)
+        if offset == 0:
+            context.remember_search(q)
         results = answer(list(hits), request, media_filter, random)
         return {"results": results, "next": str(offset + limit) if hits.has_more else ""}
 
@@ -190,6 +194,34 @@ def build_tenor(context: ApiContext) -> FastAPI:
         hits = context.featured(limit, offset, aspect=ar_range)
         results = answer(list(hits), request, media_filter, False)
         return {"results": results, "next": str(offset + limit) if hits.has_more else ""}
+
+    @app.get("/registershare")
+    def registershare(
+        request: Request,
+        id: Annotated[str, Query(max_length=64)],
+        q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)] = "",
+        key: str | None = key_query(),
+        client_key: str = text_query(),
+        country: str = text_query(),
+        locale: str = text_query(),
+    ) -> dict[str, Any]:
+        context.check_key(key)
+        mode = request.headers.get("sec-fetch-mode", "")
+        if mode and mode not in FETCH_MODES:  # an <img> or a link on some page: not a share
+            raise ApiError(403, "a share is registered by the app's own request, not a page load")
+        context.share(id, q)
+        return {}
+
+    @app.get("/trending_terms")
+    def trending_terms(
+        limit: int = limit_query(),
+        key: str | None = key_query(),
+        client_key: str = text_query(),
+        country: str = text_query(),
+        locale: str = text_query(),
+    ) -> dict[str, Any]:
+        context.check_key(key)
+        return {"results": context.trending_terms(limit)}
 
     @app.get("/posts")
     def posts(

@@ -15,10 +15,12 @@ from gifsearch.flags import (
     add_command,
     add_sample_flags,
     add_setting_flags,
+    request_number,
     settings_from_args,
 )
 from ingest.source_spec import BUNDLED_SOURCE as BUNDLED_SAMPLE
 from search_app.errors import SourceError
+from search_app.retrieval.request import check_fraction
 from search_app.settings import SettingGroup, Settings
 
 if TYPE_CHECKING:
@@ -74,7 +76,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 text = format_exclusion(data)
             elif args.protocol == "share-replay":
                 data = evaluate_share_replay(
-                    rows, embedder, scratch_settings, seed=args.seed, progress=progress
+                    rows,
+                    embedder,
+                    scratch_settings,
+                    seed=args.seed,
+                    progress=progress,
+                    shared_fraction=args.share_fraction,
                 )
                 data["sources"] = labels
                 text = format_share_replay(data)
@@ -149,6 +156,13 @@ def add_eval_parser(commands: Commands) -> None:
         dest="eval_store",
         metavar="DIR",
         help="keep the evaluation collections in this directory (default: a temporary one)",
+    )
+    parser.add_argument(
+        "--share-fraction",
+        type=request_number(float, check_fraction, "share fraction", 0.01, 1.0),
+        default=0.5,
+        metavar="F",
+        help="share-replay: the share of GIFs with 2+ descriptions that are shared (default: 0.5)",
     )
     parser.add_argument("--out", help="also write the results as JSON to this file")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")

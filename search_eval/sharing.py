@@ -9,9 +9,12 @@ no shares (before); then, for each shared GIF, A is searched and the GIF is shar
 B is searched again (after). Measured by the target's stratum, with 95% cluster-bootstrap
 intervals on recall@10 after minus before:
 - shared: the B of a GIF shared for its A (the rise the issue asks for);
-- controls with a share nearby: a control B for which some shared GIF's past query is
-  close enough to count (its results may move: the price of remembering);
-- controls with none nearby: nothing counts, so nothing may move.
+- controls with a share nearby: a control B among whose own candidates is a GIF shared
+  for a past query close enough to count (its results may move: the price of remembering);
+- controls with none nearby: nothing the boost may lift, so nothing may move.
+By default half the multi-description GIFs are shared (--share-fraction): far more shares
+than a person makes, so the controls' price is measured where it is highest; a smaller
+fraction measures it at a density nearer to use.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import numpy as np
 from search_app.embedders.sbert import Embedder
 from search_app.records import GifRecord
 from search_app.retrieval.engine import SearchEngine
-from search_app.retrieval.ranking import SHARE_BOOST, SHARE_FLOOR, SHARE_REACH
+from search_app.retrieval.probe import EvalProbe
+from search_app.retrieval.ranking import SHARE_BOOST, SHARE_DEPTH, SHARE_FLOOR, SHARE_REACH
 from search_app.retrieval.request import SearchRequest
 from search_app.settings import Settings
 from search_app.store.binding import ModelBinding
@@ -39,7 +43,10 @@ from search_eval.run import TextVectors
 from search_eval.splits import group_by_gif
 
 ProgressFactory = Callable[[int, str], Callable[[int], None]]
+SHARED_FRACTION = 0.5  # of the GIFs with 2+ descriptions; the others are controls
 GROUPS = ("shared", "control, a share nearby", "control, none nearby")
+# "Nearby": among the control query's own candidates (the GIFs the boost may reorder) is a
+# GIF shared for a past query at least SHARE_FLOOR close to it.
 
 
 def _no_progress(total: int, label: str) -> Callable[[int], None]:
@@ -69,26 +76,42 @@ def draw(key: str, seed: int) -> bytes:
     return hashlib.blake2b(f"{seed}:{key}".encode()).digest()
 
 
+Pair = tuple[str, GifRecord, GifRecord, bool]  # target GIF, A (indexed), B (held out), shared
+
+
+def replay_pairs(
+    rows: Sequence[GifRecord], seed: int = 0, shared_fraction: float = SHARED_FRACTION
+) -> tuple[list[Pair], list[GifRecord], dict[str, int]]:
+    """The protocol's queries (see the module), the rows indexed (all but the Bs), and each
+    GIF's findable descriptions (its stratum)."""
+    groups = group_by_gif(rows)
+    multi = sorted(
+        (g for g in groups.values() if len(g) > 1), key=lambda g: draw(g[0].gif_id, seed)
+    )
+    pairs: list[Pair] = []
+    for number, group in enumerate(multi):
+        first, second = sorted(group, key=lambda r: draw(r.row_id, seed))[:2]
+        shared = int((number + 1) * shared_fraction) > int(number * shared_fraction)
+        pairs.append((first.gif_id, first, second, shared))
+    held_out = {b.row_id for _, _, b, _ in pairs}
+    indexed = [row for row in rows if row.row_id not in held_out]
+    findable = {
+        gif: len(group) - (1 if any(r.row_id in held_out for r in group) else 0)
+        for gif, group in groups.items()
+    }
+    return pairs, indexed, findable
+
+
 def evaluate_share_replay(
     rows: Sequence[GifRecord],
     embedder: Embedder,
     settings: Settings,
     seed: int = 0,
     progress: ProgressFactory = _no_progress,
+    shared_fraction: float = SHARED_FRACTION,
 ) -> dict[str, object]:
     """Replay shares on rows (see the module); return the figures as JSON-ready data."""
-    groups = group_by_gif(rows)
-    multi = sorted(
-        (g for g in groups.values() if len(g) > 1), key=lambda g: draw(g[0].gif_id, seed)
-    )
-    pairs = []  # (target gif, A, B, shared?)
-    for number, group in enumerate(multi):
-        first, second = sorted(group, key=lambda r: draw(r.row_id, seed))[:2]
-        pairs.append((first.gif_id, first, second, number % 2 == 0))
-    held_out = {b.row_id for _, _, b, _ in pairs}
-    indexed = [row for row in rows if row.row_id not in held_out]
-    findable = {gif: len(group) - (1 if any(r.row_id in held_out for r in group) else 0)
-                for gif, group in groups.items()}  # fmt: skip
+    pairs, indexed, findable = replay_pairs(rows, seed, shared_fraction)
     vectors = TextVectors(embedder, settings.batch_size)
     vectors.add([r.description for r in rows], progress)
     with tempfile.TemporaryDirectory(prefix="gifsearch-share-replay-") as scratch:
@@ -119,16 +142,19 @@ def evaluate_share_replay(
                 engine.remember_share(target, first.description)
                 tick(1)
         after = ranks("share replay: after")
-        memory = usage.memory()
-        nearby = [
-            bool(memory.closeness(queries.embed_query(query.description), SHARE_FLOOR))
-            for _, _, query, _ in pairs
-        ]
+        memory, probe = usage.memory(), EvalProbe(engine)
+        nearby = []  # a shared GIF the boost may lift among the query's own candidates
+        for _, _, query, _ in pairs:
+            vector = queries.embed_query(query.description)
+            close = memory.closeness(vector, SHARE_FLOOR)
+            ranked = probe.candidates(vector, RANK_DEPTH + SHARE_DEPTH).rank()
+            nearby.append(any(g.gif_id in close for g in ranked[: RANK_DEPTH + 1 + SHARE_DEPTH]))
     kinds = [GROUPS[0] if shared else GROUPS[1] if near else GROUPS[2]
              for (*_, shared), near in zip(pairs, nearby, strict=True)]  # fmt: skip
     result: dict[str, object] = {
         "gifs": len(pairs),
         "indexed": len(indexed),
+        "shared_fraction": shared_fraction,
         "settings": {"floor": SHARE_FLOOR, "boost": SHARE_BOOST, "reach": SHARE_REACH},
     }
     for kind in GROUPS:
@@ -156,7 +182,8 @@ def format_share_replay(data: dict[str, object]) -> str:
     """The share replay's figures as a table."""
     knobs = data["settings"]
     lines = [
-        f"share replay: {data['gifs']} GIFs with 2+ descriptions, {data['indexed']} rows "
+        f"share replay: {data['gifs']} GIFs with 2+ descriptions ({data['shared_fraction']:.0%} "
+        f"shared), {data['indexed']} rows "
         f"indexed; floor {knobs['floor']}, boost {knobs['boost']}, reach {knobs['reach']}",  # type: ignore[index]  # JSON-ready data
         f"{'group':<26} {'stratum':>7} {'queries':>8} {'R@10 before':>12} {'after':>7} "
         f"{'change [95% CI]':>26}",

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 import numpy as np
 
@@ -237,15 +238,27 @@ def fuse_queries(lists: Sequence[Sequence[FusedGif]], weights: Sequence[float]) 
 
 # Ranking that remembers: a GIF shared for a query like this one ranks higher, within
 # bounds (the share-replay evaluation in search_eval/sharing.py set these; docs/results.md).
-SHARE_FLOOR = 0.5  # a past query this close (cosine) to the new one counts
-SHARE_BOOST = 0.1  # the most a past share adds to a GIF's ranking score
-SHARE_REACH = 0.3  # only GIFs scoring within this of the list's best are lifted
+SHARE_FLOOR = 0.3  # a past query closer than this (cosine) to the new one counts
+SHARE_BOOST = 0.3  # the most a past share adds to a GIF's ranking score
+SHARE_REACH = 0.5  # only GIFs scoring within this of the list's best are lifted
 SHARE_DEPTH = 30  # ...and only among this many GIFs past the page (the search looks deeper)
 
 
+@dataclass(frozen=True)
+class ShareBoost:
+    """How far a share lifts a GIF (see remember); the defaults are search's."""
+
+    floor: float = SHARE_FLOOR
+    boost: float = SHARE_BOOST
+    reach: float = SHARE_REACH
+
+
+Ranked = TypeVar("Ranked", FusedGif, ScoredGif)
+
+
 def remember(
-    gifs: Sequence[FusedGif], closeness: Mapping[str, float]
-) -> tuple[list[FusedGif], set[str]]:
+    gifs: Sequence[Ranked], closeness: Mapping[str, float], knobs: ShareBoost = ShareBoost()
+) -> tuple[list[Ranked], set[str]]:
     """Re-rank a query's GIFs with what people shared: a GIF shared for a past query whose
     cosine to this one is c >= SHARE_FLOOR ranks as if it scored
     SHARE_BOOST x (c - SHARE_FLOOR) / (1 - SHARE_FLOOR) more, if it already matches this
@@ -254,12 +267,12 @@ def remember(
     the GIFs lifted. No shares close enough: the list unchanged."""
     if not gifs or not closeness:
         return list(gifs), set()
-    reach = gifs[0].score - SHARE_REACH
+    reach = gifs[0].score - knobs.reach
     lift: dict[str, float] = {}
     for gif in gifs:
         close = closeness.get(gif.gif_id)
-        if close is not None and close >= SHARE_FLOOR and gif.score >= reach:
-            lift[gif.gif_id] = SHARE_BOOST * (close - SHARE_FLOOR) / (1.0 - SHARE_FLOOR)
+        if close is not None and close >= knobs.floor and gif.score >= reach:
+            lift[gif.gif_id] = knobs.boost * (close - knobs.floor) / (1.0 - knobs.floor)
     if not lift:
         return list(gifs), set()
     order = sorted(

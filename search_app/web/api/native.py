@@ -225,6 +225,8 @@ def build_native(context: ApiContext) -> FastAPI:
         """Record that a GIF was shared (sent or copied) for a query, on this machine only:
         it ranks higher the next time the same or a close query is searched, and leads the
         featured list. From a page on another site, use Tenor's GET /v2/registershare."""
+        if not context.gifs([gif_id]):
+            raise ApiError(404, "no GIF with this id in the collection")
         context.share(gif_id, q)
         return JSONResponse({"id": gif_id, "query": " ".join(q.split())})
 

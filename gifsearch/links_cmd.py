@@ -50,7 +50,7 @@ def run_link_check(
 ) -> LinkReport:
     """Check the collection's links with a progress bar (unless quiet), naming each dead or
     unreached GIF on stderr when verbose; notices go to stderr. Shared with ingest."""
-    from ingest.link_check import UNREACHED_REASONS, check_links, offline_notice
+    from ingest.link_check import UNREACHED_REASONS, check_links, link_notices
 
     def on_failure(url: str, reason: str) -> None:
         if not verbose:
@@ -61,8 +61,7 @@ def run_link_check(
             notify(f"{url}: dead ({reason})")
 
     report = check_links(settings, options, tqdm_progress(not quiet), on_failure)
-    notice = offline_notice(report)
-    if notice:
+    for notice in link_notices(report):
         notify(notice)
     return report
 

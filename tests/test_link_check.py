@@ -63,7 +63,7 @@ BIG_BYTES = 10 * 1024 * 1024
 T0 = 1_750_000_000  # a fixed "now" for the checks, in epoch seconds
 HOUR = 3_600
 DAY = 24 * HOUR
-LIMITS = DownloadLimits(timeout_s=TIMEOUT_S, deadline_s=5.0)
+LIMITS = DownloadLimits(timeout_s=TIMEOUT_S, deadline_s=5.0, allow_private=True)
 
 
 def png_bytes() -> bytes:
@@ -196,7 +196,7 @@ def fill(settings: Settings, base: str, root: Path, loader: Callable) -> Setting
 def store(server: str, tmp_path: Path, cached_loader: Callable) -> Settings:
     """An embedded MiniLM store of the EXPECTED GIFs, two rows each, never checked."""
     settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "cache",
-                        model="minilm", device="cpu")  # fmt: skip
+                        model="minilm", device="cpu", allow_private_urls=True)  # fmt: skip
     return fill(settings, server, tmp_path, cached_loader)
 
 
@@ -445,7 +445,7 @@ def test_check_links_prints_its_summary_and_json(
     assert code == 0
     assert "checked     0 of 8 GIFs" in out
     assert "skipped     8 (8 checked within 12 hours, 0 local files)" in out
-    assert "unreached   0 (timeout 0, network_error 0; status kept" in out
+    assert "unreached   0 (timeout 0, network_error 0, private_address 0; status kept" in out
     assert "dead        0 (http_error 0, not_gif 0, bad_redirect 0" in out
     with hold_writer_lock(store.store_dir):  # the lock was released
         pass

@@ -135,7 +135,7 @@ class SearchEngine:
         binding = store.require_binding()
         if settings.model != "auto":
             asked = resolve_model_spec(settings.model)
-            check_binding(binding, asked.name, binding.dimension, store.collection_name)
+            check_binding(binding, asked.name, None, store.collection_name)
         if need_images and binding.images is False:
             raise images_unsupported(
                 store.collection_name, binding.model_name, SEARCH_BY_IMAGE_HINT

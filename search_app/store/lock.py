@@ -1,4 +1,5 @@
-"""The writer lock: one ingest at a time may write to an embedded store directory."""
+"""The writer lock: one writer at a time (an ingest, a link check) may write to an embedded
+store directory."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def hold_writer_lock(store_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             raise StoreLockedError(
                 f"{store_dir}/ is being written by {describe_holder(lock_path)}; "
-                "wait for that ingest to finish (or stop it) and run this one again"
+                "wait for it to finish (or stop it) and run this command again"
             ) from None
         holder = {
             "pid": os.getpid(),

@@ -171,6 +171,13 @@ def lying_length_route(handler) -> None:
     handler.wfile.write((b"https://x.test/l.gif\ta lie .\n" * 20)[:412])
 
 
+def no_location_route(handler) -> None:
+    """A redirect that says nowhere to go."""
+    handler.send_response(302)
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+
+
 def redirect_route(location: str) -> Callable:
     def route(handler) -> None:
         handler.send_response(302)
@@ -183,12 +190,15 @@ def redirect_route(location: str) -> Callable:
 
 @dataclass(frozen=True)
 class Case:
-    """A hostile command: its flags (given the store and a scratch dir), expected exit
-    code, and the parts its one line must hold."""
+    """A hostile command: its flags (given the store, a scratch dir and the hostile
+    server's URL), expected exit code, the parts its one line must hold (and must not:
+    a secret, a wrong figure), and the environment it runs in."""
 
     argv: Callable[[Settings, Path, str], list[str]]
     code: int
     says: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    not_says: tuple[str, ...] = ()
 
 
 def ingest_args(settings: Settings, source: str, *more: str) -> list[str]:
@@ -238,12 +248,95 @@ HOSTILE = {
     "store-is-a-file": Case(
         lambda s, t, u: ["search", "a dog", "--store", str(s.store_dir / "chroma.sqlite3")], 2,
         ("is a file, not a directory",)),
+    # Round 3 (issue 22). 1: a compression bomb as a source: its 64 MiB of zeros are
+    # written out a piece at a time (one line over 64 KiB: nothing usable); stacked and
+    # unoffered encodings are refused before a byte is unpacked.
+    "source-bomb-br": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/bomb-br.tsv"), 1, ("no usable rows",)),
+    "source-bomb-gzip-gzip": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/bomb-gzip-gzip.tsv"), 1,
+        ("download failed", "stacked encodings (gzip, gzip) are refused")),
+    "source-zstd": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/zstd.tsv"), 1,
+        ("download failed", "'zstd' was not offered")),
+    # 6: a malformed login is refused without repeating it
+    "auth-malformed": Case(
+        lambda s, t, u: ["serve", "--store", str(s.store_dir)], 1,
+        ("GIFSEARCH_AUTH is not accepted", "user:password"),
+        env=(("GIFSEARCH_AUTH", "admin-hunter2"),), not_says=("hunter2",)),
+    "auth-empty-password": Case(
+        lambda s, t, u: ["serve", "--store", str(s.store_dir)], 1,
+        ("GIFSEARCH_AUTH is not accepted",),
+        env=(("GIFSEARCH_AUTH", "hunter2:"),), not_says=("hunter2",)),
+    # 8, 9: every exclusion counts (more than 10: refused, not dropped); --image or --like
+    "query-11-exclusions": Case(
+        lambda s, t, u: search_args(s, "a dog -a -b -c -d -e -f -g -h -i -jj -dog"), 1,
+        ("leaves out 11 words or phrases", "keep it to 10")),
+    "image-and-like": Case(
+        lambda s, t, u: search_args(s, "x", "--image", str(t / "x.png"), "--like", "0" * 32),
+        2, ("argument --like: not allowed with argument --image",)),
+    # 11: infinite, not-a-number and huge numbers, in variables and flags
+    "timeout-inf": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir)], 1,
+        ("GIFSEARCH_NETWORK_TIMEOUT_S='inf' is not a finite number",),
+        env=(("GIFSEARCH_NETWORK_TIMEOUT_S", "inf"),)),
+    "timeout-minus-inf": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir)], 1,
+        ("GIFSEARCH_NETWORK_TIMEOUT_S='-inf' is not a finite number",),
+        env=(("GIFSEARCH_NETWORK_TIMEOUT_S", "-inf"),)),
+    "timeout-nan": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir)], 1,
+        ("GIFSEARCH_NETWORK_TIMEOUT_S='nan' is not a finite number",),
+        env=(("GIFSEARCH_NETWORK_TIMEOUT_S", "nan"),)),
+    "timeout-1e308": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir)], 1,
+        ("network timeout 1e+308 must be 3,600 s at most",),
+        env=(("GIFSEARCH_NETWORK_TIMEOUT_S", "1e308"),)),
+    "timeout-flag-1e308": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir), "--network-timeout",
+                         "1e308"], 2, ("'1e308' must be 3,600 s at most",)),
+    "deadline-inf": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/lying.tsv"), 1,
+        ("GIFSEARCH_DOWNLOAD_DEADLINE_S='inf' is not a finite number",),
+        env=(("GIFSEARCH_DOWNLOAD_DEADLINE_S", "inf"),)),
+    "deadline-1e300": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/lying.tsv"), 1,
+        ("download deadline 1e+300 must be 86,400 s at most",),
+        env=(("GIFSEARCH_DOWNLOAD_DEADLINE_S", "1e300"),)),
+    "recheck-after-310-digits": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir), "--recheck-after",
+                         "1" * 310], 2, ("is too long an age", "at most 3,650 days")),
+    "recheck-after-1e400h": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir), "--recheck-after",
+                         "1" + "0" * 400 + "h"], 2, ("is too long an age",)),
+    "seed-20-digits": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/lying.tsv", "--seed", "9" * 20), 2,
+        ("seed", "is not from -2**63 to 2**63-1")),
+    "limit-5000-digits": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/lying.tsv", "--limit", "9" * 5000), 2,
+        ("is not a whole number",)),
+    # 14: messages that said the wrong thing
+    "query-a-quote": Case(lambda s, t, u: search_args(s, '"'), 1, ("the query is empty",),
+                          not_says=("only leaves things out",)),
+    "min-score-1.0000001": Case(
+        lambda s, t, u: search_args(s, "a dog", "--min-score", "1.0000001"), 2,
+        ("min score 1.0000001 is out of range: use -1 to 1",)),
+    "clip-on-minilm": Case(
+        lambda s, t, u: search_args(s, "a dog", "--model", "clip"), 1,
+        ("was built with sentence-transformers/all-MiniLM-L6-v2 (384-d), not "
+         "sentence-transformers/clip-ViT-B-32;", "use --model minilm"),
+        not_says=("clip-ViT-B-32 (384-d)",)),
+    "source-redirect-without-location": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/no-location.tsv"), 1,
+        ("download failed", "redirects without a Location"),
+        not_says=("too many redirects",)),
 }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def hostile_server() -> Iterator[str]:
     """Routes that misbehave: a trickle, a lying length, redirects to ftp and to itself."""
+    from tests.hostile_http import bomb_body, encoded_route, zstd_body
     from tests.local_http import serve_handlers
 
     routes = {
@@ -251,7 +344,12 @@ def hostile_server() -> Iterator[str]:
         "/lying.tsv": lying_length_route,
         "/to-ftp.tsv": redirect_route("ftp://127.0.0.1:1/rows.tsv"),
         "/loop.tsv": redirect_route("/loop.tsv"),
+        "/no-location.tsv": no_location_route,
+        "/zstd.tsv": encoded_route(zstd_body(), "zstd", "text/tab-separated-values"),
     }
+    for name in ("br", "gzip-gzip"):
+        header, body = bomb_body(name)
+        routes[f"/bomb-{name}.tsv"] = encoded_route(body, header, "text/tab-separated-values")
     with serve_handlers(routes) as (base, _):
         yield base
 
@@ -267,6 +365,8 @@ def test_hostile_commands_fail_in_one_line_and_change_nothing(
 ) -> None:
     monkeypatch.setenv("GIFSEARCH_CACHE_DIR", str(tmp_path / "cache"))
     expected = HOSTILE[case]
+    for name, value in expected.env:
+        monkeypatch.setenv(name, value)
     before = sorted(GifStore(store).read_all(), key=lambda r: r.row_id)
     argv = expected.argv(store, tmp_path, hostile_server)
     capsys.readouterr()
@@ -283,6 +383,8 @@ def test_hostile_commands_fail_in_one_line_and_change_nothing(
     assert "Traceback" not in err and len(err) < 600  # nothing echoed back unbounded
     for part in expected.says:
         assert part in err, err
+    for part in expected.not_says:
+        assert part not in err, err
     assert time.monotonic() - started < 30  # nothing hangs
     with hold_writer_lock(store.store_dir):  # the lock was released
         pass

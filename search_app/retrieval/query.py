@@ -117,7 +117,9 @@ def mentions(description_words: Sequence[str], term: Sequence[str]) -> bool:
 
 
 def excludes(descriptions: Iterable[str], terms: Sequence[Sequence[str]]) -> bool:
-    """Whether any description mentions any of the excluded terms."""
+    """Whether any description mentions any of the excluded terms (compared as words()
+    reads them, whoever made the terms)."""
     if not terms:
         return False
-    return any(mentions(words(text), term) for text in descriptions for term in terms)
+    wanted = [words(" ".join(term)) for term in terms]
+    return any(mentions(words(text), term) for text in descriptions for term in wanted if term)

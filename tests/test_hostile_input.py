@@ -543,6 +543,122 @@ def test_damaged_store_is_one_line_naming_the_file_and_rebuild_recovers(
     assert main(search_args(settings, "a dog runs", "-k", "3")) == 0
 
 
+# --- A garbled vector index (round 3, case 2): hnswlib trusts its files, so a garbled
+# neighbour list or entry point made the process die of SIGSEGV without a word. Each
+# variant runs in a new process (a crash would not take pytest down): one line naming the
+# file and --rebuild, or, where what is garbled can't crash anything, an answer.
+
+HEADER_FIELDS = {"entry_point": (56, "<I"), "max_level": (52, "<i"), "max_m0": (68, "<Q"),
+                 "data_offset": (44, "<Q"), "count": (20, "<Q")}  # fmt: skip
+
+
+def index_file(store_dir: Path, name: str) -> Path:
+    return index_dirs(store_dir)[0] / name
+
+
+def layout(store_dir: Path):  # -> HnswLayout
+    from search_app.store.health import HNSW_HEADER, HnswLayout
+
+    header = index_file(store_dir, "header.bin").read_bytes()[: HNSW_HEADER.size]
+    return HnswLayout(*HNSW_HEADER.unpack(header))
+
+
+def put(path: Path, offset: int, fmt: str, value: int) -> None:
+    import struct
+
+    with path.open("r+b") as stream:
+        stream.seek(offset)
+        stream.write(struct.pack(fmt, value))
+
+
+def put_header(store_dir: Path, field: str, value: int) -> None:
+    offset, fmt = HEADER_FIELDS[field]
+    put(index_file(store_dir, "header.bin"), offset, fmt, value)
+
+
+def every_element(store_dir: Path, step: int, at: Callable, fmt: str, value: Callable) -> None:
+    """Write value(i) at offset at(layout) within every step-th element of data_level0.bin."""
+    shape = layout(store_dir)
+    path = index_file(store_dir, "data_level0.bin")
+    for element in range(0, shape.count, step):
+        put(path, element * shape.element_bytes + at(shape), fmt, value(element))
+
+
+def level0_middle(store_dir: Path) -> None:
+    """The issue's reproduction: 64 KB of random bytes at data_level0.bin's middle."""
+    path = index_file(store_dir, "data_level0.bin")
+    overwrite(path, path.stat().st_size // 2, 64 * 1024)
+
+
+def level0_end(store_dir: Path) -> None:
+    path = index_file(store_dir, "data_level0.bin")
+    overwrite(path, path.stat().st_size - 4096, 4096)
+
+
+GARBLES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "level0-middle-64k": (level0_middle, "data_level0.bin is damaged"),
+    "level0-start": (lambda s: overwrite(index_file(s, "data_level0.bin"), 0, 4096),
+                     "data_level0.bin is damaged"),
+    "level0-end": (level0_end, "data_level0.bin is damaged"),
+    "level0-one-count": (lambda s: every_element(s, 10**9, lambda shape: 0, "<I", lambda i: 60_000),
+                         "a neighbour count is garbled"),
+    "level0-neighbours": (lambda s: every_element(s, 5, lambda shape: 4, "<I", lambda i: 999_999),
+                          "a neighbour is no element"),
+    "level0-vectors": (lambda s: every_element(s, 3, lambda shape: shape.data_offset + 40, "<Q",
+                                               lambda i: random.Random(i).getrandbits(64)),
+                       "a vector is garbled"),
+    "level0-labels": (lambda s: every_element(s, 7, lambda shape: shape.label_offset, "<Q",
+                                              lambda i: 10**9 + i), "can't be loaded"),
+    "link-lists-start": (lambda s: overwrite(index_file(s, "link_lists.bin"), 0, 4096),
+                         "link_lists.bin is damaged"),
+    "link-lists-size": (lambda s: put(index_file(s, "link_lists.bin"), 0, "<I", 10**9),
+                        "link_lists.bin is damaged"),
+    "header-entry-point": (lambda s: put_header(s, "entry_point", 10**6), "header.bin is damaged"),
+    "header-max-level": (lambda s: put_header(s, "max_level", 50), "header.bin is damaged"),
+    "header-max-m0": (lambda s: put_header(s, "max_m0", 64), "header.bin is damaged"),
+    "header-data-offset": (lambda s: put_header(s, "data_offset", 100), "header.bin is damaged"),
+    "header-count-over-files": (lambda s: put_header(s, "count", 2047), "damaged"),
+    "norms-garbled": (lambda s: overwrite(index_file(s, "length.bin"), 0, 2048), ""),
+}  # fmt: skip
+
+
+def gifsearch_process(*argv: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gifsearch", *argv], capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(GARBLES), ids=list(GARBLES))
+def test_a_garbled_vector_index_is_one_line_never_a_crash(
+    case: str, saved_store: Path, tmp_path: Path
+) -> None:
+    damage, says = GARBLES[case]
+    store_dir = tmp_path / "store"
+    shutil.copytree(saved_store, store_dir)
+    damage(store_dir)
+    searched = gifsearch_process("search", "a dog runs", "--store", str(store_dir), "-k", "3")
+    assert searched.returncode >= 0, f"killed by signal {-searched.returncode}"
+    assert "Traceback" not in searched.stderr, searched.stderr
+    if not says:  # garbled vector lengths: hnswlib recomputes nothing from them
+        assert searched.returncode == 0 and searched.stdout.count("https://") == 3
+        return
+    err = searched.stderr
+    assert (searched.returncode, searched.stdout, err.count("\n")) == (1, "", 1), err
+    for part in (f"the store in {store_dir} is damaged", says, "gifsearch ingest --rebuild"):
+        assert part in err, err
+
+
+def test_serve_refuses_a_garbled_index_in_one_line(saved_store: Path, tmp_path: Path) -> None:
+    """The issue's serve printed "Segmentation fault"."""
+    from tests.chroma_server import free_port
+
+    store_dir = tmp_path / "store"
+    shutil.copytree(saved_store, store_dir)
+    level0_middle(store_dir)
+    served = gifsearch_process("serve", "--store", str(store_dir), "--port", str(free_port()))
+    assert served.returncode == 1 and served.stderr.count("\n") == 1, served.stderr
+    assert "data_level0.bin is damaged" in served.stderr and "--rebuild" in served.stderr
+
+
 def test_a_store_losing_its_database_while_served_says_so(
     saved_store: Path, tmp_path: Path, minilm: Embedder
 ) -> None:

@@ -127,8 +127,8 @@ def with_match_note(hit: SearchHit) -> SearchHit:
 def keep_minus_words(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
     """Return the search command's arguments with each -word of the query (one that is no
     flag of parser) marked as a query word, so argparse doesn't take it for an unknown
-    flag (or -kitten for -k itten): a leading space, which the query's cleaning drops.
-    A word with a space in it was a quoted phrase and is quoted again (-"red ball")."""
+    flag (or -kitten for -k itten, "-kitten naps" too): a leading space, which the query's
+    cleaning drops. A phrase to leave out is quoted in the query: -"red ball"."""
     options = parser._option_string_actions  # argparse keeps no public map of its flags
     kept: list[str] = []
     value_next = False
@@ -143,8 +143,7 @@ def keep_minus_words(argv: Sequence[str], parser: argparse.ArgumentParser) -> li
             and MINUS_WORD.fullmatch(token)
             and not _short_with_value(token, options)
         ):
-            word = token[1:]
-            kept.append(f' -"{word}"' if " " in word else f" {token}")
+            kept.append(f" {token}")
         else:
             action = options.get(token)
             value_next = action is not None and action.nargs != 0

@@ -156,6 +156,7 @@ class SearchEngine:
         that mention them, GIFs known dead are hidden unless request.include_dead, and the
         page request.offset .. + k is returned, less the hits under request.min_score.
         """
+        self.refresh()  # first: a store gone under a long-lived engine fails here, in one line
         parts: list[Part] = []
         share = request.image_weight if request.combined else 1.0
         if request.text:

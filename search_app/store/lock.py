@@ -34,6 +34,16 @@ def describe_holder(lock_path: Path) -> str:
         return "another process"
 
 
+def command_line() -> str:
+    """The holder's command as a person knows it: 'gifsearch check-links' (also when run
+    as python -m gifsearch, whose argv[0] is the package's __main__.py)."""
+    if not sys.argv or not sys.argv[0]:
+        return "python"
+    program = Path(sys.argv[0])
+    name = program.parent.name if program.name == "__main__.py" else program.name
+    return " ".join([name, *sys.argv[1:2]])
+
+
 def lock_file_error(store_dir: Path, exc: OSError) -> GifSearchError:
     """The one line for a store folder or lock file that can't be written."""
     if is_disk_full(exc):
@@ -69,7 +79,7 @@ def hold_writer_lock(store_dir: Path) -> Iterator[None]:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "since": time.time(),
-            "command": " ".join(os.path.basename(a) for a in sys.argv[:2]) or "python",
+            "command": command_line(),
         }
         try:
             os.ftruncate(fd, 0)

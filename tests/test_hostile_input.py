@@ -406,6 +406,43 @@ def test_stored_terminal_escapes_are_printed_as_text(
     assert "\\x1b[2J\\x1b]0;PWNED\\x07" in out
 
 
+# Damaged row metadata (round 3, case 10): values another tool, or a damaged database,
+# left in a row's metadata are read as unknown, never a ValueError.
+DAMAGED_METADATA = [
+    {"link_checked_at": "abc", "frame_index": "x", "width": "wide", "height": -3},
+    {"link_checked_at": 1e300, "frame_index": 1.5, "width": float("inf"), "link": 5},
+    {"link_checked_at": True, "frame_index": -1, "height": "", "link_reason": 7},
+    {"link_checked_at": 2.5, "frame_index": 2**70, "gif_id": 12, "source": None},
+]
+
+
+def test_damaged_row_metadata_is_read_as_unknown(
+    store: Settings, capsys: pytest.CaptureFixture[str], minilm: Embedder
+) -> None:
+    from search_app.retrieval.engine import SearchEngine
+    from search_app.retrieval.request import SearchRequest
+
+    gif_store = GifStore(store)
+    rows = gif_store.read_all()
+    collection = gif_store.client.get_collection(gif_store.collection_name)
+    collection.update(
+        ids=[r.row_id for r in rows],
+        metadatas=[{k: v for k, v in DAMAGED_METADATA[n % 4].items() if v is not None}
+                   for n in range(len(rows))],
+    )  # fmt: skip
+    read = GifStore(store).read_all()
+    assert {(r.link_checked_at, r.frame_index, r.width, r.height) for r in read} == {
+        (0, None, 0, 0)
+    }
+    capsys.readouterr()
+    assert main(search_args(store, "a dog runs", "-k", "3", "--json")) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and out.count('"url"') == 3
+    engine = SearchEngine.open(store, loader=lambda model, s: minilm)
+    for _ in range(2):  # the second query reads every row into the catalog
+        assert len(engine.search(SearchRequest("a dog runs", k=3))) == 3
+
+
 def test_auto_model_honours_hf_hub_offline_at_once() -> None:
     from search_app.embedders.sbert import load_embedder
 

@@ -95,9 +95,8 @@ def fetch_tgif(
     if cached.is_file():
         return Fetched(path=cached, label=TGIF_SOURCE)
     try:
-        limits = DownloadLimits(
-            timeout_s, deadline_s, MAX_SOURCE_BYTES, allow_private=allow_private
-        )
+        private = allow_private or names_private_host(url)  # a release mirror on this network
+        limits = DownloadLimits(timeout_s, deadline_s, MAX_SOURCE_BYTES, allow_private=private)
         download(url, cached, limits, expected_blob_sha1=blob_sha1, progress=progress)
     except (NetworkUnavailableError, IntegrityError) as exc:
         return Fetched(

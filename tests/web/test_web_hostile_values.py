@@ -139,3 +139,35 @@ def test_a_lost_store_is_not_shown_on_the_page(lost_store: tuple[SearchHandlers,
     assert shown == [] and "can&#x27;t read its collection" in html
     for text in (html, status, handlers.status_line(), handlers.welcome()):
         assert str(store_dir) not in text and "chroma.sqlite3" not in text, text
+
+
+# --- The same values through the launched app's REST API, as raw JSON (gradio_client
+# refuses to send Infinity or NaN itself; a hostile client sends them anyway)
+
+
+@pytest.mark.parametrize(
+    ("k", "says"),
+    [("Infinity", "not inf"), ("-Infinity", "not -inf"), ("NaN", "not nan"),
+     ("1e999", "not inf"), ('"5"', "not '5'"), ("5.5", "not 5.5")],
+    ids=["infinity", "minus-infinity", "nan", "1e999", "text-5", "5.5"],
+)  # fmt: skip
+def test_the_launched_api_refuses_bad_k_in_one_line(web_app, k: str, says: str) -> None:
+    import json
+
+    import httpx
+
+    for endpoint, data in (("search", f'"a dog runs", {k}, 0, null, false'),
+                           ("similar", f'"{"0" * 32}", {k}, 0')):  # fmt: skip
+        call = httpx.post(
+            f"{web_app.url}/gradio_api/call/{endpoint}",
+            content=f'{{"data": [{data}]}}'.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert call.status_code == 200, call.text
+        event_id = call.json()["event_id"]
+        stream = httpx.get(f"{web_app.url}/gradio_api/call/{endpoint}/{event_id}", timeout=60)
+        assert "event: error" in stream.text and "Traceback" not in stream.text
+        messages = [json.loads(line.removeprefix("data:")) for line in stream.text.splitlines()
+                    if line.startswith("data:")]  # fmt: skip
+        assert any("k must be a whole number from 1 to 50" in str(m) for m in messages), messages
+        assert any(says in str(m) for m in messages), messages

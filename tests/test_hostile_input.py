@@ -472,7 +472,7 @@ def saved_store(tmp_path_factory: pytest.TempPathFactory, minilm: Embedder) -> P
 
 
 def index_dirs(store_dir: Path) -> list[Path]:
-    from search_app.store.health import segment_dirs
+    from search_app.store.index_files import segment_dirs
 
     return [d for d in segment_dirs(store_dir) if (d / "header.bin").exists()]
 
@@ -594,7 +594,7 @@ def index_file(store_dir: Path, name: str) -> Path:
 
 
 def layout(store_dir: Path):  # -> HnswLayout
-    from search_app.store.health import HNSW_HEADER, HnswLayout
+    from search_app.store.index_files import HNSW_HEADER, HnswLayout
 
     header = index_file(store_dir, "header.bin").read_bytes()[: HNSW_HEADER.size]
     return HnswLayout(*HNSW_HEADER.unpack(header))

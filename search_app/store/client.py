@@ -42,6 +42,7 @@ from search_app.records import (
 from search_app.settings import Settings, chroma_headers, store_location
 from search_app.store import health as store_health
 from search_app.store.binding import ModelBinding, check_binding
+from search_app.store.index_files import index_problem
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -263,7 +264,7 @@ class GifStore:
             read_only = store_health.read_only_problem(settings.store_dir)
             if read_only:
                 raise StoreUnavailableError(read_only)
-            problem = store_health.index_problem(settings.store_dir)
+            problem = index_problem(settings.store_dir)
             if problem:
                 raise damaged_store(settings, problem)
             return

@@ -86,8 +86,8 @@ def main() -> int:
     engine = SearchEngine.open(settings)
     stats = engine.stats()
     app = build_app(engine)
-    url = launch_app(app, LaunchOptions(port=free_port()), prevent_thread_lock=True, quiet=True)
-    client = Client(url, verbose=False)
+    server = launch_app(app, LaunchOptions(port=free_port()), engine)
+    client = Client(server.url, verbose=False)
     queries = pick_queries(args.searches + WARMUP_SEARCHES, args.seed)
     warmup, measured = queries[:WARMUP_SEARCHES], queries[WARMUP_SEARCHES:]
     try:
@@ -96,7 +96,7 @@ def main() -> int:
         api_ms = time_calls(lambda q: client.predict(q, K, api_name="/search"), measured)
         engine_ms = time_calls(lambda q: engine.search(SearchRequest(q, K)), measured)
     finally:
-        app.close()
+        server.close()
 
     print(
         f"collection {stats.collection}: {stats.gifs:,} GIFs, {stats.descriptions:,} descriptions;"

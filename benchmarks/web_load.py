@@ -256,14 +256,15 @@ def main() -> int:
     expected = expected_results(engine, measured[: args.known], K)
     app = build_app(engine)
     options = LaunchOptions(port=latency.free_port(), blocked_paths=(str(args.store.resolve()),))
-    url = launch_app(app, options, prevent_thread_lock=True, quiet=True)
+    server = launch_app(app, options, engine)
+    url = server.url
     try:
         run_load(url, warmup, clients=1)
         report = run_load(
             url, measured, clients=args.clients, expected=expected, time_limit_s=args.time_limit
         )
     finally:
-        app.close()
+        server.close()
 
     load_1, load_5, _ = os.getloadavg()
     print(

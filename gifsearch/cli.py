@@ -23,6 +23,7 @@ from gifsearch.links_cmd import add_links_parser
 from gifsearch.search_cmd import COMMAND as SEARCH_COMMAND
 from gifsearch.search_cmd import add_search_parser, keep_minus_words
 from gifsearch.serve_cmd import ServeSettings, add_serve_parser
+from gifsearch.usage_cmd import add_usage_parser
 from search_app.errors import GifSearchError
 from search_app.settings import Settings
 
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_links_parser,
         add_search_parser,
         add_serve_parser,
+        add_usage_parser,
         add_eval_parser,
         add_bench_parser,
     ):

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 GROUPS = (SettingGroup.MODEL, SettingGroup.EMBED, SettingGroup.NETWORK)
 
-PROTOCOL_CHOICES = ("both", "one-per-gif", "all-descriptions", "exclusion")
+PROTOCOL_CHOICES = ("both", "one-per-gif", "all-descriptions", "exclusion", "share-replay")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -51,6 +51,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from search_eval.exclusion import evaluate_exclusion, format_exclusion
     from search_eval.report import format_eval_report
     from search_eval.run import run_evaluation
+    from search_eval.sharing import evaluate_share_replay, format_share_replay
     from search_eval.splits import Protocol
 
     settings = settings_from_args(args)
@@ -71,6 +72,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 data = evaluate_exclusion(rows, embedder, scratch_settings, progress=progress)
                 data["sources"] = labels
                 text = format_exclusion(data)
+            elif args.protocol == "share-replay":
+                data = evaluate_share_replay(
+                    rows, embedder, scratch_settings, seed=args.seed, progress=progress
+                )
+                data["sources"] = labels
+                text = format_share_replay(data)
             else:
                 protocols = list(Protocol) if args.protocol == "both" else [Protocol(args.protocol)]
                 report = run_evaluation(
@@ -135,7 +142,8 @@ def add_eval_parser(commands: Commands) -> None:
         "--protocol",
         choices=PROTOCOL_CHOICES,
         default="both",
-        help='which protocol (default: both); exclusion measures "X -Y" queries',
+        help='which protocol (default: both); exclusion measures "X -Y" queries, '
+        "share-replay whether a shared GIF ranks higher for the next close query",
     )
     parser.add_argument(
         "--store",

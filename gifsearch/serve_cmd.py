@@ -7,6 +7,7 @@ This edge composes the page: the search app (search_app/web/app.py) plus the exe
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,6 +52,18 @@ def _auth_problem(text: str | None) -> str | None:
     return None
 
 
+HOST_NAME = re.compile(r"(\*\.)?[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
+def _hosts_problem(text: str | None) -> str | None:
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names or not all(HOST_NAME.fullmatch(name) for name in names):
+        return "is not a list of host names, e.g. gifs.example.org,*.example.org"
+    return None
+
+
 @dataclass(frozen=True)
 class ServeSettings:
     """Where and how the web app listens (turned into search_app.web.app.LaunchOptions)."""
@@ -87,18 +100,54 @@ class ServeSettings:
     )
     insecure: bool = setting(
         False,
-        help="allow a non-loopback host without a login",
+        help="allow a non-loopback host without a login and API keys",
         env="GIFSEARCH_INSECURE",
         group=SettingGroup.SERVE,
     )
+    api_keys: str | None = setting(
+        None,
+        help="API keys a client must send (comma-separated; environment only, like the login)",
+        env="GIFSEARCH_API_KEYS",
+        group=SettingGroup.SERVE,
+        env_only=True,
+        label="GIFSEARCH_API_KEYS",
+    )
+    api_keys_file: Path | None = setting(
+        None,
+        help="read API keys from this file, one per line ('#' comments)",
+        env="GIFSEARCH_API_KEYS_FILE",
+        group=SettingGroup.SERVE,
+        metavar="FILE",
+    )
+    mcp: bool = setting(
+        False,
+        help="also serve a tool for assistants (MCP, streamable HTTP) at /mcp, behind the API keys",
+        env="GIFSEARCH_MCP",
+        group=SettingGroup.SERVE,
+    )
+    allowed_hosts: str | None = setting(
+        None,
+        help="public names the server answers to, comma-separated, besides loopback and "
+        "--host (a Host allow-list against DNS rebinding)",
+        env="GIFSEARCH_ALLOWED_HOSTS",
+        group=SettingGroup.SERVE,
+        metavar="NAMES",
+        check=_hosts_problem,
+    )
 
-    def __repr__(self) -> str:  # never print the password
+    def __repr__(self) -> str:  # never print the password or a key
         return f"ServeSettings(host={self.host!r}, port={self.port}, insecure={self.insecure})"
 
     def __post_init__(self) -> None:
         from search_app.settings import validate
 
         validate(self)
+
+    @property
+    def extra_hosts(self) -> tuple[str, ...]:
+        """The public host names given, besides loopback and --host."""
+        text = self.allowed_hosts or ""
+        return tuple(name.strip() for name in text.split(",") if name.strip())
 
     @property
     def login(self) -> tuple[str, str] | None:
@@ -128,21 +177,35 @@ def read_auth_file(path: Path) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Search the GIFs in your browser: a local web page over the collection.
 
-    Binds 127.0.0.1 by default. Serving on another address needs a login,
-    user:password, from --auth-file FILE or the variable GIFSEARCH_AUTH (never a flag
-    of its own: `ps` would show the password), or --insecure.
+    Serves the page and, on the same port, the JSON API (/api/, its OpenAPI document at
+    /api/openapi.json) and the GIPHY (/v1/) and Tenor (/v2/) dialects, so other apps can
+    search your GIFs. Binds 127.0.0.1 by default. Serving on another address needs a
+    login, user:password, from --auth-file FILE or the variable GIFSEARCH_AUTH, and API
+    keys from --api-keys-file FILE or GIFSEARCH_API_KEYS (never flags of their own: `ps`
+    would show them), or --insecure.
 
     Example: gifsearch serve --port 7860
     """
     from gifsearch.exercise_tab import exercises_tab
     from search_app.retrieval.engine import SearchEngine
+    from search_app.web.api.keys import load_keys
     from search_app.web.app import LaunchOptions, build_app, ingest_command, launch_app
 
     settings = settings_from_args(args)
     serve = from_args(ServeSettings, args)
     # Gradio's file route must never hand out the index or the model cache.
     private_dirs = (str(settings.store_dir.resolve()), str(settings.cache_dir.resolve()))
-    options = LaunchOptions(serve.host, serve.port, serve.login, serve.insecure, private_dirs)
+    keys = load_keys(serve.api_keys, serve.api_keys_file)
+    options = LaunchOptions(
+        serve.host,
+        serve.port,
+        serve.login,
+        serve.insecure,
+        private_dirs,
+        api_keys=keys,
+        extra_hosts=serve.extra_hosts,
+        mcp=serve.mcp,
+    )
     fill = ingest_command(settings)
     check_collection(settings, fill)
 
@@ -151,25 +214,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         notify(engine.embedder.notice)
     options = replace(options, uploads=engine.supports_images)  # the image box uploads
     app = build_app(engine, fill_command=fill, extra_tabs=[exercises_tab()])
-    try:
-        url = launch_app(app, options, prevent_thread_lock=True, quiet=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot listen on {serve.host}:{serve.port} ({exc.strerror or 'port taken?'}); "
-            "pick another with --port"
-        ) from None
+    server = launch_app(app, options, engine, on_error=notify)
     stats = engine.stats()
+    keyed = f", API keys: {len(keys.keys)}" if keys.required else ""
     notify(
         f'serving "{stats.collection}" ({stats.gifs:,} GIFs, {engine.embedder.describe()}) '
-        f"at {url} (Ctrl+C to stop)"
+        f"at {server.url}/ (API: {server.url}/api/, /v1/, /v2/{'; MCP: /mcp' if serve.mcp else ''}"
+        f"{keyed}; Ctrl+C to stop)"
     )
     try:
-        while app.is_running:
+        while server.is_running:
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass  # Ctrl+C is how a server is meant to stop
     finally:
-        app.close()
+        server.close()
     notify("stopped")
     return 0
 

@@ -17,6 +17,10 @@ say "mypy"
 marks="not slow"
 if ! why=$(scripts/setup-browser.sh 2>&1); then
   say "left out the browser group (headless Chromium): ${why#setup: }"
-  marks="not slow and not browser"
+  marks="$marks and not browser"
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  say "left out the client group (official API clients): Node.js and npm are not installed"
+  marks="$marks and not client"
 fi
 HF_HUB_OFFLINE=1 exec .venv/bin/pytest -m "$marks" "$@"

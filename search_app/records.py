@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -40,6 +40,7 @@ class ScoreKind(StrEnum):
 
     COSINE = "cosine"  # cosine-based: soft-best of descriptions (ranking.py), or best frame
     RANK_FUSION = "rank_fusion"  # the fusion of its description and frame ranks
+    NONE = "none"  # not ranked for a query: a lookup by id, the featured selection
 
 
 def make_gif_id(url: str) -> str:
@@ -143,11 +144,65 @@ class StoredRow:
     link_reason: str = ""
     width: int = 0  # the GIF's size where it was recorded on this row (0: not known)
     height: int = 0
+    path: str = ""  # a folder source's GIF file (frame rows), else ""
 
     @property
     def is_dead(self) -> bool:
         """Whether the link checker found this row's GIF dead."""
         return self.link == LinkStatus.DEAD
+
+
+@dataclass(frozen=True)
+class StoredGif:
+    """What the store knows of one GIF, from all its rows: its URL, its descriptions
+    (sorted), its size where its bytes were seen (0: never), the link checker's verdict and
+    a folder source's file path.
+
+    link is dead when any row is marked dead (a GIF's newer rows carry no mark until the
+    next check), else alive when any row is marked alive, else "" (never checked);
+    link_checked_at is the latest check.
+    """
+
+    gif_id: str
+    url: str
+    descriptions: tuple[str, ...] = ()
+    width: int = 0
+    height: int = 0
+    link: str = ""
+    link_checked_at: int = 0
+    link_reason: str = ""
+    path: str = ""
+
+    @property
+    def dead(self) -> bool:
+        """Whether the link checker found this GIF dead."""
+        return self.link == LinkStatus.DEAD
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[StoredRow]) -> StoredGif:
+        """Return the GIF of rows (all of one GIF, of either kind)."""
+        dead = [r for r in rows if r.link == LinkStatus.DEAD]
+        alive = any(r.link == LinkStatus.ALIVE for r in rows)
+        sized = next((r for r in rows if r.width > 0 and r.height > 0), None)
+        return cls(
+            gif_id=rows[0].gif_id,
+            url=rows[0].url,
+            descriptions=tuple(sorted(r.description for r in rows if r.kind != RowKind.FRAME)),
+            width=sized.width if sized else 0,
+            height=sized.height if sized else 0,
+            link=LinkStatus.DEAD if dead else (LinkStatus.ALIVE if alive else ""),
+            link_checked_at=max(r.link_checked_at for r in rows),
+            link_reason=dead[0].link_reason if dead else "",
+            path=next((r.path for r in rows if r.path), ""),
+        )
+
+
+def gifs_of_rows(rows: Iterable[StoredRow]) -> dict[str, StoredGif]:
+    """Group rows by GIF (in the order first seen) and return each GIF's StoredGif."""
+    by_gif: dict[str, list[StoredRow]] = {}
+    for row in rows:
+        by_gif.setdefault(row.gif_id, []).append(row)
+    return {gif_id: StoredGif.from_rows(group) for gif_id, group in by_gif.items()}
 
 
 @dataclass(frozen=True)
@@ -174,9 +229,15 @@ class SearchHit:
     frame_index: int | None = None
     score_kind: str = ScoreKind.COSINE
     dead: bool = False  # the link checker found its URL dead (shown only when asked for)
+    width: int = 0  # the GIF's size in pixels where its bytes were seen (0: never seen)
+    height: int = 0
+    link: str = ""  # a LinkStatus value, or "" when never checked
+    link_checked_at: int = 0
+    remembered: bool = False  # ranked up: shared before for a query like this one
 
     def __post_init__(self) -> None:
-        if self.description_score is None and self.frame_score is None:
+        unranked = self.score_kind == ScoreKind.NONE
+        if self.description_score is None and self.frame_score is None and not unranked:
             object.__setattr__(self, "description_score", self.score)
 
     @property
@@ -200,6 +261,8 @@ class SearchHit:
         to_dict's plain data, passed on as they are (Any: JSON-ready, not checked here)."""
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         fields["other_descriptions"] = tuple(fields.get("other_descriptions") or ())
+        if fields.get("score") is None:  # a GIF shown without a query (ScoreKind.NONE)
+            fields["score"] = 0.0
         return cls(**fields)
 
     def to_dict(self) -> dict[str, object]:
@@ -207,7 +270,7 @@ class SearchHit:
         return {
             "gif_id": self.gif_id,
             "url": self.url,
-            "score": round(self.score, 6),
+            "score": None if self.score_kind == ScoreKind.NONE else round(self.score, 6),
             "description": self.description,
             "other_descriptions": list(self.other_descriptions),
             "matched": list(self.matched),
@@ -216,6 +279,11 @@ class SearchHit:
             "frame_index": self.frame_index,
             "score_kind": self.score_kind,
             "dead": self.dead,
+            "width": self.width,
+            "height": self.height,
+            "link": self.link,
+            "link_checked_at": self.link_checked_at,
+            "remembered": self.remembered,
         }
 
 

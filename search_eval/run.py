@@ -123,6 +123,10 @@ class TextVectors:
         self._chunks.append(vectors)
         self._matrix = np.concatenate(self._chunks)
 
+    def has(self, text: str) -> bool:
+        """Whether text was embedded."""
+        return text in self._rows
+
     def of(self, texts: Sequence[str]) -> np.ndarray:
         """Return the vectors of texts (embedded before), one row each."""
         return self._matrix[[self._rows[t] for t in texts]]

@@ -48,6 +48,15 @@ OWNERS = {  # library -> the only project modules that may import it
     },
     "onnxruntime": {"search_app.embedders.onnx_embedder", "search_app.embedders.onnx_export"},
     "gradio": {"search_app.web.app"},
+    "uvicorn": {"search_app.web.server"},
+    "mcp": {"search_app.web.api.assistant"},
+    "fastapi": {  # the API's faces and the outer layer they are mounted on
+        "search_app.web.api.faces",
+        "search_app.web.api.native",
+        "search_app.web.api.giphy",
+        "search_app.web.api.tenor",
+        "search_app.web.api.gate",
+    },
 }
 
 

@@ -19,6 +19,7 @@ from search_app.settings import DEFAULT_CHROMA_PORT, env_vars
 
 ENV_VARS = env_vars()
 AUTH_ENV_VAR = env_vars(ServeSettings)["auth"]
+KEYS_ENV_VAR = env_vars(ServeSettings)["api_keys"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +60,7 @@ def test_app_waits_for_healthy_chroma_and_points_at_it(compose: dict) -> None:
     assert env[ENV_VARS["chroma_host"]] == "chroma"  # the service name
     assert int(env[ENV_VARS["chroma_port"]]) == DEFAULT_CHROMA_PORT
     assert AUTH_ENV_VAR in env  # serving beyond localhost requires a password
+    assert KEYS_ENV_VAR in env  # ...and API keys
     assert f"{DEFAULT_PORT}:{DEFAULT_PORT}" in app["ports"]
     assert (ROOT / app["build"]["context"] / app["build"]["dockerfile"]).is_file()
 

@@ -12,38 +12,34 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from search_app.records import RowKind, StoredRow
+from search_app.records import RowKind, StoredGif, StoredRow, gifs_of_rows
 
 RELOAD_INTERVAL_S = 10.0  # while an ingest writes, rebuild no more often than this
 
 
 class GifCatalog:
-    """Each GIF's descriptions (sorted), from a read of a collection's rows.
+    """Each GIF as the store knows it (StoredGif: descriptions, size, link state), and the
+    description rows by id, from a read of a collection's rows.
 
-    rows are description rows (with their documents) and frame rows (only their GIF
-    counts: a GIF of a folder source has frames and no descriptions).
+    rows are description rows (with their documents) and frame rows (without: a GIF of a
+    folder source has frames and no descriptions; its size and file are on its frames).
     """
 
-    def __init__(self, rows: Iterable[StoredRow]) -> None:
-        texts: dict[str, list[str]] = {}
-        framed: set[str] = set()
-        self._rows: dict[str, StoredRow] = {}
-        self.dead: set[str] = set()  # GIFs with a row the link checker found dead
-        self.rows = 0
-        for row in rows:
-            self.rows += 1
-            if row.is_dead:
-                self.dead.add(row.gif_id)
-            if row.kind == RowKind.FRAME:
-                framed.add(row.gif_id)
-            else:
-                self._rows[row.row_id] = row
-                texts.setdefault(row.gif_id, []).append(row.description)
-        self._texts = {gif: tuple(sorted(found)) for gif, found in texts.items()}
-        self.gif_count = len(framed | set(self._texts))
+    def __init__(self, rows: Sequence[StoredRow]) -> None:
+        self._rows: dict[str, StoredRow] = {
+            row.row_id: row for row in rows if row.kind != RowKind.FRAME
+        }
+        self._gifs = gifs_of_rows(rows)
+        self.dead: set[str] = {gif_id for gif_id, gif in self._gifs.items() if gif.dead}
+        self.rows = len(rows)
+        self.gif_count = len(self._gifs)
+
+    def gif(self, gif_id: str) -> StoredGif | None:
+        """The GIF with this id, as the catalog's read saw it (None: not in it)."""
+        return self._gifs.get(gif_id)
 
     def rows_at(self, found: Sequence[tuple[str, float]]) -> list[StoredRow] | None:
         """Return the description rows of (row id, distance) pairs a query found, with
@@ -58,7 +54,8 @@ class GifCatalog:
 
     def descriptions(self, gif_id: str) -> tuple[str, ...]:
         """A GIF's descriptions ((): none, e.g. a GIF known by its frames only)."""
-        return self._texts.get(gif_id, ())
+        gif = self._gifs.get(gif_id)
+        return gif.descriptions if gif else ()
 
 
 class CatalogKeeper:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,23 +29,45 @@ from PIL import Image
 
 from search_app.embedders.frames import query_frames
 from search_app.embedders.sbert import Embedder, resolve_model_spec
-from search_app.errors import SEARCH_BY_IMAGE_HINT, ConfigError, images_unsupported
-from search_app.records import RowKind, ScoreKind, SearchHit, StoredRow
+from search_app.errors import SEARCH_BY_IMAGE_HINT, ConfigError, GifSearchError, images_unsupported
+from search_app.records import (
+    LinkStatus,
+    RowKind,
+    ScoreKind,
+    SearchHit,
+    StoredGif,
+    StoredRow,
+    gifs_of_rows,
+)
 from search_app.retrieval.catalog import CatalogKeeper
+from search_app.retrieval.featured import POOL_PAGE_ROWS, POOL_PAGES, diverse_order, gif_vectors
 from search_app.retrieval.query import excludes
 from search_app.retrieval.ranking import (
     BEST_ONLY,
+    SHARE_DEPTH,
+    SHARE_FLOOR,
     FusedGif,
     ScoredGif,
     best_row_per_gif,
     fuse_queries,
     fuse_ranks,
     rank_rows,
+    remember,
 )
-from search_app.retrieval.request import DEFAULT_K, FrontEnd, SearchRequest, check_gif_id
+from search_app.retrieval.request import (
+    DEFAULT_K,
+    MAX_K,
+    MAX_OFFSET,
+    Aspect,
+    FrontEnd,
+    SearchRequest,
+    check_gif_id,
+    fits_aspect,
+)
 from search_app.settings import Settings
 from search_app.store.binding import ModelBinding, check_binding
 from search_app.store.client import GifStore
+from search_app.store.usage import UsageLog
 
 if TYPE_CHECKING:
     from search_app.embedders.query_embedder import EmbedderLoader, QueryEmbedder
@@ -73,7 +96,8 @@ class CollectionStats:
 
 class HitList(list[SearchHit]):
     """Hits, best first, and what the search left out: hits under the floor (held_back),
-    GIFs known dead and GIFs mentioning an excluded term; has_more: a next page exists."""
+    GIFs known dead, GIFs mentioning an excluded term and GIFs of another shape than the
+    request's aspect; has_more: a next page exists."""
 
     def __init__(
         self,
@@ -82,11 +106,13 @@ class HitList(list[SearchHit]):
         hidden_dead: int = 0,
         excluded: int = 0,
         has_more: bool = False,
+        other_shape: int = 0,
     ) -> None:
         super().__init__(hits)
         self.held_back = held_back
         self.hidden_dead = hidden_dead
         self.excluded = excluded
+        self.other_shape = other_shape
         self.has_more = has_more
 
 
@@ -94,18 +120,25 @@ class SearchEngine:
     """A store plus the embedder of the model its collection is bound to."""
 
     def __init__(
-        self, store: GifStore, embedder: QueryEmbedder | Embedder, binding: ModelBinding
+        self,
+        store: GifStore,
+        embedder: QueryEmbedder | Embedder,
+        binding: ModelBinding,
+        usage: UsageLog | None = None,
     ) -> None:
         check_binding(binding, embedder.name, embedder.dimension, store.collection_name)
         self.store = store
         self.embedder = embedder
         self.binding = binding
+        self.usage = usage  # what people shared and searched (None: remembers nothing)
         self._stats: CollectionStats | None = None
         self._stats_lock = threading.Lock()  # web handlers share one engine
         # A server store changes with no files here to watch (refresh_if_changed can't
         # tell), so only an embedded store's rows are kept in memory.
         self._catalog = CatalogKeeper(self._catalog_rows, enabled=not store.settings.chroma_host)
         self._answered = 0  # queries answered: an engine past its first keeps a catalog
+        self._featured: list[StoredGif] | None = None  # until the store changes
+        self._featured_lock = threading.Lock()
 
     def _catalog_rows(self) -> list[StoredRow]:
         """What the catalog holds: description rows with their documents, frame rows
@@ -140,7 +173,8 @@ class SearchEngine:
             raise images_unsupported(
                 store.collection_name, binding.model_name, SEARCH_BY_IMAGE_HINT
             )
-        return cls(store, loader(binding.model, settings), binding)
+        usage = UsageLog.for_settings(settings)  # read when used; written only by a share
+        return cls(store, loader(binding.model, settings), binding, usage)
 
     @property
     def supports_images(self) -> bool:
@@ -159,14 +193,46 @@ class SearchEngine:
         self.refresh()  # first: a store gone under a long-lived engine fails here, in one line
         parts: list[Part] = []
         share = request.image_weight if request.combined else 1.0
+        closeness: Mapping[str, float] = {}
         if request.text:
             text = self.embedder.embed_query(request.query.text)
             parts.append((1.0 - share if request.combined else 1.0, dict.fromkeys(RowKind, text)))
+            if not request.combined:
+                closeness = self._shared_near(text)
         if request.image is not None:
             parts.append((share, self._image_query(request.image)))
         elif request.like is not None:
             parts.append((share, self._gif_centres(request.like)))
-        return self._rank_parts(parts, request, request.query.excluded)
+        return self._rank_parts(parts, request, request.query.excluded, closeness)
+
+    def _shared_near(self, vector: np.ndarray) -> Mapping[str, float]:
+        """The GIFs shared for past queries close to this one, with how close (none when
+        the engine keeps no usage, or it can't be read: the search goes on without it)."""
+        if self.usage is None:
+            return {}
+        try:
+            return self.usage.memory().closeness(vector, SHARE_FLOOR)
+        except GifSearchError:
+            return {}
+
+    def remember_share(self, gif_id: str, query: str) -> None:
+        """Record that a GIF was shared (sent, copied) for a query: it ranks higher the next
+        time the same or a close query is searched (ranking.remember). Refuses an id the
+        collection doesn't hold."""
+        if self.usage is None:
+            return
+        if not self.gifs([gif_id]):
+            raise ConfigError(f"no GIF with id {check_gif_id(gif_id)!r} in this collection")
+        text, vector = "", None
+        if query.strip():
+            text = SearchRequest(query).query.text  # the words looked for, not the exclusions
+            vector = self.embedder.embed_query(text)
+        self.usage.record_share(gif_id, text, vector)
+
+    def remember_search(self, query: str) -> None:
+        """Record that a query was searched (trending terms, completion)."""
+        if self.usage is not None and query.strip():
+            self.usage.record_search(" ".join(query.split()))
 
     def _image_vector(self, image: Image.Image) -> np.ndarray:
         """Embed an image query (a GIF as the mean of its picked frames); CLIP only."""
@@ -191,6 +257,7 @@ class SearchEngine:
         parts: Sequence[Part],
         request: SearchRequest,
         excluded: Sequence[Sequence[str]] = (),
+        closeness: Mapping[str, float] = MappingProxyType({}),
     ) -> HitList:
         """Rank each weighted part as a search of its own, fuse their lists by weighted
         reciprocal rank (ranking.fuse_queries; one part is ranked as it is), leave out the
@@ -205,7 +272,9 @@ class SearchEngine:
         parts = [(weight, vectors) for weight, vectors in parts if weight > 0] or parts[:1]
         kinds_of = [[kind for kind in vectors if self.store.has_kind(kind)] for _, vectors in parts]
         wanted = request.offset + request.k + 1  # one more: is there a next page?
-        depth = wanted
+        # With shares close to the query, GIFs a little further down may be lifted onto
+        # the page (ranking.remember): look SHARE_DEPTH GIFs deeper.
+        depth = wanted + (SHARE_DEPTH if closeness else 0)
         while True:
             lists, seen = [], []
             for (_, vectors), kinds in zip(parts, kinds_of, strict=True):
@@ -213,13 +282,17 @@ class SearchEngine:
                 lists.append(found)
                 seen += rows
             fused = lists[0] if len(lists) == 1 else fuse_queries(lists, [w for w, _ in parts])
-            texts, dead_gifs = self._gifs_known([g.gif_id for g in fused], seen)
-            kept, dead, left_out = [], 0, 0
+            fused, lifted = remember(fused, closeness)
+            known = self._gifs_known([g.gif_id for g in fused], seen)
+            kept, dead, left_out, other_shape = [], 0, 0, 0
             for gif in fused:
-                if not request.include_dead and gif.gif_id in dead_gifs:
+                stored = known.get(gif.gif_id)
+                if not request.include_dead and stored is not None and stored.dead:
                     dead += 1
-                elif excludes(texts.get(gif.gif_id, ()), excluded):
+                elif excludes(stored.descriptions if stored else (), excluded):
                     left_out += 1
+                elif stored and not fits_aspect(request.aspect, stored.width, stored.height):
+                    other_shape += 1
                 else:
                     kept.append(gif)
             exhausted = all(len(found) < depth for found in lists)
@@ -231,10 +304,11 @@ class SearchEngine:
         floor = request.min_score
         shown = [g for g in page if floor is None or g.score >= floor]
         return HitList(
-            make_hits(shown, texts, dead_gifs),
+            make_hits(shown, known, lifted),
             held_back=len(page) - len(shown),
             hidden_dead=dead,
             excluded=left_out,
+            other_shape=other_shape,
             has_more=len(kept) > end,
         )
 
@@ -257,29 +331,108 @@ class SearchEngine:
         return fuse_ranks(ranked, prefer=RowKind.DESCRIPTION)[:depth], seen
 
     def refresh(self) -> None:
-        """Reopen the store if another process wrote to it (and forget the catalog)."""
+        """Reopen the store if another process wrote to it (and forget what was read of
+        it: the catalog, the featured selection)."""
         if self.store.refresh_if_changed():
             self._catalog.drop()
+            self._featured = None
+
+    def gifs(self, gif_ids: Sequence[str]) -> list[StoredGif]:
+        """Look GIFs up by id (not a search): each one the collection holds, in the order
+        asked, once; an id it doesn't hold is left out."""
+        wanted = list(dict.fromkeys(check_gif_id(gif_id) for gif_id in gif_ids))
+        if not wanted:
+            return []
+        self.refresh()
+        rows = self.store.rows_for_gifs(wanted)
+        if self.store.has_kind(RowKind.FRAME):
+            rows += self.store.rows_for_gifs(wanted, RowKind.FRAME)
+        found = gifs_of_rows(rows)
+        return [found[gif_id] for gif_id in wanted if gif_id in found]
+
+    def featured(
+        self, k: int, offset: int = 0, include_dead: bool = False, aspect: str = Aspect.ALL
+    ) -> HitList:
+        """Return a page of what's trending: the GIFs people shared, most shared first, a
+        share counting half as much a week later (store/usage.py), then the featured
+        selection (retrieval/featured.py: stable and diverse); not a search: its hits have
+        no score. GIFs known dead are left out unless include_dead, and GIFs of another
+        shape than aspect."""
+        shared = [gif_id for gif_id, _ in self._trending()][: MAX_OFFSET + MAX_K]
+        diverse = self._featured_selection()
+        first = self.gifs(shared) if shared else []
+        taken = {gif.gif_id for gif in first}
+        selection = first + [gif for gif in diverse if gif.gif_id not in taken]
+        alive = [gif for gif in selection if include_dead or not gif.dead]
+        shown = [gif for gif in alive if fits_aspect(aspect, gif.width, gif.height)]
+        page = shown[offset : offset + k]
+        return HitList(
+            [hit_of(gif) for gif in page],
+            hidden_dead=len(selection) - len(alive),
+            other_shape=len(alive) - len(shown),
+            has_more=len(shown) > offset + k,
+        )
+
+    def _trending(self) -> list[tuple[str, float]]:
+        """The shared GIFs with their decayed share counts (none without usage)."""
+        if self.usage is None:
+            return []
+        try:
+            return self.usage.trending()
+        except GifSearchError:
+            return []
+
+    def recent_shares(self, k: int) -> list[StoredGif]:
+        """The GIFs shared most recently, latest first (the page's "Recent" row)."""
+        if self.usage is None:
+            return []
+        try:
+            recent = self.usage.recent_shares(k)
+        except GifSearchError:
+            return []
+        return [gif for gif in self.gifs(recent) if not gif.dead] if recent else []
+
+    def _featured_selection(self) -> list[StoredGif]:
+        """The featured GIFs in order, as deep as a client may page (computed once per
+        state of the store)."""
+        self.refresh()
+        with self._featured_lock:
+            if self._featured is None:
+                kind = RowKind.DESCRIPTION
+                if not self.store.count_kind(kind) and self.store.has_kind(RowKind.FRAME):
+                    kind = RowKind.FRAME  # a folder source: frames only
+                rows, vectors = self.store.spread_rows(kind, POOL_PAGES, POOL_PAGE_ROWS)
+                names, centres = gif_vectors([row.gif_id for row in rows], vectors)
+                order = diverse_order(centres, MAX_OFFSET + MAX_K)
+                self._featured = self.gifs([names[i] for i in order])
+            return self._featured
 
     def _gifs_known(
-        self, gif_ids: list[str], seen: Sequence[StoredRow] = ()
-    ) -> tuple[dict[str, tuple[str, ...]], set[str]]:
-        """Return these GIFs' descriptions, and which of them the link checker found dead
-        (any row of theirs marked so: a GIF's newer rows carry no mark until the next
-        check). From the catalog when the engine keeps one (from its second query on),
-        else from the rows read so far and one call to the store."""
+        self, gif_ids: Sequence[str], seen: Sequence[StoredRow] = ()
+    ) -> dict[str, StoredGif]:
+        """Return these GIFs as the store knows them (descriptions, size, link state), from
+        the catalog when the engine keeps one (from its second query on), else from one
+        call to the store for their description rows; the rows a query read (seen) count
+        too: a GIF any of whose rows is marked dead is dead (a GIF's newer rows carry no
+        mark until the next check), and a folder GIF's frame rows carry its size and file."""
         catalog = self._catalog.get(build=False)
-        dead = {row.gif_id for row in seen if row.is_dead}
+        found: dict[str, StoredGif] = {}
         if catalog is not None:
-            texts = {gif: catalog.descriptions(gif) for gif in gif_ids}
-            return texts, dead | (catalog.dead & set(gif_ids))
-        rows = self.store.rows_for_gifs(list(gif_ids))
-        found: dict[str, list[str]] = {}
-        for row in rows:
-            found.setdefault(row.gif_id, []).append(row.description)
-            if row.is_dead:
-                dead.add(row.gif_id)
-        return {gif: tuple(sorted(found.get(gif, []))) for gif in gif_ids}, dead
+            for gif_id in gif_ids:
+                stored = catalog.gif(gif_id)
+                if stored is not None:
+                    found[gif_id] = stored
+        missing = [gif_id for gif_id in gif_ids if gif_id not in found]
+        rows = {row.row_id: row for row in self.store.rows_for_gifs(missing)} if missing else {}
+        for row in seen:  # the query's own rows: the freshest marks
+            rows.setdefault(row.row_id, row)
+        fresh = gifs_of_rows(rows.values())
+        for gif_id, stored in fresh.items():
+            if gif_id not in found:
+                found[gif_id] = stored
+            elif stored.dead and not found[gif_id].dead:
+                found[gif_id] = replace(found[gif_id], link=LinkStatus.DEAD)
+        return found
 
     def _description_rows(
         self,
@@ -371,10 +524,29 @@ def unit_mean(vectors: np.ndarray) -> np.ndarray:
     return unit
 
 
+def hit_of(gif: StoredGif) -> SearchHit:
+    """A GIF shown without a query (a lookup, the featured selection): no score."""
+    first, *others = gif.descriptions or ("",)
+    return SearchHit(
+        gif_id=gif.gif_id,
+        url=gif.url,
+        score=0.0,
+        description=first,
+        other_descriptions=tuple(others),
+        score_kind=ScoreKind.NONE,
+        dead=gif.dead,
+        width=gif.width,
+        height=gif.height,
+        link=gif.link,
+        link_checked_at=gif.link_checked_at,
+    )
+
+
 def make_hits(
-    top: list[FusedGif], texts: dict[str, tuple[str, ...]], dead: Collection[str] = ()
+    top: Sequence[FusedGif], known: Mapping[str, StoredGif], lifted: Collection[str] = ()
 ) -> list[SearchHit]:
-    """Turn fused GIFs into hits carrying each GIF's descriptions and per-kind scores.
+    """Turn fused GIFs into hits carrying each GIF's descriptions, size, link state and
+    per-kind scores.
 
     A GIF's description is its best-matching description, else (matched by frames only)
     the first of its descriptions, else "". A kind's score is the GIF's score in that
@@ -384,7 +556,8 @@ def make_hits(
     for gif in top:
         description_row = gif.rows.get(RowKind.DESCRIPTION)
         frame_row = gif.rows.get(RowKind.FRAME)
-        own = texts.get(gif.gif_id, ())
+        stored = known.get(gif.gif_id)
+        own = stored.descriptions if stored else ()
         best = description_row.description if description_row else (own[0] if own else "")
         hits.append(
             SearchHit(
@@ -397,7 +570,12 @@ def make_hits(
                 frame_score=gif.kind_scores.get(RowKind.FRAME),
                 frame_index=frame_row.frame_index if frame_row else None,
                 score_kind=ScoreKind.RANK_FUSION if gif.fused else ScoreKind.COSINE,
-                dead=gif.gif_id in dead,
+                dead=stored is not None and stored.dead,
+                width=stored.width if stored else 0,
+                height=stored.height if stored else 0,
+                link=stored.link if stored else "",
+                link_checked_at=stored.link_checked_at if stored else 0,
+                remembered=gif.gif_id in lifted,
             )
         )
     return hits

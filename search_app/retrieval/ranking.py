@@ -233,3 +233,36 @@ def fuse_queries(lists: Sequence[Sequence[FusedGif]], weights: Sequence[float]) 
         for g, gif in found.items()
     ]
     return sorted(fused, key=lambda g: (-g.score, g.gif_id))
+
+
+# Ranking that remembers: a GIF shared for a query like this one ranks higher, within
+# bounds (the share-replay evaluation in search_eval/sharing.py set these; docs/results.md).
+SHARE_FLOOR = 0.5  # a past query this close (cosine) to the new one counts
+SHARE_BOOST = 0.1  # the most a past share adds to a GIF's ranking score
+SHARE_REACH = 0.3  # only GIFs scoring within this of the list's best are lifted
+SHARE_DEPTH = 30  # ...and only among this many GIFs past the page (the search looks deeper)
+
+
+def remember(
+    gifs: Sequence[FusedGif], closeness: Mapping[str, float]
+) -> tuple[list[FusedGif], set[str]]:
+    """Re-rank a query's GIFs with what people shared: a GIF shared for a past query whose
+    cosine to this one is c >= SHARE_FLOOR ranks as if it scored
+    SHARE_BOOST x (c - SHARE_FLOOR) / (1 - SHARE_FLOOR) more, if it already matches this
+    query (it is in the list and scores within SHARE_REACH of its best). Scores are kept
+    as they are (a card shows what matched); only the order changes. Returns the list and
+    the GIFs lifted. No shares close enough: the list unchanged."""
+    if not gifs or not closeness:
+        return list(gifs), set()
+    reach = gifs[0].score - SHARE_REACH
+    lift: dict[str, float] = {}
+    for gif in gifs:
+        close = closeness.get(gif.gif_id)
+        if close is not None and close >= SHARE_FLOOR and gif.score >= reach:
+            lift[gif.gif_id] = SHARE_BOOST * (close - SHARE_FLOOR) / (1.0 - SHARE_FLOOR)
+    if not lift:
+        return list(gifs), set()
+    order = sorted(
+        range(len(gifs)), key=lambda i: (-(gifs[i].score + lift.get(gifs[i].gif_id, 0.0)), i)
+    )
+    return [gifs[i] for i in order], set(lift)

@@ -35,6 +35,28 @@ MAX_SHOWN_BITS = 128  # a longer whole number is described, not written out
 GIF_ID_PATTERN = re.compile(r"[0-9a-f]{32}")  # records.make_gif_id: 16 bytes, in hex
 
 
+class Aspect(StrEnum):
+    """Which shapes of GIF a search returns, by width / height (Tenor's ar_range)."""
+
+    ALL = "all"
+    WIDE = "wide"  # 0.42 to 2.36
+    STANDARD = "standard"  # 0.56 to 1.78
+
+
+ASPECT_RANGES: Mapping[Aspect, tuple[float, float]] = MappingProxyType(
+    {Aspect.ALL: (0.0, math.inf), Aspect.WIDE: (0.42, 2.36), Aspect.STANDARD: (0.56, 1.78)}
+)
+
+
+def fits_aspect(aspect: str, width: int, height: int) -> bool:
+    """Whether a GIF of width x height is of the shape asked for; a GIF whose size was
+    never seen (0) is kept: nothing says it is not."""
+    if width <= 0 or height <= 0:
+        return True
+    low, high = ASPECT_RANGES[Aspect(aspect)]
+    return low <= width / height <= high
+
+
 class FrontEnd(StrEnum):
     """Who asks: each front end may have its own default number of results."""
 
@@ -125,7 +147,7 @@ class SearchRequest:
     GIF's) share image_weight. k results after the first offset; results under
     min_score are held back; GIFs the link checker found dead are hidden unless
     include_dead. At least one of text, image and like is needed; image and like are
-    not taken together.
+    not taken together. aspect keeps only GIFs of that shape (fits_aspect).
     """
 
     text: str = ""
@@ -136,6 +158,7 @@ class SearchRequest:
     image: Image.Image | None = field(default=None, compare=False)
     like: str | None = None
     image_weight: float = DEFAULT_IMAGE_WEIGHT
+    aspect: str = Aspect.ALL
 
     def __post_init__(self) -> None:
         _check(self)
@@ -164,6 +187,9 @@ def _check(request: SearchRequest) -> None:
         raise ConfigError(f"include_dead must be true or false, not {shown(request.include_dead)}")
     weight = check_fraction("image weight", request.image_weight, 0.0, 1.0)
     object.__setattr__(request, "image_weight", weight)
+    if request.aspect not in tuple(Aspect):
+        choices = ", ".join(Aspect)
+        raise ConfigError(f"aspect {shown(request.aspect)} is not one of {choices}")
     if request.like is not None:
         check_gif_id(request.like)
     if request.image is not None and request.like is not None:

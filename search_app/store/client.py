@@ -397,6 +397,32 @@ class GifStore:
             rows += self._read(self._of_kind(kind), {}, documents)
         return rows
 
+    def spread_rows(
+        self, kind: str, pages: int, page_rows: int
+    ) -> tuple[list[StoredRow], np.ndarray]:
+        """Return up to pages x page_rows rows of one kind with their vectors, read in pages
+        at evenly spaced positions of the collection (a sample of it that is the same for
+        the same rows, at a cost that does not grow with its size)."""
+        collection = self._of_kind(kind)
+        total = 0 if collection is None else int(collection.count())
+        if collection is None or total == 0:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        stride = max(total // pages, page_rows)
+        rows: list[StoredRow] = []
+        vectors: list[np.ndarray] = []
+        for offset in range(0, total, stride):
+            page = collection.get(
+                include=["documents", "metadatas", "embeddings"], limit=page_rows, offset=offset
+            )
+            docs = _included(page["documents"], "documents")
+            metas = _included(page["metadatas"], "metadatas")
+            rows += [
+                _stored_row(row_id, doc, meta, None)
+                for row_id, doc, meta in zip(page["ids"], docs, metas, strict=True)
+            ]
+            vectors.append(np.asarray(_included(page["embeddings"], "embeddings"), np.float32))
+        return rows, np.concatenate(vectors)
+
     def count_gifs(self) -> int:
         """Return the number of distinct GIFs (reads every row's metadata, in pages)."""
         return len({row.gif_id for row in self.read_all(documents=False)})
@@ -705,4 +731,5 @@ def _stored_row(
         link_reason=str(meta.get(LINK_REASON_KEY, "") or ""),
         width=whole_number(meta.get(WIDTH_KEY)),
         height=whole_number(meta.get(HEIGHT_KEY)),
+        path=str(meta.get("path", "") or ""),
     )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gradio as gr
 from gradio.events import api as register_api  # gr.api, which gradio's __all__ leaves out
 from PIL import Image
-from starlette.middleware import Middleware
 
 from search_app.errors import ConfigError, GifSearchError
 from search_app.retrieval.engine import SearchEngine
@@ -23,17 +23,23 @@ from search_app.settings import (
     DEFAULT_STORE_DIR,
     Settings,
 )
+from search_app.web.api.context import ApiContext
+from search_app.web.api.gate import allowed_hosts, build_gate
+from search_app.web.api.keys import ApiKeys
+from search_app.web.api.media import MediaLibrary
 from search_app.web.cards import CARD_CSS
-from search_app.web.guard import MAX_UPLOAD_BYTES, UPLOAD_WINDOW_S, GuardLimits, WebGuard
+from search_app.web.guard import MAX_UPLOAD_BYTES, UPLOAD_WINDOW_S, GuardLimits
 from search_app.web.page import (
     API_DEFAULT_K,
     PAGE_DEFAULT_K,
     PageView,
     SearchHandlers,
     apply_form,
+    shared_gif,
     view_after,
     view_from_url,
 )
+from search_app.web.server import RunningServer, start_server
 from search_app.web.tabs import ImageOutput, MarkdownOutput, Panel, Tab, TextField
 
 QUEUE_MAX_SIZE = 64  # waiting requests beyond this are refused, not queued forever
@@ -52,7 +58,14 @@ DEFAULT_EXAMPLES = (
 PAGE_CSS = """
 #gs-status { font-size: .9rem; opacity: .85; }
 #gs-hint { font-size: .85rem; opacity: .8; margin-top: -6px; }
+#gs-title h1 { margin-bottom: 0; }
 @media (max-width: 640px) {
+  #gs-title h1 { font-size: 1.35rem; }
+  #gs-title p { display: none; }
+  #gs-hint { font-size: .78rem; }
+  #gs-status { font-size: .78rem; }
+  #gs-topics .gallery { flex-wrap: nowrap !important; overflow-x: auto; padding-bottom: 4px; }
+  #gs-topics .gallery-item { flex: 0 0 auto; }
   #gs-query { padding: 4px !important; }
   #gs-search-row { flex-wrap: wrap !important; gap: 8px !important; }
   #gs-search-row > * { min-width: 0 !important; }
@@ -103,7 +116,9 @@ element.addEventListener('click', (e) => {
   if (e.target.closest('.gs-load-more')) { trigger('click', {more: 1}); return; }
   const copy = e.target.closest('.gs-copy');
   if (!copy) return;
-  const field = copy.closest('.gs-card').querySelector('.gs-url');
+  const card = copy.closest('.gs-card');
+  const field = card.querySelector('.gs-url');
+  trigger('click', {share: card.dataset.gifId});  // remembered on this machine only
   const say = (text) => {
     copy.textContent = text;
     setTimeout(() => { copy.textContent = 'Copy URL'; }, 1500);
@@ -119,10 +134,8 @@ element.addEventListener('click', (e) => {
   } else { fallback(); }
 });
 """
-HINT = (
-    'Leave things out with `-word` or `-"a phrase"`: *a dog plays outside -ball*. '
-    "An image in the image box joins your words; after *More like this*, words refine it."
-)
+HINT = 'Leave things out with `-word` or `-"a phrase"`: *a dog plays outside -ball*.'
+IMAGE_HINT = " An image in the image box joins your words."
 
 
 def ingest_command(settings: Settings) -> str:
@@ -153,7 +166,9 @@ def is_loopback(host: str) -> bool:
 
 @dataclass(frozen=True)
 class LaunchOptions:
-    """Where and how the app listens; a non-loopback host needs auth or insecure=True."""
+    """Where and how the server listens. A non-loopback host needs a login (the page) and
+    API keys (the API), or insecure=True; extra_hosts are the public names the server
+    answers besides loopback and its own address (a Host allow-list)."""
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -162,14 +177,24 @@ class LaunchOptions:
     blocked_paths: tuple[str, ...] = ()
     queue_max_size: int = QUEUE_MAX_SIZE
     uploads: bool = False  # only a collection that searches by image takes uploads
+    api_keys: ApiKeys = field(default_factory=ApiKeys)
+    extra_hosts: tuple[str, ...] = ()
+    mcp: bool = False  # the assistants' tool at /mcp
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"port {self.port} is out of range: use 1 to 65535")
-        if not is_loopback(self.host) and self.auth is None and not self.insecure:
+        if is_loopback(self.host) or self.insecure:
+            return
+        if self.auth is None:
             raise ConfigError(
                 f"refusing to serve on {self.host} without a password: "
                 "set GIFSEARCH_AUTH=user:password or --auth-file FILE, or add --insecure"
+            )
+        if not self.api_keys.required:
+            raise ConfigError(
+                f"refusing to serve the API on {self.host} without API keys: "
+                "set GIFSEARCH_API_KEYS or --api-keys-file FILE, or add --insecure"
             )
 
 
@@ -187,7 +212,9 @@ def build_app(
         title="gifsearch", analytics_enabled=False, delete_cache=(UPLOAD_WINDOW_S, UPLOAD_WINDOW_S)
     )
     with app:
-        gr.Markdown("# gifsearch\nDescribe what happens; see the GIFs that match.")
+        gr.Markdown(
+            "# gifsearch\nDescribe what happens; see the GIFs that match.", elem_id="gs-title"
+        )
         with gr.Tab("Search"):
             with gr.Row(equal_height=True, elem_id="gs-search-row"):
                 query = gr.Textbox(
@@ -200,7 +227,7 @@ def build_app(
                     scale=6,
                 )
                 button = gr.Button("Search", variant="primary", scale=1, elem_id="gs-search")
-            gr.Markdown(HINT, elem_id="gs-hint")
+            gr.Markdown(HINT + (IMAGE_HINT if handlers.images_enabled else ""), elem_id="gs-hint")
             with gr.Accordion("Options", open=False, elem_id="gs-options"), gr.Row():
                 count = gr.Slider(1, MAX_K, value=PAGE_DEFAULT_K, step=1, label="Results per page")
                 floor = gr.Slider(
@@ -214,7 +241,11 @@ def build_app(
                 "✕ Stop “more like this”", visible=False, size="sm", elem_id="gs-clear-like"
             )
             samples = gr.Dataset(
-                components=[query], samples=[[e] for e in examples], label="Examples", type="values"
+                components=[query],
+                samples=[[e] for e in examples],
+                label="Examples",
+                type="values",
+                elem_id="gs-topics",
             )
             image_input, image_button = add_image_search(handlers.images_enabled)
             status = gr.Markdown(handlers.status_line(), elem_id="gs-status")
@@ -277,7 +308,12 @@ def build_app(
             evt: gr.EventData,
         ) -> Outputs:
             current = PageView.from_state(state)
-            found = view_after(getattr(evt, "_data", None), current)
+            event = getattr(evt, "_data", None)
+            shared = shared_gif(event)
+            if shared is not None:  # "Copy URL": remember it, change nothing on the page
+                handlers.share(shared, current)
+                return tuple(gr.skip() for _ in outputs)
+            found = view_after(event, current)
             if found is None:
                 return render(current, picture, push=False)
             page_view, more, push = found
@@ -304,8 +340,8 @@ def build_app(
         def open_page(request: gr.Request) -> Outputs:
             query_string = str(getattr(request, "query_params", "") or "")
             page_view = view_from_url(query_string)
-            if page_view.empty:  # a plain visit: leave the page (and any search) alone
-                return tuple(gr.skip() for _ in outputs)
+            if page_view.empty:  # a plain visit: what was shared lately (fresh each visit)
+                return (handlers.welcome(), *(gr.skip() for _ in outputs[1:]))
             return render(page_view, push=False)
 
         app.load(open_page, None, outputs, **searching)
@@ -416,24 +452,33 @@ def guard_limits(options: LaunchOptions) -> GuardLimits:
 
 
 def launch_app(
-    app: gr.Blocks, options: LaunchOptions, prevent_thread_lock: bool = False, quiet: bool = False
-) -> str:
-    """Launch app with safe defaults (local, no share link, bounded queue); return its URL."""
+    app: gr.Blocks,
+    options: LaunchOptions,
+    engine: SearchEngine,
+    on_error: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> RunningServer:
+    """Serve the page and the API (web/api) on one port, with safe defaults (local, no
+    share link, a bounded queue, no tracebacks to clients); return the running server.
+    on_error gets the server-side detail of an API failure the client sees as one line."""
     app.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=options.queue_max_size)
-    _, local_url, _ = app.launch(
+    settings = engine.store.settings
+    context = ApiContext(
+        engine, MediaLibrary(settings.cache_dir), options.api_keys, on_error=on_error
+    )
+    hosts = allowed_hosts(options.host, options.extra_hosts)
+    gate = build_gate(context, guard_limits(options), hosts, mcp=options.mcp)
+    gr.mount_gradio_app(
+        gate,
+        app,
+        path="/",
         server_name=options.host,
         server_port=options.port,
         auth=options.auth,
-        share=False,
         show_error=False,
         enable_monitoring=False,
         allowed_paths=[],
         blocked_paths=list(options.blocked_paths),
         max_file_size=MAX_UPLOAD_BYTES,
-        app_kwargs={"middleware": [Middleware(WebGuard, limits=guard_limits(options))]},
-        prevent_thread_lock=prevent_thread_lock,
-        quiet=quiet,
-        inbrowser=False,
         footer_links=["api"],
         mcp_server=False,
         pwa=False,
@@ -442,4 +487,6 @@ def launch_app(
         head=PAGE_HEAD,
         theme=gr.themes.Default(primary_hue="blue"),
     )
-    return local_url
+    server = start_server(gate, options.host, options.port)
+    server.closers.append(app.close)
+    return server

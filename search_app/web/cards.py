@@ -80,6 +80,29 @@ def render_card(hit: SearchHit, rank: int) -> str:
         if image_url and not hit.dead
         else ""
     )
+    unranked = hit.score_kind == ScoreKind.NONE  # shown without a query: no rank or score
+    badges = (
+        ""
+        if unranked
+        else (
+            f'<span class="gs-rank">#{rank}</span>'
+            f'<span class="gs-score" title="{score_title}">{hit.score:.3f}</span>'
+        )
+    )
+    bar = (
+        ""
+        if unranked
+        else (
+            '<div class="gs-bar" aria-hidden="true">'
+            f'<span style="width:{score * 100:.0f}%"></span></div>'
+        )
+    )
+    remembered = (
+        '<p class="gs-remembered" title="you shared it for a search like this one">'
+        "shared before</p>"
+        if hit.remembered
+        else ""
+    )
     others = "".join(f"<li>{escape(text)}</li>" for text in hit.other_descriptions)
     others_block = f'<ul class="gs-others">{others}</ul>' if others else ""
     dead = "" if image_url and not hit.dead else f" {DEAD_CLASS}"
@@ -91,13 +114,12 @@ def render_card(hit: SearchHit, rank: int) -> str:
         '<span class="gs-ph-loading">Loading GIF…</span>'
         f'<span class="gs-ph-label">{why}</span></div>'
         f"{media}"
-        f'<span class="gs-rank">#{rank}</span>'
-        f'<span class="gs-score" title="{score_title}">{hit.score:.3f}</span>'
+        f"{badges}"
         "</div>"
         '<div class="gs-body">'
-        '<div class="gs-bar" aria-hidden="true">'
-        f'<span style="width:{score * 100:.0f}%"></span></div>'
+        f"{bar}"
         f"{title}"
+        f"{remembered}"
         f"{note_block}"
         f"{others_block}"
         '<div class="gs-actions">'
@@ -223,6 +245,7 @@ CARD_CSS = """
 .gs-url { width: 100%; font-size: .72rem; padding: 3px 6px; border-radius: 6px;
   border: 1px solid var(--border-color-primary); background: transparent; opacity: .7;
   color: var(--body-text-color); }
+.gs-remembered { font-size: .75rem; opacity: .75; margin: 0 0 4px; }
 .gs-more-row { display: flex; justify-content: center; margin: 16px 0 4px; }
 .gs-more-row .gs-load-more { padding: 8px 22px; border-radius: 10px; cursor: pointer;
   font-weight: 600; border: 1px solid #2563eb; background: #2563eb; color: #fff; }

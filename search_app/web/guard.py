@@ -13,6 +13,7 @@ content sniffing.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -31,6 +32,7 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UPLOAD_SUFFIX = "/upload"
 MAX_BODY_BYTES = 64 * 1024  # any request but an upload: a query is a few hundred bytes
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the largest image a visitor may drop
+BODY_DEADLINE_S = 60.0  # a request body (an upload) arrives within this, or is cut off
 UPLOAD_WINDOW_S = 900  # uploads are kept this long (web.py), and budgeted over it
 SECURITY_HEADERS = (
     (b"x-frame-options", b"DENY"),
@@ -50,26 +52,36 @@ class GuardLimits:
     upload_budget_bytes: int = 256 * 1024 * 1024  # per window, over all clients
     upload_window_s: float = UPLOAD_WINDOW_S
     max_body_bytes: int = MAX_BODY_BYTES
+    body_deadline_s: float = BODY_DEADLINE_S
 
 
 class UploadBudget:
-    """Bytes accepted for upload in the last window (thread-safe)."""
+    """Upload bytes received in the last window (thread-safe). Charged as the bytes arrive,
+    never from a declared size: a request refused before its body is read (no login, a
+    size over the cap) costs nothing, and no one can spend the budget with headers alone."""
 
     def __init__(self, limits: GuardLimits) -> None:
         self.limits = limits
-        self._accepted: deque[tuple[float, int]] = deque()
+        self._received: deque[tuple[float, int]] = deque()
         self._lock = threading.Lock()
 
+    def _used(self, now: float) -> int:
+        while self._received and self._received[0][0] < now - self.limits.upload_window_s:
+            self._received.popleft()
+        return sum(n for _, n in self._received)
+
+    def spent(self) -> bool:
+        """Whether the window's budget is used up (no upload is started then)."""
+        with self._lock:
+            return self._used(time.monotonic()) >= self.limits.upload_budget_bytes
+
     def take(self, size: int) -> bool:
-        """Record an upload of size bytes if the budget allows it; return whether it did."""
+        """Charge size received bytes if the budget allows them; return whether it did."""
         now = time.monotonic()
         with self._lock:
-            while self._accepted and self._accepted[0][0] < now - self.limits.upload_window_s:
-                self._accepted.popleft()
-            used = sum(n for _, n in self._accepted)
-            if used + size > self.limits.upload_budget_bytes:
+            if self._used(now) + size > self.limits.upload_budget_bytes:
                 return False
-            self._accepted.append((now, size))
+            self._received.append((now, size))
             return True
 
 
@@ -107,8 +119,10 @@ class WebGuard:
         if refusal is not None:
             await _respond(send, *refusal)
             return
-        cap = self._body_cap(scope)
-        await self.app(scope, _capped(receive, cap), _with_headers(send))
+        upload = scope["path"].rstrip("/").endswith(UPLOAD_SUFFIX)
+        cap = self.limits.max_upload_bytes if upload else self.limits.max_body_bytes
+        reader = _capped(receive, cap, self.limits.body_deadline_s, self.budget if upload else None)
+        await self.app(scope, reader, _with_headers(send))
 
     def refusal(self, scope: Scope) -> tuple[int, str] | None:
         """Return (status, reason) for a request refused outright, else None."""
@@ -126,32 +140,42 @@ class WebGuard:
             if size is None or size > self.limits.max_upload_bytes:
                 mib = self.limits.max_upload_bytes >> 20
                 return 413, f"uploads are {mib} MiB at most, with their size declared"
-            if not self.budget.take(size):
+            if self.budget.spent():
                 return 429, "too many uploads just now: try again in a few minutes"
             return None
         if size is not None and size > self.limits.max_body_bytes:
             return 413, f"requests are {self.limits.max_body_bytes >> 10} KiB at most"
         return None
 
-    def _body_cap(self, scope: Scope) -> int:
-        if scope["path"].rstrip("/").endswith(UPLOAD_SUFFIX):
-            return self.limits.max_upload_bytes
-        return self.limits.max_body_bytes
 
-
-def _capped(receive: Receive, cap: int) -> Receive:
-    """A receive that stops a body (declared or chunked) that grows past cap."""
+def _capped(
+    receive: Receive, cap: int, deadline_s: float, budget: UploadBudget | None = None
+) -> Receive:
+    """A receive that ends a body (declared or chunked) that grows past cap, arrives slower
+    than deadline_s in all, or (an upload) would overspend the budget: the app sees the
+    client go, and stops reading. Upload bytes are charged to the budget as they arrive."""
     seen = 0
+    ends_at = time.monotonic() + deadline_s
+    body_done = False  # after the body, receive only waits for a disconnect (a stream's)
+    gone: Message = {"type": "http.disconnect"}
 
     async def receive_capped() -> Message:
-        nonlocal seen
+        nonlocal seen, body_done
         if seen > cap:
-            return {"type": "http.disconnect"}
-        message = await receive()
+            return gone
+        if body_done:
+            return await receive()
+        try:
+            message = await asyncio.wait_for(receive(), max(0.0, ends_at - time.monotonic()))
+        except TimeoutError:
+            return gone
+        body_done = message["type"] != "http.request" or not message.get("more_body", False)
         if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > cap:  # the app sees the client go, and stops reading
-                return {"type": "http.disconnect"}
+            size = len(message.get("body", b""))
+            seen += size
+            if seen > cap or (budget is not None and size and not budget.take(size)):
+                seen = cap + 1
+                return gone
         return message
 
     return receive_capped

@@ -34,7 +34,7 @@ from search_app.errors import (
     QueryTooLongError,
     StoreUnavailableError,
 )
-from search_app.retrieval.engine import CollectionStats, HitList, SearchEngine
+from search_app.retrieval.engine import CollectionStats, HitList, SearchEngine, hit_of
 from search_app.retrieval.request import (
     DEFAULT_K,
     GIF_ID_PATTERN,
@@ -47,6 +47,7 @@ from search_app.retrieval.request import (
 from search_app.web.cards import format_status, render_notice, render_results
 
 PAGE_DEFAULT_K = DEFAULT_K[FrontEnd.PAGE]
+RECENT_GIFS = 12  # the "Recently shared" row the page opens on
 API_DEFAULT_K = DEFAULT_K[FrontEnd.API]
 MAX_TITLE_CHARS = 200  # of a "More like" heading
 MAX_URL_QUERY_CHARS = 4 * MAX_QUERY_CHARS  # of the page URL's query string we read
@@ -187,11 +188,24 @@ class SearchHandlers:
         )
 
     def welcome(self) -> str:
-        """The page before any search."""
-        return self.empty_notice() or render_notice(
+        """The page before any search: the GIFs shared most recently, when there are any."""
+        notice = self.empty_notice()
+        if notice:
+            return notice
+        recent = [hit_of(gif).to_dict() for gif in self.engine.recent_shares(RECENT_GIFS)]
+        if recent:
+            return render_results(recent, "Recently shared", more=False, url="", push=False)
+        return render_notice(
             "Search GIFs by what happens in them",
-            "Type a sentence and press Enter, or pick an example.",
+            "Type a sentence and press Enter, or pick a topic.",
         )
+
+    def share(self, gif_id: str, view: PageView) -> None:
+        """Remember that a GIF was shared (its URL copied) for the view's words."""
+        try:
+            self.engine.remember_share(gif_id, view.q)
+        except GifSearchError:
+            return  # an unknown id, or usage that can't be written: copying still works
 
     def show(
         self,
@@ -221,6 +235,8 @@ class SearchHandlers:
             started = time.perf_counter()
             hits = self.engine.search(request)
             latency_ms = (time.perf_counter() - started) * 1000
+            if request.text and not loaded:
+                self.remember_search(request.text)
         except EmptyQueryError:
             notice = render_notice(
                 "Type a sentence first", "Describe what happens in the GIF, e.g. “a dog runs”."
@@ -243,6 +259,13 @@ class SearchHandlers:
             push=push and not loaded,
         )
         return html, self.status_line(latency_ms, hits, stats), shown, new_view.to_state()
+
+    def remember_search(self, query: str) -> None:
+        """Remember a searched query (completion, trending terms); never fails a search."""
+        try:
+            self.engine.remember_search(query)
+        except GifSearchError:
+            return
 
     def api_search(
         self,
@@ -285,6 +308,15 @@ def heading(view: PageView) -> str:
         text = view.q.strip()
         parts.append(f"but “{text}”" if parts else f"Results for “{text}”")
     return ", ".join(parts)
+
+
+def shared_gif(event: object) -> str | None:
+    """The GIF id of a results-area "Copy URL" event, else None."""
+    if isinstance(event, Mapping):
+        shared = event.get("share")
+        if isinstance(shared, str) and GIF_ID_PATTERN.fullmatch(shared):
+            return shared
+    return None
 
 
 def view_after(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -86,9 +88,9 @@ def test_image_search_is_offered_only_for_a_clip_collection(
 def clip_app(clip_engine: SearchEngine) -> Iterator[str]:
     app = build_app(clip_engine)
     options = LaunchOptions(port=free_port(), uploads=True)
-    url = launch_app(app, options, prevent_thread_lock=True, quiet=True)
-    yield url.rstrip("/")
-    app.close()
+    server = launch_app(app, options, clip_engine)
+    yield server.url
+    server.close()
 
 
 def drop_image_and_read_first_card(url: str, image: Path, text: str = "") -> dict[str, object]:
@@ -136,3 +138,44 @@ def test_an_image_dropped_next_to_typed_words_searches_both(clip_app: str, query
             drop_image_and_read_first_card, clip_app, query_png, "a man is dancing"
         ).result()
     assert "GIFs like your image, but “a man is dancing”" in str(seen["heading"])
+
+
+@pytest.fixture(scope="module")
+def login_app(clip_engine: SearchEngine) -> Iterator[str]:
+    """The CLIP collection served with a login (uploads on: it searches by image)."""
+    app = build_app(clip_engine)
+    options = LaunchOptions(port=free_port(), uploads=True, auth=("user", "secret-password"))
+    server = launch_app(app, options, clip_engine)
+    yield server.url
+    server.close()
+
+
+def header_only_upload(url: str, declared: int) -> bytes:
+    """Send an upload's headers declaring `declared` bytes, no body; return the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"POST /gradio_api/upload HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {declared}\r\n"
+            "\r\n".encode()
+        )
+        return sock.recv(4096)
+
+
+def test_header_only_uploads_without_a_login_spend_no_upload_budget(
+    login_app: str, query_png: Path
+) -> None:
+    """The upload budget (256 MiB per 15 minutes) is charged by bytes received, not by a
+    declared size: 40 header-only uploads declaring 10 MB each, refused for want of a
+    login before a byte of their bodies is read, leave it whole for a logged-in user."""
+    for _ in range(40):
+        answer = header_only_upload(login_app, 10_000_000)
+        assert answer.startswith(b"HTTP/1.1 401")
+    with httpx.Client(base_url=login_app, timeout=30) as client:
+        login = client.post("/login", data={"username": "user", "password": "secret-password"})
+        assert login.status_code == 200
+        upload = client.post(
+            "/gradio_api/upload", files={"files": ("q.png", query_png.read_bytes(), "image/png")}
+        )
+        assert upload.status_code == 200, upload.text
+        assert upload.json()[0].endswith("q.png")

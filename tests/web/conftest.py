@@ -14,6 +14,7 @@ from ingest.job import IngestOptions, run_ingest
 from search_app.embedders.sbert import Embedder
 from search_app.retrieval.engine import SearchEngine
 from search_app.settings import Settings
+from search_app.web.server import RunningServer
 from tests.chroma_server import free_port
 from tests.conftest import SAMPLE_LINES, write_tsv
 from tests.local_http import body_route, serve_handlers, serve_routes
@@ -61,17 +62,28 @@ def filled_settings(root: Path, lines: list[str], loader: Callable) -> Settings:
 
 @dataclass(frozen=True)
 class LaunchedApp:
-    """A launched app: its URL, the Blocks object and the settings of its store."""
+    """A launched app: its URL, the Blocks object, the settings of its store and the
+    running server."""
 
     url: str
     app: object
     settings: Settings
+    server: RunningServer
+
+    def close(self) -> None:
+        """Stop the server."""
+        self.server.close()
 
 
 def launch(
-    settings: Settings, loader: Callable, minilm: Embedder, queue_max_size: int | None = None
+    settings: Settings,
+    loader: Callable,
+    minilm: Embedder,
+    queue_max_size: int | None = None,
+    **more: object,
 ) -> LaunchedApp:
-    """Build and launch the web app on a free localhost port, without blocking."""
+    """Build and launch the web app on a free localhost port, without blocking (more:
+    further LaunchOptions)."""
     from gifsearch.exercise_tab import ExerciseHandlers, exercises_tab
     from search_app.web.app import QUEUE_MAX_SIZE, LaunchOptions, build_app, launch_app
 
@@ -82,9 +94,10 @@ def launch(
         port=free_port(),
         blocked_paths=(str(settings.store_dir),),
         queue_max_size=queue_max_size or QUEUE_MAX_SIZE,
+        **more,  # type: ignore[arg-type]  # LaunchOptions' own fields, checked by it
     )
-    url = launch_app(app, options, prevent_thread_lock=True, quiet=True)
-    return LaunchedApp(url.rstrip("/"), app, settings)
+    server = launch_app(app, options, engine)
+    return LaunchedApp(server.url, app, settings, server)
 
 
 @pytest.fixture
@@ -112,7 +125,7 @@ def web_app(web_settings: Settings, cached_loader: Callable, minilm: Embedder) -
     """The web app over the web store, launched once per session."""
     launched = launch(web_settings, cached_loader, minilm)
     yield launched
-    launched.app.close()  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
+    launched.close()
 
 
 def animated_gif() -> bytes:
@@ -142,7 +155,7 @@ def xss_app(
     settings = filled_settings(tmp_path_factory.mktemp("xss"), lines, cached_loader)
     launched = launch(settings, cached_loader, minilm)
     yield launched
-    launched.app.close()  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
+    launched.close()
 
 
 LIVE_GIFS = [  # (file, background, shape, colour, description): GIFs that do load
@@ -176,7 +189,7 @@ def live_grid_app(
         settings = filled_settings(tmp_path_factory.mktemp("live"), lines, cached_loader)
         launched = launch(settings, cached_loader, minilm)
         yield launched
-        launched.app.close()  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
+        launched.close()
 
 
 @pytest.fixture(scope="session")
@@ -199,7 +212,7 @@ def dead_link_app(
     store.write_link_states([(row_id, state) for row_id in dead.description_ids])
     launched = launch(settings, cached_loader, minilm)
     yield launched
-    launched.app.close()  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
+    launched.close()
 
 
 @pytest.fixture(scope="session")
@@ -212,7 +225,7 @@ def slow_gif_app(
         settings = filled_settings(tmp_path_factory.mktemp("slow"), lines, cached_loader)
         launched = launch(settings, cached_loader, minilm)
         yield launched
-        launched.app.close()  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
+        launched.close()
 
 
 @pytest.fixture(scope="session")

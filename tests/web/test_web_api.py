@@ -7,6 +7,7 @@ import pytest
 from gradio_client import Client
 
 from search_app.errors import ConfigError
+from search_app.web.api.keys import ApiKeys
 from search_app.web.app import QUEUE_MAX_SIZE, LaunchOptions
 
 
@@ -70,10 +71,13 @@ def test_monitoring_endpoint_is_off(web_app) -> None:
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::"], ids=["any", "lan", "any6"])
-def test_public_host_needs_auth_or_insecure(host: str) -> None:
+def test_public_host_needs_a_login_and_api_keys_or_insecure(host: str) -> None:
     with pytest.raises(ConfigError, match="without a password"):
         LaunchOptions(host=host)
-    assert LaunchOptions(host=host, auth=("user", "secret")).host == host
+    with pytest.raises(ConfigError, match="without API keys"):
+        LaunchOptions(host=host, auth=("user", "secret"))
+    keys = ApiKeys(("k" * 24,))
+    assert LaunchOptions(host=host, auth=("user", "secret"), api_keys=keys).host == host
     assert LaunchOptions(host=host, insecure=True).insecure
 
 

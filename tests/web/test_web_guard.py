@@ -66,9 +66,9 @@ def watched_app(web_settings, cached_loader) -> Iterator[tuple[str, list[str]]]:
 
     engine.search = recorded  # type: ignore[method-assign]  # a recording double replaces search
     app = build_app(engine)
-    url = launch_app(app, LaunchOptions(port=free_port()), prevent_thread_lock=True, quiet=True)
-    yield url.rstrip("/"), asked
-    app.close()
+    server = launch_app(app, LaunchOptions(port=free_port()), engine)
+    yield server.url, asked
+    server.close()
 
 
 def test_a_page_on_another_origin_can_neither_upload_nor_search(

@@ -58,7 +58,7 @@ def tiny_queue_app(
     launched = launch(web_settings, cached_loader, minilm, queue_max_size=TINY_QUEUE)
     assert launched.app._queue.max_size == TINY_QUEUE  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
     yield launched
-    launched.app.close()  # type: ignore[attr-defined]  # LaunchedApp.app: a gr.Blocks typed object
+    launched.close()
 
 
 def searches(queries: list[str], count: int) -> list[str]:

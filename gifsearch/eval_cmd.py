@@ -115,6 +115,7 @@ def open_eval_source(spec: str, settings: Settings, progress: ProgressFactory) -
         settings.network_timeout_s,
         deadline_s=settings.download_deadline_s,
         progress=progress,
+        allow_private=settings.allow_private_urls,
     )
     if not source.has_descriptions:
         raise SourceError(

@@ -148,10 +148,24 @@ def positive_int(text: str) -> int:
     """argparse type: an integer of 1 or more."""
     try:
         value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    except ValueError:  # also for more digits than int() reads (4,300)
+        raise argparse.ArgumentTypeError(f"{shorten(repr(text))} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
+MAX_SEED = 2**63 - 1  # the sample's hash takes the seed as 8 bytes
+
+
+def seed_number(text: str) -> int:
+    """argparse type: a whole number a seed can be (8 bytes, signed)."""
+    try:
+        value = parse_number(int, text, "seed")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not -MAX_SEED - 1 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed {shorten(text)} is not from -2**63 to 2**63-1")
     return value
 
 
@@ -167,7 +181,7 @@ def add_sample_flags(parser: argparse.ArgumentParser, what: str = "rows to keep"
         f"(default: {DEFAULT_LIMIT_ROWS:,})",
     )
     size.add_argument("--all", action="store_true", help="keep every row")
-    parser.add_argument("--seed", type=int, default=0, help="sample seed (default: 0)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="sample seed (default: 0)")
 
 
 def environment_epilog(

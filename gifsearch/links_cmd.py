@@ -22,12 +22,14 @@ DEFAULT_RECHECK_AFTER = "7d"  # ingest.link_check.DEFAULT_RECHECK_AFTER_S, as a 
 def cmd_check_links(args: argparse.Namespace) -> int:
     """Check that each GIF's URL still loads as a GIF, and record it on the GIF's rows.
 
-    Each web GIF is fetched with the frames download's rules (http(s) only, 5 redirects at
-    most, the network timeout, 30 s and 20 MB at most, image/gif with a GIF signature), 8
-    at a time, reading only its first bytes. A GIF that answers with an error or something
-    that is not a GIF is recorded dead (the reason too), one that loads alive, each with
-    the time of the check; a timeout or network error changes nothing (the GIF is tried
-    again next run). GIFs checked within --recheck-after are skipped, local files always.
+    Each web GIF is fetched with the frames download's rules (http(s) only, public
+    addresses unless --allow-private-urls, 5 redirects at most, the network timeout, 30 s
+    and 20 MB at most, image/gif with a GIF signature), 8 at a time, reading only its
+    first 10 bytes. A GIF that answers with an error or something that is not a GIF is
+    recorded dead (the reason too), one that loads alive with its width and height, each
+    with the time of the check; a timeout or network error changes nothing (the GIF is
+    tried again next run). GIFs checked within --recheck-after are skipped, local files
+    always. Ctrl+C stops at once; a second Ctrl+C ends it even mid-cleanup.
 
     Examples:
       gifsearch check-links
@@ -50,7 +52,7 @@ def run_link_check(
 ) -> LinkReport:
     """Check the collection's links with a progress bar (unless quiet), naming each dead or
     unreached GIF on stderr when verbose; notices go to stderr. Shared with ingest."""
-    from ingest.link_check import UNREACHED_REASONS, check_links, offline_notice
+    from ingest.link_check import UNREACHED_REASONS, check_links, link_notices
 
     def on_failure(url: str, reason: str) -> None:
         if not verbose:
@@ -61,8 +63,7 @@ def run_link_check(
             notify(f"{url}: dead ({reason})")
 
     report = check_links(settings, options, tqdm_progress(not quiet), on_failure)
-    notice = offline_notice(report)
-    if notice:
+    for notice in link_notices(report):
         notify(notice)
     return report
 

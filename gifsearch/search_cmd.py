@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +38,10 @@ if TYPE_CHECKING:
 
 GROUPS = (SettingGroup.INDEX, SettingGroup.MODEL)
 CLI_DEFAULT_K = DEFAULT_K[FrontEnd.CLI]
+COMMAND = "search"
+# A word of the query that starts with a minus (-ball, or -"red ball" once the shell has
+# taken its quotes off): an exclusion, not a flag, unless the parser knows it as one.
+MINUS_WORD = re.compile(r"-[^\W\d_].*", re.S)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -58,6 +64,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from search_app.retrieval.engine import SearchEngine
     from search_app.text_table import format_hits
 
+    args.query = " ".join(args.query) or None  # its words, as the shell split them
     if args.query is None and args.image is None and args.like is None:
         args.parser.error("give a query, --image FILE or --like GIF_ID")
     settings = settings_from_args(args)
@@ -117,14 +124,49 @@ def with_match_note(hit: SearchHit) -> SearchHit:
     return replace(hit, description=f"{text}  [matched: {', '.join(hit.match_parts())}]")
 
 
+def keep_minus_words(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    """Return the search command's arguments with each -word of the query (one that is no
+    flag of parser) marked as a query word, so argparse doesn't take it for an unknown
+    flag (or -kitten for -k itten, "-kitten naps" too): a leading space, which the query's
+    cleaning drops. A phrase to leave out is quoted in the query: -"red ball"."""
+    options = parser._option_string_actions  # argparse keeps no public map of its flags
+    kept: list[str] = []
+    value_next = False
+    for number, token in enumerate(argv):
+        if token == "--":
+            return kept + list(argv[number:])
+        if value_next:
+            kept.append(token)
+            value_next = False
+        elif (
+            token not in options
+            and MINUS_WORD.fullmatch(token)
+            and not _short_with_value(token, options)
+        ):
+            kept.append(f" {token}")
+        else:
+            action = options.get(token)
+            value_next = action is not None and action.nargs != 0
+            kept.append(token)
+    return kept
+
+
+def _short_with_value(token: str, options: dict[str, argparse.Action]) -> bool:
+    """Whether token is a short flag glued to its number (-k5)."""
+    return token[:2] in options and token[2:].isdigit()
+
+
 def add_search_parser(commands: Commands) -> None:
     """Register `gifsearch search`."""
-    parser = add_command(commands, "search", cmd_search, "search GIFs by a sentence", GROUPS)
+    parser = add_command(commands, COMMAND, cmd_search, "search GIFs by a sentence", GROUPS)
     parser.add_argument(
-        "query", nargs="?", help='what happens in the GIF; -word / -"phrase" leave things out'
+        "query",
+        nargs="*",
+        help='what happens in the GIF; -word / -"phrase" leave things out (quote it, or not)',
     )
-    parser.add_argument("--image", metavar="FILE", help="find GIFs like this image or GIF (CLIP)")
-    parser.add_argument("--like", metavar="GIF_ID", help="find GIFs like this stored GIF")
+    by = parser.add_mutually_exclusive_group()  # SearchRequest takes one or the other
+    by.add_argument("--image", metavar="FILE", help="find GIFs like this image or GIF (CLIP)")
+    by.add_argument("--like", metavar="GIF_ID", help="find GIFs like this stored GIF")
     parser.add_argument(
         "--image-weight",
         type=request_number(float, check_fraction, "image weight", 0.0, 1.0),

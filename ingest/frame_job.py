@@ -2,7 +2,9 @@
 
 GIFs are fetched and their frames picked on a small thread pool (the work is mostly
 waiting on the network) one chunk ahead of the embedding, which runs on the calling
-thread. A GIF that fails to download or decode is counted by reason and skipped.
+thread. A GIF that fails to download or decode is counted by reason and skipped. Each
+frame row records its GIF's width and height, read from the GIF's first bytes. Ctrl+C
+cuts the downloads in flight, so an interrupted ingest stops at once.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.gif_fetch import fetch_gif, read_gif_file
+from ingest.gif_fetch import GIF_HEADER_BYTES, fetch_gif, gif_size, read_gif_file
 from ingest.gif_folder import file_url
-from ingest.http_download import DownloadError, DownloadLimits
+from ingest.http_download import Cancel, DownloadError, DownloadLimits
 from search_app.embedders.frames import (
     DEFAULT_FRAME_STRATEGY,
     DEFAULT_FRAMES_PER_GIF,
@@ -64,6 +66,15 @@ class GifTarget:
     path: Path | None = None
 
 
+@dataclass(frozen=True)
+class LoadedGif:
+    """A GIF's picked frames and its logical screen size (0 x 0: not a GIF header)."""
+
+    frames: SelectedFrames
+    width: int = 0
+    height: int = 0
+
+
 @dataclass
 class FrameTally:
     """What the frames step did: GIFs embedded, frames embedded, failures by reason."""
@@ -105,21 +116,24 @@ def split_done(
     return todo, len(targets) - len(todo)
 
 
-def load_frames(target: GifTarget, options: FrameOptions, limits: DownloadLimits) -> SelectedFrames:
+def load_frames(
+    target: GifTarget, options: FrameOptions, limits: DownloadLimits, cancel: Cancel | None = None
+) -> LoadedGif:
     """Fetch (or read) one GIF and pick its frames; raise DownloadError or ImageReadError."""
     if target.path is not None:
         data = read_gif_file(target.path, limits.max_bytes)
     else:
-        data = fetch_gif(target.url, limits)
-    return select_frames(open_image(data), options.strategy, options.per_gif)
+        data = fetch_gif(target.url, limits, cancel)
+    frames = select_frames(open_image(data), options.strategy, options.per_gif)
+    return LoadedGif(frames, *gif_size(data[:GIF_HEADER_BYTES]))
 
 
 def try_load_frames(
-    target: GifTarget, options: FrameOptions, limits: DownloadLimits
-) -> SelectedFrames | str:
-    """Return a GIF's picked frames, or the reason it failed (never raises)."""
+    target: GifTarget, options: FrameOptions, limits: DownloadLimits, cancel: Cancel | None = None
+) -> LoadedGif | str:
+    """Return a GIF's picked frames and size, or the reason it failed (never raises)."""
     try:
-        return load_frames(target, options, limits)
+        return load_frames(target, options, limits, cancel)
     except (DownloadError, ImageReadError) as exc:
         return exc.reason
     except Exception:  # anything else a hostile file makes Pillow raise: skip that GIF
@@ -139,24 +153,31 @@ def embed_frames(
     tally = FrameTally()
     started = time.perf_counter()
     chunks = [targets[i : i + FRAME_CHUNK_GIFS] for i in range(0, len(targets), FRAME_CHUNK_GIFS)]
-    with ThreadPoolExecutor(max_workers=FETCH_WORKERS, thread_name_prefix="gif-fetch") as pool:
+    cancel = Cancel()
+    pool = ThreadPoolExecutor(max_workers=FETCH_WORKERS, thread_name_prefix="gif-fetch")
 
-        def submit(chunk: Sequence[GifTarget]) -> list[Future[SelectedFrames | str]]:
-            return [pool.submit(try_load_frames, t, options, limits) for t in chunk]
+    def submit(chunk: Sequence[GifTarget]) -> list[Future[LoadedGif | str]]:
+        return [pool.submit(try_load_frames, t, options, limits, cancel) for t in chunk]
 
+    try:
         pending = submit(chunks[0]) if chunks else []
         for number, chunk in enumerate(chunks):
             outcomes = [future.result() for future in pending]
             pending = submit(chunks[number + 1]) if number + 1 < len(chunks) else []
             store_chunk(chunk, outcomes, embedder, store, options, tally, on_skip)
             tick(len(chunk))
+    except BaseException:  # Ctrl+C, or a failed write: cut the downloads in flight
+        cancel.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     tally.seconds = time.perf_counter() - started
     return tally
 
 
 def store_chunk(
     chunk: Sequence[GifTarget],
-    outcomes: Sequence[SelectedFrames | str],
+    outcomes: Sequence[LoadedGif | str],
     embedder: Embedder,
     store: GifStore,
     options: FrameOptions,
@@ -174,8 +195,9 @@ def store_chunk(
                 on_skip(target.url, outcome)
             continue
         framed.append(target.gif_id)
-        for slot, (index, image) in enumerate(zip(outcome.indices, outcome.images, strict=True)):
-            records.append(frame_record(target, options, outcome.frame_count, index, slot))
+        picked = outcome.frames
+        for slot, (index, image) in enumerate(zip(picked.indices, picked.images, strict=True)):
+            records.append(frame_record(target, options, outcome, index, slot))
             images.append(image)
     if not records:
         return
@@ -187,16 +209,18 @@ def store_chunk(
 
 
 def frame_record(
-    target: GifTarget, options: FrameOptions, frame_count: int, index: int, slot: int
+    target: GifTarget, options: FrameOptions, loaded: LoadedGif, index: int, slot: int
 ) -> FrameRecord:
-    """Return the stored record of one picked frame."""
+    """Return the stored record of one picked frame (with its GIF's size)."""
     return FrameRecord(
         url=target.url,
         gif_id=target.gif_id,
         source=target.source,
         frame_index=index,
-        frame_count=frame_count,
+        frame_count=loaded.frames.frame_count,
         frame_set=options.frame_set,
         slot=slot,
         path=str(target.path) if target.path else "",
+        width=loaded.width,
+        height=loaded.height,
     )

@@ -118,10 +118,13 @@ class IngestOptions:
         """How frames are picked."""
         return FrameOptions(self.frame_strategy, self.frames_per_gif)
 
-    def fetch_limits(self, network_timeout_s: float) -> DownloadLimits:
-        """Return the download limits, the timeout defaulting to network_timeout_s."""
+    def fetch_limits(self, network_timeout_s: float, allow_private: bool = False) -> DownloadLimits:
+        """Return the download limits, the timeout defaulting to network_timeout_s;
+        allow_private: loopback and private addresses may be reached."""
         timeout = self.gif_timeout_s if self.gif_timeout_s is not None else network_timeout_s
-        return DownloadLimits(timeout, self.gif_deadline_s, self.max_gif_bytes)
+        return DownloadLimits(
+            timeout, self.gif_deadline_s, self.max_gif_bytes, allow_private=allow_private
+        )
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,7 @@ class IngestJob:
                 options.source_format,
                 settings.download_deadline_s,
                 self.progress,
+                settings.allow_private_urls,
             )
         if source.notice:
             self.notice(source.notice)
@@ -258,7 +262,7 @@ class IngestJob:
         model = binding.model if settings.model == "auto" and binding else settings.model
         if binding and model != "auto" and not options.rebuild:
             asked = resolve_model_spec(model).name
-            check_binding(binding, asked, binding.dimension, settings.collection)
+            check_binding(binding, asked, None, settings.collection)
 
         want_frames = options.frames or not source.has_descriptions
         if want_frames and binding and binding.images is False and not options.rebuild:
@@ -383,7 +387,9 @@ class IngestJob:
                     embedder,
                     store,
                     self.options.frame_options,
-                    self.options.fetch_limits(settings.network_timeout_s),
+                    self.options.fetch_limits(
+                        settings.network_timeout_s, settings.allow_private_urls
+                    ),
                     self.progress(len(frame_todo), "frames"),
                     self.on_skipped_gif,
                 )

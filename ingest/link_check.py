@@ -3,34 +3,41 @@
 A web GIF is fetched under the frames download's rules (ingest/http_download.py, with
 ingest/gif_fetch.py's checks: http(s) only, checked redirects, timeouts, a deadline, a
 size cap, an accepted Content-Type and a GIF signature), but only its first bytes are
-read: the download stops as soon as the signature is in. Checks run on a small thread
-pool; the statuses are written from the calling thread, a batch at a time.
+read: the download stops as soon as the signature and the GIF's width and height are in
+(recorded with an alive GIF's state). Checks run on a small thread pool; the statuses are
+written from the calling thread, a batch at a time. Ctrl+C cuts the checks in flight
+(their connections are shut down), so the run, and its writer lock, end at once.
 
 A GIF is dead when the server's answer says so (http_error, not_gif, bad_redirect,
 too_large, bad_url). A timeout or a network error says as much about our own network as
 about the GIF (a machine offline would otherwise mark every GIF dead and empty the
 search), so it changes nothing: the GIF keeps the status it had, a GIF never checked
-stays shown, and both are tried again on the next run. Local (file://) GIFs of a folder
-source are not checked.
+stays shown, and both are tried again on the next run; so does a GIF on a loopback or
+private address while those may not be reached (ingest/reach.py). Local (file://) GIFs
+of a folder source are not checked. A check time in the future (a damaged row, a clock
+set wrong) is not believed: the GIF is due.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 
-from ingest.gif_fetch import GIF_SIGNATURES, check_gif_type, check_signature
+from ingest.gif_fetch import GIF_HEADER_BYTES, check_gif_type, check_signature, gif_size
 from ingest.http_download import (
     UNREACHED_FAILURES,
+    Cancel,
     DownloadError,
     DownloadLimits,
     stream_download,
 )
+from ingest.reach import ALLOW_HINT
 from search_app.errors import ConfigError
 from search_app.records import GifLinks, LinkState, LinkStatus, RowKind
 from search_app.settings import Settings
@@ -45,9 +52,11 @@ DAY_S = 24 * HOUR_S
 # A week: TGIF's links die over months, not days, and a collection of 20,000 GIFs takes
 # minutes to check; a GIF that dies in between still shows as a placeholder tile.
 DEFAULT_RECHECK_AFTER_S = 7 * DAY_S
-UNREACHED_REASONS = UNREACHED_FAILURES  # not the GIF's fault: status kept
-DEAD_REASONS = ("http_error", "not_gif", "bad_redirect", "too_large", "bad_url")
-SIGNATURE_BYTES = max(len(signature) for signature in GIF_SIGNATURES)
+MAX_RECHECK_AFTER_DAYS = 3_650  # ten years: a longer age means never, and overflows a clock
+PRIVATE_ADDRESS = "private_address"
+# Not the GIF's fault (our network, or our own reach policy): its status is kept.
+UNREACHED_REASONS = (*UNREACHED_FAILURES, PRIVATE_ADDRESS)
+DEAD_REASONS = ("http_error", "not_gif", "bad_redirect", "too_large", "bad_url", "bad_encoding")
 REQUEST_HEADERS = {"User-Agent": "gifsearch (link check)", "Accept": "image/gif"}
 LOCAL_SCHEME = "file:"
 AGE = re.compile(r"(\d+(?:\.\d*)?)\s*([dh]?)", re.IGNORECASE)
@@ -73,13 +82,16 @@ class LinkCheckOptions:
 
     def limits_for(self, settings: Settings) -> DownloadLimits:
         """Return the limits of one check."""
-        return self.limits or DownloadLimits(timeout_s=settings.network_timeout_s)
+        return self.limits or DownloadLimits(
+            timeout_s=settings.network_timeout_s, allow_private=settings.allow_private_urls
+        )
 
 
 @dataclass(frozen=True)
 class LinkReport:
     """What a link check did: GIFs checked, found alive, dead and unreached (by reason),
-    skipped (checked recently, or local files), rows written and seconds taken."""
+    skipped (checked recently, or local files), rows written and seconds taken;
+    answered: checks a server answered (took the connection), whatever came of them."""
 
     collection: str
     gifs: int
@@ -92,6 +104,7 @@ class LinkReport:
     rows_updated: int
     recheck_after_s: float | None  # None: every GIF was due (check_all)
     seconds: float
+    answered: int = 0
 
     @property
     def dead_total(self) -> int:
@@ -109,7 +122,19 @@ class _Tally:
     alive: int = 0
     dead: Counter[str] = field(default_factory=Counter)
     unreached: Counter[str] = field(default_factory=Counter)
+    answered: int = 0
     rows: int = 0
+
+
+@dataclass(frozen=True)
+class LinkProbe:
+    """One check's outcome: why the GIF is not alive ("" when it is), whether a server
+    answered, and the GIF's width and height from its first bytes (0 when not read)."""
+
+    reason: str
+    answered: bool = False
+    width: int = 0
+    height: int = 0
 
 
 def parse_age(text: str) -> float:
@@ -118,7 +143,12 @@ def parse_age(text: str) -> float:
     if not match:
         raise ConfigError(f"{text[:40]!r} is not an age: use days or hours, e.g. 7d or 12h")
     number, unit = float(match.group(1)), match.group(2).lower()
-    return number * (HOUR_S if unit == "h" else DAY_S)
+    seconds = number * (HOUR_S if unit == "h" else DAY_S)
+    if not math.isfinite(seconds) or seconds > MAX_RECHECK_AFTER_DAYS * DAY_S:
+        raise ConfigError(
+            f"{text[:40]!r} is too long an age: use at most {MAX_RECHECK_AFTER_DAYS:,} days"
+        )
+    return seconds
 
 
 def format_age(seconds: float) -> str:
@@ -129,32 +159,46 @@ def format_age(seconds: float) -> str:
     return f"{hours:g} hour" + ("s" if hours != 1 else "")
 
 
-def check_link(url: str, limits: DownloadLimits) -> str:
-    """Return "" when url loads as a GIF, else why not (a download failure reason).
-
-    Only the first bytes are read: the download stops once the GIF signature is in.
-    """
+def probe_link(url: str, limits: DownloadLimits, cancel: Cancel | None = None) -> LinkProbe:
+    """Check whether url loads as a GIF, reading only its first bytes (the download stops
+    once its signature, width and height are in); never raises for a failed download."""
     head = bytearray()
 
     def take(chunk: bytes) -> bool:
-        head.extend(chunk[: SIGNATURE_BYTES - len(head)])
-        return len(head) >= SIGNATURE_BYTES
+        head.extend(chunk[: GIF_HEADER_BYTES - len(head)])
+        return len(head) >= GIF_HEADER_BYTES
 
     try:
         stream_download(
-            url, limits, take, check_gif_type, REQUEST_HEADERS, chunk_bytes=SIGNATURE_BYTES
+            url,
+            limits,
+            take,
+            check_gif_type,
+            REQUEST_HEADERS,
+            chunk_bytes=GIF_HEADER_BYTES,
+            cancel=cancel,
         )
+    except DownloadError as exc:
+        return LinkProbe(exc.reason, exc.reached)
+    try:
         check_signature(bytes(head), url)
     except DownloadError as exc:
-        return exc.reason
-    return ""
+        return LinkProbe(exc.reason, answered=True)
+    return LinkProbe("", True, *gif_size(bytes(head)))
+
+
+def check_link(url: str, limits: DownloadLimits) -> str:
+    """Return "" when url loads as a GIF, else why not (a download failure reason)."""
+    return probe_link(url, limits).reason
 
 
 def is_due(gif: GifLinks, now: float, options: LinkCheckOptions) -> bool:
-    """Return whether a GIF is to be checked now (never checked, or checked too long ago)."""
+    """Return whether a GIF is to be checked now: never checked, checked too long ago, or
+    "checked" in the future (a damaged row or a wrong clock: not to be believed)."""
     if options.check_all or not gif.checked_at or not gif.link:
         return True
-    return now - gif.checked_at >= options.recheck_after_s
+    age = now - gif.checked_at
+    return age < 0 or age >= options.recheck_after_s
 
 
 def check_links(
@@ -187,14 +231,15 @@ def check_links(
         limits = options.limits_for(settings)
         tick = progress(len(due), "links")
         pending: list[tuple[GifLinks, LinkState]] = []
-        for gif, reason in run_checks(due, limits):
-            state = record_outcome(gif, reason, int(clock()), tally, on_failure)
-            if state is not None:
-                pending.append((gif, state))
-            if len(pending) >= WRITE_BATCH_GIFS:
-                tally.rows += write_states(store, pending)
-                pending = []
-            tick(1)
+        with closing(run_checks(due, limits)) as checks:  # on Ctrl+C too: checks are cut
+            for gif, probe in checks:
+                state = record_outcome(gif, probe, int(clock()), tally, on_failure)
+                if state is not None:
+                    pending.append((gif, state))
+                if len(pending) >= WRITE_BATCH_GIFS:
+                    tally.rows += write_states(store, pending)
+                    pending = []
+                tick(1)
         tally.rows += write_states(store, pending)
     return LinkReport(
         collection=store.collection_name,
@@ -208,44 +253,57 @@ def check_links(
         rows_updated=tally.rows,
         recheck_after_s=None if options.check_all else options.recheck_after_s,
         seconds=time.perf_counter() - started,
+        answered=tally.answered,
     )
 
 
-def run_checks(gifs: Sequence[GifLinks], limits: DownloadLimits) -> Iterator[tuple[GifLinks, str]]:
-    """Check gifs on a thread pool; yield (GIF, reason or "") as each check ends.
+def run_checks(
+    gifs: Sequence[GifLinks], limits: DownloadLimits
+) -> Generator[tuple[GifLinks, LinkProbe], None, None]:
+    """Check gifs on a thread pool; yield (GIF, its probe) as each check ends.
 
-    Only a few checks per worker are queued at a time, so an interrupted run stops soon.
+    Only a few checks per worker are queued at a time, and when the caller stops early
+    (Ctrl+C) the checks in flight are cut (their connections shut down) and the queued
+    ones dropped, so the run ends at once instead of waiting out each deadline.
     """
     queue = iter(gifs)
-    with ThreadPoolExecutor(max_workers=LINK_WORKERS, thread_name_prefix="link-check") as pool:
-        running: dict[Future[str], GifLinks] = {}
+    cancel = Cancel()
+    pool = ThreadPoolExecutor(max_workers=LINK_WORKERS, thread_name_prefix="link-check")
+    running: dict[Future[LinkProbe], GifLinks] = {}
 
-        def fill() -> None:
-            while len(running) < LINK_WORKERS * IN_FLIGHT_PER_WORKER:
-                gif = next(queue, None)
-                if gif is None:
-                    return
-                running[pool.submit(check_link, gif.url, limits)] = gif
+    def fill() -> None:
+        while len(running) < LINK_WORKERS * IN_FLIGHT_PER_WORKER:
+            gif = next(queue, None)
+            if gif is None:
+                return
+            running[pool.submit(probe_link, gif.url, limits, cancel)] = gif
 
+    try:
         fill()
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 yield running.pop(future), future.result()
             fill()
+    finally:
+        if running:  # stopped early: interrupted, or the caller gave up
+            cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def record_outcome(
     gif: GifLinks,
-    reason: str,
+    probe: LinkProbe,
     checked_at: int,
     tally: _Tally,
     on_failure: FailureHandler | None,
 ) -> LinkState | None:
     """Count one check's outcome; return the state to record (None: leave the GIF as is)."""
+    reason = probe.reason
+    tally.answered += probe.answered
     if not reason:
         tally.alive += 1
-        return LinkState(LinkStatus.ALIVE, checked_at)
+        return LinkState(LinkStatus.ALIVE, checked_at, width=probe.width, height=probe.height)
     if on_failure:
         on_failure(gif.url, reason)
     if reason in UNREACHED_REASONS:
@@ -294,11 +352,20 @@ def format_link_report(report: LinkReport) -> str:
     )
 
 
-def offline_notice(report: LinkReport) -> str:
-    """Return a notice when no check reached any server (our network may be down), or ""."""
-    if report.unreached_total and not report.alive and not report.dead_total:
-        return (
-            f"none of the {report.unreached_total} GIFs checked could be reached (timeouts or "
-            "network errors): is this machine offline? nothing was marked dead"
+def link_notices(report: LinkReport) -> list[str]:
+    """Return the notices a report calls for: GIFs on private addresses left unchecked,
+    and, when no server answered at all (our network may be down), that question."""
+    notices = []
+    private = report.unreached.get(PRIVATE_ADDRESS, 0)
+    if private:
+        notices.append(
+            f"{private} GIF(s) point at a loopback or private address, which the link "
+            f"checker doesn't reach (their status is kept): {ALLOW_HINT}"
         )
-    return ""
+    if report.unreached_total > private and not report.answered:
+        notices.append(
+            f"none of the {report.unreached_total - private} GIFs checked could be reached "
+            "(no server answered: timeouts or network errors): is this machine offline? "
+            "nothing was marked dead"
+        )
+    return notices

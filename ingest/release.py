@@ -23,6 +23,7 @@ from ingest.http_download import (
     shown,
     stream_download,
 )
+from ingest.reach import names_private_host
 from ingest.source_spec import BUNDLED_SOURCE, TGIF_SOURCE
 from search_app.embedders.sbert import probe_host
 from search_app.errors import IntegrityError, NetworkUnavailableError, SourceError, first_line
@@ -66,10 +67,16 @@ def fetch_url(
     timeout_s: float,
     deadline_s: float = DEFAULT_DOWNLOAD_DEADLINE_S,
     progress: ProgressFactory | None = None,
+    allow_private: bool = False,
 ) -> Fetched:
-    """Download a source URL into the cache (every time: a grown set must be seen)."""
+    """Download a source URL into the cache (every time: a grown set must be seen).
+
+    The user typed it: a URL naming a local or private host as written (localhost,
+    192.168.1.5) may reach such addresses without allow_private (ingest/reach.py).
+    """
     target = cache_dir / "downloads" / hashlib.sha256(url.encode()).hexdigest()[:16]
-    limits = DownloadLimits(timeout_s, deadline_s, MAX_SOURCE_BYTES)
+    allow_private = allow_private or names_private_host(url)
+    limits = DownloadLimits(timeout_s, deadline_s, MAX_SOURCE_BYTES, allow_private=allow_private)
     download(url, target, limits, progress=progress)
     return Fetched(path=target, label=url)
 
@@ -81,13 +88,15 @@ def fetch_tgif(
     blob_sha1: str = TGIF_BLOB_SHA1,
     deadline_s: float = DEFAULT_DOWNLOAD_DEADLINE_S,
     progress: ProgressFactory | None = None,
+    allow_private: bool = False,
 ) -> Fetched:
     """Return the cached TGIF release, downloading it once; else the bundled sample."""
     cached = cache_dir / TGIF_FILE_NAME
     if cached.is_file():
         return Fetched(path=cached, label=TGIF_SOURCE)
     try:
-        limits = DownloadLimits(timeout_s, deadline_s, MAX_SOURCE_BYTES)
+        private = allow_private or names_private_host(url)  # a release mirror on this network
+        limits = DownloadLimits(timeout_s, deadline_s, MAX_SOURCE_BYTES, allow_private=private)
         download(url, cached, limits, expected_blob_sha1=blob_sha1, progress=progress)
     except (NetworkUnavailableError, IntegrityError) as exc:
         return Fetched(

@@ -196,18 +196,26 @@ def open_source(
     source_format: SourceFormat | None = None,
     deadline_s: float = DEFAULT_DOWNLOAD_DEADLINE_S,
     progress: ProgressFactory | None = None,
+    allow_private: bool = False,
 ) -> Source:
     """Return the Source a --source value names: 'tgif' (the release; the bundled sample
     when offline), 'tgif-sample', an http(s) URL, a folder of GIFs or a file. A download
-    waits timeout_s for each connect and read, deadline_s in all."""
+    waits timeout_s for each connect and read, deadline_s in all; allow_private lets it
+    reach loopback and private addresses (ingest/reach.py)."""
     fields = fields or FieldMapping()
     if spec == TGIF_SOURCE:
-        fetched = fetch_tgif(cache_dir, timeout_s, deadline_s=deadline_s, progress=progress)
+        fetched = fetch_tgif(
+            cache_dir,
+            timeout_s,
+            deadline_s=deadline_s,
+            progress=progress,
+            allow_private=allow_private,
+        )
         return TsvSource(fetched.path, fetched.label, fetched.notice)
     if spec == BUNDLED_SOURCE:
         return TsvSource(bundled_sample_path(), BUNDLED_SOURCE)
     if spec.startswith(("http://", "https://")):
-        fetched = fetch_url(spec, cache_dir, timeout_s, deadline_s, progress)
+        fetched = fetch_url(spec, cache_dir, timeout_s, deadline_s, progress, allow_private)
         kind = FORMATS[format_of(spec, source_format)]
         return kind(fetched.path, fetched.label, fetched.notice, fields)
     if "://" in spec or spec.startswith(("javascript:", "data:")):

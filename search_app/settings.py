@@ -32,6 +32,9 @@ DEFAULT_PORT = 7860
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_NETWORK_TIMEOUT_S = 5.0
 DEFAULT_DOWNLOAD_DEADLINE_S = 600.0  # the TGIF release (18.7 MB) at 32 KB/s
+# Upper bounds: a timer can't wait an infinite or astronomic time (1e308 s overflowed one).
+MAX_NETWORK_TIMEOUT_S = 3_600.0  # an hour for one connect or read
+MAX_DOWNLOAD_DEADLINE_S = 86_400.0  # a day for one download
 MODEL_CHOICES_HINT = "auto, clip, minilm, a sentence-transformers name or a local path"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -136,8 +139,13 @@ def _at_least(low: float) -> Callable[[float], str | None]:
     return lambda value: None if value >= low else f"must be {low:g} or more"
 
 
-def _positive_seconds(value: float) -> str | None:
-    return None if value > 0 else "must be above 0 s"
+def _seconds_up_to(most: float) -> Callable[[float], str | None]:
+    def check(value: float) -> str | None:
+        if not value > 0:  # nan too
+            return "must be above 0 s"
+        return None if value <= most else f"must be {most:,g} s at most"
+
+    return check
 
 
 def port_problem(port: int) -> str | None:
@@ -233,7 +241,7 @@ class Settings:
         group=SettingGroup.NETWORK,
         metavar="SECONDS",
         label="network timeout",
-        check=_positive_seconds,
+        check=_seconds_up_to(MAX_NETWORK_TIMEOUT_S),
     )
     download_deadline_s: float = setting(
         DEFAULT_DOWNLOAD_DEADLINE_S,
@@ -243,7 +251,15 @@ class Settings:
         group=SettingGroup.NETWORK,
         metavar="SECONDS",
         label="download deadline",
-        check=_positive_seconds,
+        check=_seconds_up_to(MAX_DOWNLOAD_DEADLINE_S),
+    )
+    allow_private_urls: bool = setting(
+        False,
+        help="let the link checker and downloads reach loopback and private addresses "
+        "(GIFs on this machine or the local network); off, a GIF URL or redirect there is "
+        "refused",
+        env="GIFSEARCH_ALLOW_PRIVATE_URLS",
+        group=SettingGroup.NETWORK,
     )
     # Chroma server mode: when chroma_host is set every command uses Chroma's HttpClient.
     chroma_host: str | None = setting(
@@ -322,7 +338,9 @@ def validate(instance: object) -> None:
         problem = info.check(value)
         if problem:
             label = info.label or item.name.replace("_", " ")
-            raise ConfigError(f"{label} {shorten(repr(value))} {problem}")
+            # An environment-only setting is a secret (a password): never repeat its value.
+            shown = "" if info.env_only else f" {shorten(repr(value))}"
+            raise ConfigError(f"{label}{shown} {problem}")
 
 
 def parse_number(kind: type[Number], raw: str, where: str) -> Number:

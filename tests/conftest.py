@@ -16,6 +16,10 @@ _SESSION_CACHE = tempfile.mkdtemp(prefix="gifsearch-test-cache-")
 atexit.register(shutil.rmtree, _SESSION_CACHE, True)
 os.environ["XDG_CACHE_HOME"] = _SESSION_CACHE
 os.environ["GIFSEARCH_CACHE_DIR"] = os.path.join(_SESSION_CACHE, "gifsearch")
+# The tests' GIF servers (tests/local_http.py) listen on 127.0.0.1, which the link checker
+# and the downloads refuse by default (ingest/reach.py): commands run by the tests may
+# reach it. Settings made in tests say so themselves; the reach tests unset this.
+os.environ["GIFSEARCH_ALLOW_PRIVATE_URLS"] = "1"
 
 import uuid  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
@@ -96,6 +100,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         model="minilm",
         device="cpu",
         network_timeout_s=2.0,
+        allow_private_urls=True,  # the tests' GIF servers are on 127.0.0.1
     )
     return backend_settings(request, base)
 

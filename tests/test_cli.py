@@ -86,6 +86,41 @@ def test_search_json(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
 
 
+# A query's -words wherever they stand (issue 22, case 18: "-ball a dog" was refused as an
+# unknown flag unless written after --); (argv after "search", the same query quoted whole)
+MINUS_WORDS = {
+    "leading": (["-ball", "a", "dog", "plays"], "a dog plays -ball"),
+    "leading-quoted": (["-ball a dog plays"], "a dog plays -ball"),
+    "trailing-words": (["a", "dog", "plays", "-ball", "-cat"], "a dog plays -ball -cat"),
+    "like-a-short-flag": (["a", "dog", "plays", "-kitten", "-happy"],
+                          "a dog plays -kitten -happy"),
+    "phrase": (["a", "dog", "plays", '-"red ball"'], 'a dog plays -"red ball"'),
+    "leading-kitten-quoted": (["-kitten plays with a dog"], "plays with a dog -kitten"),
+    "between-flags": (["-k", "4", "-ball", "a", "dog", "--json"], "a dog -ball"),
+    "after-dashes": (["a", "dog", "--", "-ball"], "a dog -ball"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(MINUS_WORDS), ids=list(MINUS_WORDS))
+def test_a_querys_minus_words_are_query_words_wherever_they_stand(
+    store: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    words, quoted = MINUS_WORDS[case]
+    flags = ["--store", str(store), "--json"]
+    k = ["-k", "4"] if "-k" not in words else []
+    code, out, err = run(["search", *flags, *k, *words], capsys)
+    assert code == 0 and "Traceback" not in err, err
+    code, expected, _ = run(["search", quoted, *flags, "-k", "4"], capsys)
+    assert code == 0 and json.loads(out) == json.loads(expected) and len(json.loads(out)) == 4
+
+
+def test_a_glued_short_flag_is_still_a_flag(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["search", "a", "dog", "-k3", "--store", str(store), "--json"], capsys)
+    assert code == 0 and len(json.loads(out)) == 3
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -171,6 +171,13 @@ def lying_length_route(handler) -> None:
     handler.wfile.write((b"https://x.test/l.gif\ta lie .\n" * 20)[:412])
 
 
+def no_location_route(handler) -> None:
+    """A redirect that says nowhere to go."""
+    handler.send_response(302)
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+
+
 def redirect_route(location: str) -> Callable:
     def route(handler) -> None:
         handler.send_response(302)
@@ -183,12 +190,15 @@ def redirect_route(location: str) -> Callable:
 
 @dataclass(frozen=True)
 class Case:
-    """A hostile command: its flags (given the store and a scratch dir), expected exit
-    code, and the parts its one line must hold."""
+    """A hostile command: its flags (given the store, a scratch dir and the hostile
+    server's URL), expected exit code, the parts its one line must hold (and must not:
+    a secret, a wrong figure), and the environment it runs in."""
 
     argv: Callable[[Settings, Path, str], list[str]]
     code: int
     says: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    not_says: tuple[str, ...] = ()
 
 
 def ingest_args(settings: Settings, source: str, *more: str) -> list[str]:
@@ -238,12 +248,95 @@ HOSTILE = {
     "store-is-a-file": Case(
         lambda s, t, u: ["search", "a dog", "--store", str(s.store_dir / "chroma.sqlite3")], 2,
         ("is a file, not a directory",)),
+    # Round 3 (issue 22). 1: a compression bomb as a source: its 64 MiB of zeros are
+    # written out a piece at a time (one line over 64 KiB: nothing usable); stacked and
+    # unoffered encodings are refused before a byte is unpacked.
+    "source-bomb-br": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/bomb-br.tsv"), 1, ("no usable rows",)),
+    "source-bomb-gzip-gzip": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/bomb-gzip-gzip.tsv"), 1,
+        ("download failed", "stacked encodings (gzip, gzip) are refused")),
+    "source-zstd": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/zstd.tsv"), 1,
+        ("download failed", "'zstd' was not offered")),
+    # 6: a malformed login is refused without repeating it
+    "auth-malformed": Case(
+        lambda s, t, u: ["serve", "--store", str(s.store_dir)], 1,
+        ("GIFSEARCH_AUTH is not accepted", "user:password"),
+        env=(("GIFSEARCH_AUTH", "admin-hunter2"),), not_says=("hunter2",)),
+    "auth-empty-password": Case(
+        lambda s, t, u: ["serve", "--store", str(s.store_dir)], 1,
+        ("GIFSEARCH_AUTH is not accepted",),
+        env=(("GIFSEARCH_AUTH", "hunter2:"),), not_says=("hunter2",)),
+    # 8, 9: every exclusion counts (more than 10: refused, not dropped); --image or --like
+    "query-11-exclusions": Case(
+        lambda s, t, u: search_args(s, "a dog -a -b -c -d -e -f -g -h -i -jj -dog"), 1,
+        ("leaves out 11 words or phrases", "keep it to 10")),
+    "image-and-like": Case(
+        lambda s, t, u: search_args(s, "x", "--image", str(t / "x.png"), "--like", "0" * 32),
+        2, ("argument --like: not allowed with argument --image",)),
+    # 11: infinite, not-a-number and huge numbers, in variables and flags
+    "timeout-inf": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir)], 1,
+        ("GIFSEARCH_NETWORK_TIMEOUT_S='inf' is not a finite number",),
+        env=(("GIFSEARCH_NETWORK_TIMEOUT_S", "inf"),)),
+    "timeout-minus-inf": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir)], 1,
+        ("GIFSEARCH_NETWORK_TIMEOUT_S='-inf' is not a finite number",),
+        env=(("GIFSEARCH_NETWORK_TIMEOUT_S", "-inf"),)),
+    "timeout-nan": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir)], 1,
+        ("GIFSEARCH_NETWORK_TIMEOUT_S='nan' is not a finite number",),
+        env=(("GIFSEARCH_NETWORK_TIMEOUT_S", "nan"),)),
+    "timeout-1e308": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir)], 1,
+        ("network timeout 1e+308 must be 3,600 s at most",),
+        env=(("GIFSEARCH_NETWORK_TIMEOUT_S", "1e308"),)),
+    "timeout-flag-1e308": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir), "--network-timeout",
+                         "1e308"], 2, ("'1e308' must be 3,600 s at most",)),
+    "deadline-inf": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/lying.tsv"), 1,
+        ("GIFSEARCH_DOWNLOAD_DEADLINE_S='inf' is not a finite number",),
+        env=(("GIFSEARCH_DOWNLOAD_DEADLINE_S", "inf"),)),
+    "deadline-1e300": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/lying.tsv"), 1,
+        ("download deadline 1e+300 must be 86,400 s at most",),
+        env=(("GIFSEARCH_DOWNLOAD_DEADLINE_S", "1e300"),)),
+    "recheck-after-310-digits": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir), "--recheck-after",
+                         "1" * 310], 2, ("is too long an age", "at most 3,650 days")),
+    "recheck-after-1e400h": Case(
+        lambda s, t, u: ["check-links", "--store", str(s.store_dir), "--recheck-after",
+                         "1" + "0" * 400 + "h"], 2, ("is too long an age",)),
+    "seed-20-digits": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/lying.tsv", "--seed", "9" * 20), 2,
+        ("seed", "is not from -2**63 to 2**63-1")),
+    "limit-5000-digits": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/lying.tsv", "--limit", "9" * 5000), 2,
+        ("is not a whole number",)),
+    # 14: messages that said the wrong thing
+    "query-a-quote": Case(lambda s, t, u: search_args(s, '"'), 1, ("the query is empty",),
+                          not_says=("only leaves things out",)),
+    "min-score-1.0000001": Case(
+        lambda s, t, u: search_args(s, "a dog", "--min-score", "1.0000001"), 2,
+        ("min score 1.0000001 is out of range: use -1 to 1",)),
+    "clip-on-minilm": Case(
+        lambda s, t, u: search_args(s, "a dog", "--model", "clip"), 1,
+        ("was built with sentence-transformers/all-MiniLM-L6-v2 (384-d), not "
+         "sentence-transformers/clip-ViT-B-32;", "use --model minilm"),
+        not_says=("clip-ViT-B-32 (384-d)",)),
+    "source-redirect-without-location": Case(
+        lambda s, t, u: ingest_args(s, f"{u}/no-location.tsv"), 1,
+        ("download failed", "redirects without a Location"),
+        not_says=("too many redirects",)),
 }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def hostile_server() -> Iterator[str]:
     """Routes that misbehave: a trickle, a lying length, redirects to ftp and to itself."""
+    from tests.hostile_http import bomb_body, encoded_route, zstd_body
     from tests.local_http import serve_handlers
 
     routes = {
@@ -251,7 +344,12 @@ def hostile_server() -> Iterator[str]:
         "/lying.tsv": lying_length_route,
         "/to-ftp.tsv": redirect_route("ftp://127.0.0.1:1/rows.tsv"),
         "/loop.tsv": redirect_route("/loop.tsv"),
+        "/no-location.tsv": no_location_route,
+        "/zstd.tsv": encoded_route(zstd_body(), "zstd", "text/tab-separated-values"),
     }
+    for name in ("br", "gzip-gzip"):
+        header, body = bomb_body(name)
+        routes[f"/bomb-{name}.tsv"] = encoded_route(body, header, "text/tab-separated-values")
     with serve_handlers(routes) as (base, _):
         yield base
 
@@ -267,6 +365,8 @@ def test_hostile_commands_fail_in_one_line_and_change_nothing(
 ) -> None:
     monkeypatch.setenv("GIFSEARCH_CACHE_DIR", str(tmp_path / "cache"))
     expected = HOSTILE[case]
+    for name, value in expected.env:
+        monkeypatch.setenv(name, value)
     before = sorted(GifStore(store).read_all(), key=lambda r: r.row_id)
     argv = expected.argv(store, tmp_path, hostile_server)
     capsys.readouterr()
@@ -283,6 +383,8 @@ def test_hostile_commands_fail_in_one_line_and_change_nothing(
     assert "Traceback" not in err and len(err) < 600  # nothing echoed back unbounded
     for part in expected.says:
         assert part in err, err
+    for part in expected.not_says:
+        assert part not in err, err
     assert time.monotonic() - started < 30  # nothing hangs
     with hold_writer_lock(store.store_dir):  # the lock was released
         pass
@@ -302,6 +404,43 @@ def test_stored_terminal_escapes_are_printed_as_text(
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "\x7f" not in out
     assert "\\x1b[2J\\x1b]0;PWNED\\x07" in out
+
+
+# Damaged row metadata (round 3, case 10): values another tool, or a damaged database,
+# left in a row's metadata are read as unknown, never a ValueError.
+DAMAGED_METADATA = [
+    {"link_checked_at": "abc", "frame_index": "x", "width": "wide", "height": -3},
+    {"link_checked_at": 1e300, "frame_index": 1.5, "width": float("inf"), "link": 5},
+    {"link_checked_at": True, "frame_index": -1, "height": "", "link_reason": 7},
+    {"link_checked_at": 2.5, "frame_index": 2**70, "gif_id": 12, "source": None},
+]
+
+
+def test_damaged_row_metadata_is_read_as_unknown(
+    store: Settings, capsys: pytest.CaptureFixture[str], minilm: Embedder
+) -> None:
+    from search_app.retrieval.engine import SearchEngine
+    from search_app.retrieval.request import SearchRequest
+
+    gif_store = GifStore(store)
+    rows = gif_store.read_all()
+    collection = gif_store.client.get_collection(gif_store.collection_name)
+    collection.update(
+        ids=[r.row_id for r in rows],
+        metadatas=[{k: v for k, v in DAMAGED_METADATA[n % 4].items() if v is not None}
+                   for n in range(len(rows))],
+    )  # fmt: skip
+    read = GifStore(store).read_all()
+    assert {(r.link_checked_at, r.frame_index, r.width, r.height) for r in read} == {
+        (0, None, 0, 0)
+    }
+    capsys.readouterr()
+    assert main(search_args(store, "a dog runs", "-k", "3", "--json")) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and out.count('"url"') == 3
+    engine = SearchEngine.open(store, loader=lambda model, s: minilm)
+    for _ in range(2):  # the second query reads every row into the catalog
+        assert len(engine.search(SearchRequest("a dog runs", k=3))) == 3
 
 
 def test_auto_model_honours_hf_hub_offline_at_once() -> None:
@@ -333,7 +472,7 @@ def saved_store(tmp_path_factory: pytest.TempPathFactory, minilm: Embedder) -> P
 
 
 def index_dirs(store_dir: Path) -> list[Path]:
-    from search_app.store.health import segment_dirs
+    from search_app.store.index_files import segment_dirs
 
     return [d for d in segment_dirs(store_dir) if (d / "header.bin").exists()]
 
@@ -439,6 +578,122 @@ def test_damaged_store_is_one_line_naming_the_file_and_rebuild_recovers(
         line.decode().rstrip("\n").split("\t")[1] for line in GOOD
     )
     assert main(search_args(settings, "a dog runs", "-k", "3")) == 0
+
+
+# --- A garbled vector index (round 3, case 2): hnswlib trusts its files, so a garbled
+# neighbour list or entry point made the process die of SIGSEGV without a word. Each
+# variant runs in a new process (a crash would not take pytest down): one line naming the
+# file and --rebuild, or, where what is garbled can't crash anything, an answer.
+
+HEADER_FIELDS = {"entry_point": (56, "<I"), "max_level": (52, "<i"), "max_m0": (68, "<Q"),
+                 "data_offset": (44, "<Q"), "count": (20, "<Q")}  # fmt: skip
+
+
+def index_file(store_dir: Path, name: str) -> Path:
+    return index_dirs(store_dir)[0] / name
+
+
+def layout(store_dir: Path):  # -> HnswLayout
+    from search_app.store.index_files import HNSW_HEADER, HnswLayout
+
+    header = index_file(store_dir, "header.bin").read_bytes()[: HNSW_HEADER.size]
+    return HnswLayout(*HNSW_HEADER.unpack(header))
+
+
+def put(path: Path, offset: int, fmt: str, value: int) -> None:
+    import struct
+
+    with path.open("r+b") as stream:
+        stream.seek(offset)
+        stream.write(struct.pack(fmt, value))
+
+
+def put_header(store_dir: Path, field: str, value: int) -> None:
+    offset, fmt = HEADER_FIELDS[field]
+    put(index_file(store_dir, "header.bin"), offset, fmt, value)
+
+
+def every_element(store_dir: Path, step: int, at: Callable, fmt: str, value: Callable) -> None:
+    """Write value(i) at offset at(layout) within every step-th element of data_level0.bin."""
+    shape = layout(store_dir)
+    path = index_file(store_dir, "data_level0.bin")
+    for element in range(0, shape.count, step):
+        put(path, element * shape.element_bytes + at(shape), fmt, value(element))
+
+
+def level0_middle(store_dir: Path) -> None:
+    """The issue's reproduction: 64 KB of random bytes at data_level0.bin's middle."""
+    path = index_file(store_dir, "data_level0.bin")
+    overwrite(path, path.stat().st_size // 2, 64 * 1024)
+
+
+def level0_end(store_dir: Path) -> None:
+    path = index_file(store_dir, "data_level0.bin")
+    overwrite(path, path.stat().st_size - 4096, 4096)
+
+
+GARBLES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "level0-middle-64k": (level0_middle, "data_level0.bin is damaged"),
+    "level0-start": (lambda s: overwrite(index_file(s, "data_level0.bin"), 0, 4096),
+                     "data_level0.bin is damaged"),
+    "level0-end": (level0_end, "data_level0.bin is damaged"),
+    "level0-one-count": (lambda s: every_element(s, 10**9, lambda shape: 0, "<I", lambda i: 60_000),
+                         "a neighbour count is garbled"),
+    "level0-neighbours": (lambda s: every_element(s, 5, lambda shape: 4, "<I", lambda i: 999_999),
+                          "a neighbour is no element"),
+    "level0-vectors": (lambda s: every_element(s, 3, lambda shape: shape.data_offset + 40, "<Q",
+                                               lambda i: random.Random(i).getrandbits(64)),
+                       "a vector is garbled"),
+    "level0-labels": (lambda s: every_element(s, 7, lambda shape: shape.label_offset, "<Q",
+                                              lambda i: 10**9 + i), "can't be loaded"),
+    "link-lists-start": (lambda s: overwrite(index_file(s, "link_lists.bin"), 0, 4096),
+                         "link_lists.bin is damaged"),
+    "link-lists-size": (lambda s: put(index_file(s, "link_lists.bin"), 0, "<I", 10**9),
+                        "link_lists.bin is damaged"),
+    "header-entry-point": (lambda s: put_header(s, "entry_point", 10**6), "header.bin is damaged"),
+    "header-max-level": (lambda s: put_header(s, "max_level", 50), "header.bin is damaged"),
+    "header-max-m0": (lambda s: put_header(s, "max_m0", 64), "header.bin is damaged"),
+    "header-data-offset": (lambda s: put_header(s, "data_offset", 100), "header.bin is damaged"),
+    "header-count-over-files": (lambda s: put_header(s, "count", 2047), "damaged"),
+    "norms-garbled": (lambda s: overwrite(index_file(s, "length.bin"), 0, 2048), ""),
+}  # fmt: skip
+
+
+def gifsearch_process(*argv: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gifsearch", *argv], capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(GARBLES), ids=list(GARBLES))
+def test_a_garbled_vector_index_is_one_line_never_a_crash(
+    case: str, saved_store: Path, tmp_path: Path
+) -> None:
+    damage, says = GARBLES[case]
+    store_dir = tmp_path / "store"
+    shutil.copytree(saved_store, store_dir)
+    damage(store_dir)
+    searched = gifsearch_process("search", "a dog runs", "--store", str(store_dir), "-k", "3")
+    assert searched.returncode >= 0, f"killed by signal {-searched.returncode}"
+    assert "Traceback" not in searched.stderr, searched.stderr
+    if not says:  # garbled vector lengths: hnswlib recomputes nothing from them
+        assert searched.returncode == 0 and searched.stdout.count("https://") == 3
+        return
+    err = searched.stderr
+    assert (searched.returncode, searched.stdout, err.count("\n")) == (1, "", 1), err
+    for part in (f"the store in {store_dir} is damaged", says, "gifsearch ingest --rebuild"):
+        assert part in err, err
+
+
+def test_serve_refuses_a_garbled_index_in_one_line(saved_store: Path, tmp_path: Path) -> None:
+    """The issue's serve printed "Segmentation fault"."""
+    from tests.chroma_server import free_port
+
+    store_dir = tmp_path / "store"
+    shutil.copytree(saved_store, store_dir)
+    level0_middle(store_dir)
+    served = gifsearch_process("serve", "--store", str(store_dir), "--port", str(free_port()))
+    assert served.returncode == 1 and served.stderr.count("\n") == 1, served.stderr
+    assert "data_level0.bin is damaged" in served.stderr and "--rebuild" in served.stderr
 
 
 def test_a_store_losing_its_database_while_served_says_so(

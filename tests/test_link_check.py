@@ -34,9 +34,11 @@ from ingest.link_check import (
 )
 from search_app.errors import ConfigError
 from search_app.records import (
+    HEIGHT_KEY,
     LINK_CHECKED_KEY,
     LINK_KEY,
     LINK_REASON_KEY,
+    WIDTH_KEY,
     LinkState,
     LinkStatus,
     RowKind,
@@ -63,7 +65,7 @@ BIG_BYTES = 10 * 1024 * 1024
 T0 = 1_750_000_000  # a fixed "now" for the checks, in epoch seconds
 HOUR = 3_600
 DAY = 24 * HOUR
-LIMITS = DownloadLimits(timeout_s=TIMEOUT_S, deadline_s=5.0)
+LIMITS = DownloadLimits(timeout_s=TIMEOUT_S, deadline_s=5.0, allow_private=True)
 
 
 def png_bytes() -> bytes:
@@ -196,7 +198,7 @@ def fill(settings: Settings, base: str, root: Path, loader: Callable) -> Setting
 def store(server: str, tmp_path: Path, cached_loader: Callable) -> Settings:
     """An embedded MiniLM store of the EXPECTED GIFs, two rows each, never checked."""
     settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "cache",
-                        model="minilm", device="cpu")  # fmt: skip
+                        model="minilm", device="cpu", allow_private_urls=True)  # fmt: skip
     return fill(settings, server, tmp_path, cached_loader)
 
 
@@ -445,7 +447,7 @@ def test_check_links_prints_its_summary_and_json(
     assert code == 0
     assert "checked     0 of 8 GIFs" in out
     assert "skipped     8 (8 checked within 12 hours, 0 local files)" in out
-    assert "unreached   0 (timeout 0, network_error 0; status kept" in out
+    assert "unreached   0 (timeout 0, network_error 0, private_address 0; status kept" in out
     assert "dead        0 (http_error 0, not_gif 0, bad_redirect 0" in out
     with hold_writer_lock(store.store_dir):  # the lock was released
         pass
@@ -507,3 +509,105 @@ def test_ingest_check_links_checks_the_new_collection(
     assert report["links"]["dead"] == {"http_error": 1}
     rows = rows_by_path(Settings(store_dir=store_dir))
     assert {r.link for r in rows["/gone-410.gif"]} == {"dead"}
+
+
+# --- Round 3 (issue 22): sizes, notices that say what happened, times not to believe
+
+
+def test_an_alive_gifs_size_is_recorded_with_its_state(store: Settings) -> None:
+    check(store)
+    meta = raw_metadata(store)
+    for path, rows in rows_by_path(store).items():
+        for row in rows:
+            # one_scene_gif is 64 x 48; /big.gif's header says 0 x 0, which is "not known"
+            if EXPECTED[path][0] == "alive" and path != "/big.gif":
+                assert (meta[row.row_id][WIDTH_KEY], meta[row.row_id][HEIGHT_KEY]) == (64, 48)
+                assert (row.width, row.height) == (64, 48)
+            else:  # never seen as a GIF (or no size in its header): no size
+                assert WIDTH_KEY not in meta[row.row_id] and (row.width, row.height) == (0, 0)
+
+
+def test_frames_and_folder_gifs_record_their_size(
+    server: str, tmp_path: Path, tiny_clip_dir: Path, cached_loader: Callable
+) -> None:
+    settings = replace(tiny_clip_settings(tmp_path, tiny_clip_dir), network_timeout_s=TIMEOUT_S)
+    ingest_tsv(settings, tmp_path, tsv_of(server, ["/alive.gif"]), cached_loader, frames=True)
+    folder = write_gif_folder(tmp_path / "folder")
+    run_ingest(IngestOptions(source=str(folder)), settings, loader=cached_loader)
+    frames = GifStore(settings).read_all([RowKind.FRAME], documents=False)
+    assert {r.url.rsplit("/", 1)[-1] for r in frames} >= {"alive.gif", "red-circle.gif"}
+    assert {(r.width, r.height) for r in frames} == {(64, 48)}  # every GIF drawn 64 x 48
+    descriptions = GifStore(settings).read_all([RowKind.DESCRIPTION], documents=False)
+    assert {(r.width, r.height) for r in descriptions} == {(0, 0)}  # not seen by these rows
+
+
+def test_a_check_time_in_the_future_is_not_believed(store: Settings) -> None:
+    gif_store = GifStore(store)
+    future = LinkState(LinkStatus.ALIVE, T0 + 10 * 365 * DAY)
+    gif_store.write_link_states([(r.row_id, future) for r in gif_store.read_all()])
+    assert check(store).checked == 8  # all due now, and stamped with now
+    assert {r.link_checked_at for r in GifStore(store).read_all()} == {T0}
+
+
+def test_damaged_check_times_read_as_never_checked(store: Settings) -> None:
+    gif_store = GifStore(store)
+    rows = gif_store.read_all()
+    collection = gif_store.client.get_collection(gif_store.collection_name)
+    damaged = ["abc", 1.5, -7, 1e300, True, ""]
+    collection.update(
+        ids=[r.row_id for r in rows],
+        metadatas=[{LINK_KEY: "alive", LINK_CHECKED_KEY: damaged[n % len(damaged)],
+                    "frame_index": "x", WIDTH_KEY: "wide"} for n, _ in enumerate(rows)],
+    )  # fmt: skip
+    read = GifStore(store).read_all()
+    assert {(r.link_checked_at, r.frame_index, r.width) for r in read} == {(0, None, 0)}
+    assert check(store).checked == 8
+
+
+def test_no_offline_notice_when_servers_answered_slowly(
+    server: str, tmp_path: Path, cached_loader: Callable
+) -> None:
+    """The issue: "is this machine offline?" when only hostile (slow) links were due."""
+    from ingest.link_check import link_notices
+
+    settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "cache",
+                        model="minilm", device="cpu", allow_private_urls=True,
+                        network_timeout_s=TIMEOUT_S)  # fmt: skip
+    ingest_tsv(settings, tmp_path, tsv_of(server, ["/silent.gif"]), cached_loader)
+    slow = check(settings)
+    assert slow.unreached == {"timeout": 1} and slow.answered == 1
+    assert link_notices(slow) == []
+    closed = f"http://127.0.0.1:{free_port()}"
+    ingest_tsv(settings, tmp_path, tsv_of(closed, ["/a.gif"]), cached_loader)
+    offline = check(settings, T0 + HOUR)  # the silent GIF again (never stamped), the closed one
+    assert offline.unreached == {"timeout": 1, "network_error": 1}
+    assert link_notices(offline) == []  # the silent server still answered
+
+
+def test_only_unanswered_checks_ask_whether_this_machine_is_offline(
+    tmp_path: Path, cached_loader: Callable
+) -> None:
+    from ingest.link_check import link_notices
+
+    settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "cache",
+                        model="minilm", device="cpu", allow_private_urls=True,
+                        network_timeout_s=TIMEOUT_S)  # fmt: skip
+    closed = f"http://127.0.0.1:{free_port()}"
+    ingest_tsv(settings, tmp_path, tsv_of(closed, ["/a.gif", "/b.gif"]), cached_loader)
+    report = check(settings)
+    assert report.unreached == {"network_error": 2} and report.answered == 0
+    assert ["is this machine offline?" in n for n in link_notices(report)] == [True]
+
+
+def test_gifs_on_private_addresses_are_not_checked_unless_allowed(
+    store: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ingest.link_check import link_notices
+
+    closed = replace(store, allow_private_urls=False)
+    report = check(closed)
+    assert report.unreached == {"private_address": 8} and report.alive == 0
+    assert {r.link for r in GifStore(store).read_all()} == {""}  # statuses kept
+    notices = link_notices(report)
+    assert len(notices) == 1 and "GIFSEARCH_ALLOW_PRIVATE_URLS=1" in notices[0]
+    assert check(store, T0 + HOUR).alive == 4  # allowed: checked as before

@@ -44,9 +44,16 @@ ROWS = [
         ("a man in a t-shirt", "a man in a t-shirt", []),
         ("a - b", "a - b", []),
         ("a dog -Ball -ball", "a dog", [("ball",)]),
+        ("a cat \u200f-dog", "a cat", [("dog",)]),
+        ("a cat -\u200bdog", "a cat", [("dog",)]),
+        ("a cat -cafe\u0301", "a cat", [("caf\u00e9",)]),
+        ("a cat -\uff44\uff4f\uff47", "a cat", [("dog",)]),
+        ("a cat " + " ".join(f"-w{n}" for n in range(10)), "a cat",
+         [(f"w{n}",) for n in range(10)]),
     ],
-    ids=["word", "phrase-and-word", "leading", "hyphenated", "lone-minus", "repeated"],
-)
+    ids=["word", "phrase-and-word", "leading", "hyphenated", "lone-minus", "repeated",
+         "rtl-mark-before", "zero-width-inside", "decomposed-accent", "full-width", "ten"],
+)  # fmt: skip
 def test_queries_split_into_what_to_find_and_what_to_leave_out(
     query: str, text: str, excluded: list[tuple[str, ...]]
 ) -> None:
@@ -60,6 +67,19 @@ def test_a_query_of_exclusions_only_is_a_clear_error(query: str) -> None:
         parse_query(query)
 
 
+@pytest.mark.parametrize("query", ['"', '""', '" "', "\u200b", "\u200f\u200e"], ids=repr)
+def test_a_query_of_quotes_or_invisible_marks_is_empty(query: str) -> None:
+    with pytest.raises(EmptyQueryError, match="^the query is empty"):
+        parse_query(query)
+
+
+def test_more_than_ten_exclusions_are_refused_not_dropped() -> None:
+    from search_app.errors import QueryTooLongError
+
+    with pytest.raises(QueryTooLongError, match="leaves out 11 words or phrases: keep it to 10"):
+        parse_query("a dog -a -b -c -d -e -f -g -h -i -jj -dog")
+
+
 @pytest.mark.parametrize(
     ("description", "term", "left_out"),
     [
@@ -68,9 +88,29 @@ def test_a_query_of_exclusions_only_is_a_clear_error(query: str) -> None:
         ("a dog runs after red balls", ("red", "ball"), True),
         ("a ball that is red", ("red", "ball"), False),
         ("a ballerina dances", ("ball",), False),
+        ("a dog runs", ("dogs",), True),
+        ("a puppy sleeps", ("puppies",), True),
+        ("two puppies sleep", ("puppy",), True),
+        ("a cat in boxes", ("box",), True),
+        ("a cat in a box", ("boxes",), True),
+        ("a man with glasses", ("glass",), True),
+        ("two dogs run", ("dog", "runs"), True),
+        ("a caf\u00e9 at night", ("cafe\u0301",), True),
+        ("a cafe\u0301 at night", ("caf\u00e9",), True),
+        ("a \u200fdog runs", ("dog",), True),
+        ("a do\u200bg runs", ("dog",), True),
+        ("a DOG runs", ("\uff44\uff4f\uff47",), True),
+        ("an \ufb01sh swims", ("fish",), True),
+        ("a cafe at night", ("caf\u00e9",), False),
+        ("I run", ("is",), False),
+        ("a bus stops", ("bu",), False),
     ],
-    ids=["case-and-dot", "plural", "phrase-plural", "phrase-order", "longer-word"],
-)
+    ids=["case-and-dot", "plural", "phrase-plural", "phrase-order", "longer-word",
+         "singular-of-dogs", "singular-of-puppies", "plural-of-puppy", "plural-of-box",
+         "singular-of-boxes", "plural-ending-ss", "phrase-of-plurals", "composed-vs-decomposed",
+         "decomposed-vs-composed", "rtl-mark", "zero-width-space", "full-width-term",
+         "ligature", "accent-kept", "short-is", "short-bus"],
+)  # fmt: skip
 def test_exclusion_matches_whole_words_and_plurals(
     description: str, term: tuple[str, ...], left_out: bool
 ) -> None:
@@ -100,6 +140,23 @@ def test_excluded_words_and_phrases_leave_their_gifs_out(engine: SearchEngine) -
     phrase = engine.search(SearchRequest('a dog chases something red -"red balls"', k=10))
     urls = {h.url for h in phrase}
     assert "https://x.test/balls.gif" not in urls and "https://x.test/frisbee.gif" in urls
+
+
+@pytest.mark.parametrize(
+    ("query", "word"),
+    [("a dog plays -dogs", "dog"), ("a puppy plays -puppies", "puppy"),
+     ("a dog plays \u200f-dog", "dog"), ("a dog plays -\uff44\uff4f\uff47", "dog")],
+    ids=["dogs-leaves-out-dog", "puppies-leaves-out-puppy", "rtl-mark", "full-width"],
+)  # fmt: skip
+def test_exclusion_gaps_are_closed_through_the_engine(
+    engine: SearchEngine, query: str, word: str
+) -> None:
+    """The issue's reproduction: -dogs left 8 of 10 "dog" hits, -puppies 9 of 10."""
+    plain = engine.search(SearchRequest(parse_query(query).text, k=10))
+    assert any(word in words(" ".join(texts(h))) for h in plain)  # there was one to drop
+    hits = engine.search(SearchRequest(query, k=10))
+    assert len(hits) == 10 and hits.excluded >= 1
+    assert not any(excludes(texts(h), [(word,)]) for h in hits)
 
 
 def test_a_floor_holds_back_weaker_results_and_counts_them(engine: SearchEngine) -> None:

@@ -51,7 +51,7 @@ def test_second_writer_fails_fast_naming_the_first_and_lock_dies_with_it(
         assert time.monotonic() - started < 10  # fails at once, never waits for the lock
         assert code == 1
         assert f"is being written by pid {holder.pid}" in err
-        assert "wait for that ingest to finish" in err and err.count("\n") == 1
+        assert "wait for it to finish" in err and err.count("\n") == 1
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()

@@ -168,7 +168,7 @@ class SearchEngine:
         binding = store.require_binding()
         if settings.model != "auto":
             asked = resolve_model_spec(settings.model)
-            check_binding(binding, asked.name, binding.dimension, store.collection_name)
+            check_binding(binding, asked.name, None, store.collection_name)
         if need_images and binding.images is False:
             raise images_unsupported(
                 store.collection_name, binding.model_name, SEARCH_BY_IMAGE_HINT
@@ -190,6 +190,7 @@ class SearchEngine:
         that mention them, GIFs known dead are hidden unless request.include_dead, and the
         page request.offset .. + k is returned, less the hits under request.min_score.
         """
+        self.refresh()  # first: a store gone under a long-lived engine fails here, in one line
         parts: list[Part] = []
         share = request.image_weight if request.combined else 1.0
         closeness: Mapping[str, float] = {}

@@ -5,22 +5,36 @@
 is the positive query "a dog plays outside" with the word "ball" and the phrase "red ball"
 excluded. A minus starts an exclusion only at the start of a word (t-shirt and a lone "-"
 stay in the query); a phrase is quoted. A GIF is left out when any of its descriptions
-holds an excluded word or phrase as whole words, ignoring case and punctuation, a plural
-"s"/"es" included (-ball leaves out "balls"). Pure text handling: no model, no store.
+holds an excluded word or phrase as whole words, ignoring case, punctuation and how the
+text is encoded (composed or decomposed accents, ligatures and full-width letters, and
+invisible marks such as zero-width spaces and right-to-left marks), a plural and its
+singular alike (-ball leaves out "balls", -dogs "dog", -puppies "puppy"). At most
+MAX_EXCLUSIONS terms; a query with more is refused rather than some dropped. Pure text
+handling: no model, no store.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from search_app.errors import EmptyQueryError
+from search_app.errors import EmptyQueryError, QueryTooLongError
 
 MAX_EXCLUSIONS = 10
-EXCLUSION = re.compile(r'(?:(?<=\s)|^)-(?:"([^"]*)"|(\w[\w\'-]*))')
-WORD = re.compile(r"\w+")
-PLURAL_ENDINGS = ("s", "es")
+COMBINING = "\u0300-\u036f"  # accents NFC can't compose stay part of their word
+EXCLUSION = re.compile(rf'(?:(?<=\s)|^)-(?:"([^"]*)"|(\w[\w{COMBINING}\'-]*))')
+WORD = re.compile(rf"\w[\w{COMBINING}]*")
+# Invisible format characters (Unicode category Cf: soft hyphen, zero-width space and
+# joiners, bidi marks and isolates, word joiner, BOM, tags): they split or hide words.
+INVISIBLE = re.compile(
+    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+    "\ufff9-\ufffb\U000e0001\U000e0020-\U000e007f]"
+)
+MIN_STEM_CHARS = 3  # "is" is not the plural of "i", nor "bus" of "bu"
+FORMS_CACHE_WORDS = 65_536
 
 
 @dataclass(frozen=True)
@@ -36,16 +50,25 @@ class ParsedQuery:
         return [f'"{" ".join(t)}"' if len(t) > 1 else t[0] for t in self.excluded]
 
 
+def visible(text: str) -> str:
+    """Return text composed (NFC) and without invisible format characters."""
+    return INVISIBLE.sub("", unicodedata.normalize("NFC", text))
+
+
 def words(text: str) -> tuple[str, ...]:
-    """Return text's lower-cased word tokens (punctuation and apostrophes split words)."""
-    return tuple(WORD.findall(text.lower()))
+    """Return text's word tokens, compared as a reader sees them: case-folded, NFKC
+    (ligatures and full-width letters as plain ones), invisible marks removed
+    (punctuation and apostrophes split words)."""
+    return tuple(WORD.findall(INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).casefold()))
 
 
 def parse_query(text: str) -> ParsedQuery:
     """Split a (cleaned) query into positive text and excluded terms.
 
-    Raises EmptyQueryError when nothing is left to search for but exclusions.
+    Raises EmptyQueryError when nothing is left to search for, QueryTooLongError for more
+    than MAX_EXCLUSIONS excluded terms.
     """
+    text = visible(text)
     excluded: list[tuple[str, ...]] = []
     for match in EXCLUSION.finditer(text):
         term = words(match.group(1) if match.group(1) is not None else match.group(2))
@@ -53,30 +76,50 @@ def parse_query(text: str) -> ParsedQuery:
             excluded.append(term)
     positive = " ".join(EXCLUSION.sub(" ", text).split())
     if not positive.strip(' "'):
+        if not excluded:
+            raise EmptyQueryError("the query is empty: type what should happen in the GIF")
         shown = " ".join(f"-{t}" for t in ParsedQuery("", tuple(excluded)).excluded_text)
         raise EmptyQueryError(
             f"the query only leaves things out ({shown[:80]}): say what should happen too, "
             'e.g. "a dog plays outside -ball"'
         )
-    return ParsedQuery(positive, tuple(excluded[:MAX_EXCLUSIONS]))
+    if len(excluded) > MAX_EXCLUSIONS:
+        raise QueryTooLongError(
+            f"the query leaves out {len(excluded)} words or phrases: keep it to "
+            f"{MAX_EXCLUSIONS} (none is dropped silently)"
+        )
+    return ParsedQuery(positive, tuple(excluded))
 
 
-def _variants(token: str) -> set[str]:
-    return {token, *(token + ending for ending in PLURAL_ENDINGS)}
+@functools.lru_cache(maxsize=FORMS_CACHE_WORDS)
+def forms(word: str) -> frozenset[str]:
+    """Return a word and the singulars it may be the plural of: balls -> ball,
+    boxes -> box, puppies -> puppy (two words match when their forms meet)."""
+    found = {word}
+    if word.endswith("ies") and len(word) - 3 >= MIN_STEM_CHARS - 1:
+        found.add(word[:-3] + "y")
+    if word.endswith("es") and len(word) - 2 >= MIN_STEM_CHARS:
+        found.add(word[:-2])
+    if word.endswith("s") and not word.endswith("ss") and len(word) - 1 >= MIN_STEM_CHARS:
+        found.add(word[:-1])
+    return frozenset(found)
 
 
 def mentions(description_words: Sequence[str], term: Sequence[str]) -> bool:
-    """Whether the word sequence holds term's words in a row (each, or its plural)."""
-    forms = [_variants(word) for word in term]
-    width = len(forms)
+    """Whether the word sequence holds term's words in a row (each as a plural or a
+    singular of the other)."""
+    wanted = [forms(word) for word in term]
+    width = len(wanted)
     for start in range(len(description_words) - width + 1):
-        if all(description_words[start + i] in forms[i] for i in range(width)):
+        if all(not forms(description_words[start + i]).isdisjoint(wanted[i]) for i in range(width)):
             return True
     return False
 
 
 def excludes(descriptions: Iterable[str], terms: Sequence[Sequence[str]]) -> bool:
-    """Whether any description mentions any of the excluded terms."""
+    """Whether any description mentions any of the excluded terms (compared as words()
+    reads them, whoever made the terms)."""
     if not terms:
         return False
-    return any(mentions(words(text), term) for text in descriptions for term in terms)
+    wanted = [words(" ".join(term)) for term in terms]
+    return any(mentions(words(text), term) for text in descriptions for term in wanted if term)

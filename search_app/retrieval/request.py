@@ -31,6 +31,7 @@ MAX_QUERY_CHARS = 1_000  # a sentence or two; the search box and the API take no
 MAX_QUERY_BYTES = 4_000  # the same in UTF-8 (4 bytes a character at most)
 DEFAULT_IMAGE_WEIGHT = 0.5  # an image's (or GIF's) share in a combined query
 MAX_SHOWN_CHARS = 40  # of a bad value, in its error
+MAX_SHOWN_BITS = 128  # a longer whole number is described, not written out
 GIF_ID_PATTERN = re.compile(r"[0-9a-f]{32}")  # records.make_gif_id: 16 bytes, in hex
 
 
@@ -82,7 +83,10 @@ DEFAULT_K: Mapping[FrontEnd, int] = MappingProxyType(
 
 
 def shown(value: object) -> str:
-    """A value as an error may quote it: repr, cut to MAX_SHOWN_CHARS."""
+    """A value as an error may quote it: repr, cut to MAX_SHOWN_CHARS (a whole number too
+    long to write out, as Python won't past 4,300 digits, by its size)."""
+    if isinstance(value, int) and value.bit_length() > MAX_SHOWN_BITS:
+        return f"a number of about {int(value.bit_length() * math.log10(2)):,} digits"
     text = repr(value)
     return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 1] + "…"
 
@@ -92,7 +96,7 @@ def check_whole(name: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {shown(value)}")
     if not low <= value <= high:
-        raise ConfigError(f"{name} {value} is out of range: use {low} to {high}")
+        raise ConfigError(f"{name} {shown(value)} is out of range: use {low} to {high}")
     return value
 
 
@@ -101,7 +105,7 @@ def check_fraction(name: str, value: object, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(f"{name} must be a number from {low:g} to {high:g}, not {shown(value)}")
     if not low <= value <= high:
-        raise ConfigError(f"{name} {value!r} is out of range: use {low:g} to {high:g}")
+        raise ConfigError(f"{name} {shown(value)} is out of range: use {low:g} to {high:g}")
     return float(value)
 
 

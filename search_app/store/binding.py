@@ -48,12 +48,14 @@ class ModelBinding:
 
 
 def check_binding(
-    existing: ModelBinding, model_name: str, dimension: int, collection_name: str
+    existing: ModelBinding, model_name: str, dimension: int | None, collection_name: str
 ) -> None:
-    """Raise ModelMismatchError when a model other than the bound one is used."""
-    if existing.model_name != model_name or existing.dimension != dimension:
+    """Raise ModelMismatchError when a model other than the bound one is used (dimension
+    None: the asked model's is not known yet, as before it loads; only names compare)."""
+    if existing.model_name != model_name or dimension not in (None, existing.dimension):
+        asked = model_name if dimension is None else f"{model_name} ({dimension}-d)"
         raise ModelMismatchError(
             f'collection "{collection_name}" was built with {existing.model_name} '
-            f"({existing.dimension}-d), not {model_name} ({dimension}-d); "
+            f"({existing.dimension}-d), not {asked}; "
             f"use --model {existing.model} or another --collection"
         )

@@ -42,6 +42,7 @@ from search_app.records import (
 from search_app.settings import Settings, chroma_headers, store_location
 from search_app.store import health as store_health
 from search_app.store.binding import ModelBinding, check_binding
+from search_app.store.index_files import index_problem
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -71,6 +72,7 @@ FRAMES_OF_KEY = "frames_of"  # metadata key marking a frames collection, naming 
 # A row's metadata as read back: the scalars this module wrote (Chroma types the values as
 # any of its metadata kinds, so they are read as Any and converted field by field).
 StoredMetadata = Mapping[str, Any]
+MAX_STORED_INT = 2**63 - 1  # Chroma's integers are 64-bit; anything past is damage
 
 
 def open_client(settings: Settings) -> ClientAPI:
@@ -160,6 +162,11 @@ def store_failure(settings: Settings, exc: BaseException) -> GifSearchError | No
         return StoreFullError(store_health.disk_full_message(settings.store_dir))
     if settings.chroma_host:
         return None
+    if "readonly database" in str(exc).lower():  # a file made read-only under Chroma
+        read_only = store_health.read_only_problem(settings.store_dir)
+        return StoreUnavailableError(
+            read_only or f"the store in {settings.store_dir} can't be written ({first_line(exc)})"
+        )
     problem = store_health.damaged_file(settings.store_dir, str(exc))
     return None if problem is None else damaged_store(settings, problem)
 
@@ -254,7 +261,10 @@ class GifStore:
             return
         database = settings.store_dir / store_health.SQLITE_FILE
         if database.exists():
-            problem = store_health.index_problem(settings.store_dir)
+            read_only = store_health.read_only_problem(settings.store_dir)
+            if read_only:
+                raise StoreUnavailableError(read_only)
+            problem = index_problem(settings.store_dir)
             if problem:
                 raise damaged_store(settings, problem)
             return
@@ -690,11 +700,22 @@ def _included(column: C | None, name: str) -> C:
     return column
 
 
+def whole_number(value: object, default: int = 0, low: int = 0, high: int = MAX_STORED_INT) -> int:
+    """Return a stored metadata value as a whole number from low to high, or default when it
+    is none (damaged rows, or written by another tool: 'abc', 1.5, 1e300, True)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    if isinstance(value, float) and not value.is_integer():
+        return default  # also nan and inf
+    number = int(value)
+    return number if low <= number <= high else default
+
+
 def _stored_row(
     row_id: str, doc: str | None, meta: StoredMetadata | None, dist: float | None
 ) -> StoredRow:
     meta = meta or {}
-    frame_index = meta.get("frame_index")
+    frame_index = whole_number(meta.get("frame_index"), default=-1)
     return StoredRow(
         row_id=row_id,
         gif_id=str(meta.get("gif_id", "")),
@@ -703,12 +724,12 @@ def _stored_row(
         source=str(meta.get("source", "")),
         distance=None if dist is None else float(dist),
         kind=str(meta.get("kind", RowKind.DESCRIPTION)),  # rows from before frames have none
-        frame_index=None if frame_index is None else int(frame_index),
+        frame_index=None if frame_index < 0 else frame_index,
         frame_set=str(meta.get("frame_set", "")),
         link=str(meta.get(LINK_KEY, "")),
-        link_checked_at=int(meta.get(LINK_CHECKED_KEY, 0) or 0),
+        link_checked_at=whole_number(meta.get(LINK_CHECKED_KEY)),  # damaged: never checked
         link_reason=str(meta.get(LINK_REASON_KEY, "") or ""),
-        width=int(meta.get(WIDTH_KEY, 0) or 0),
-        height=int(meta.get(HEIGHT_KEY, 0) or 0),
+        width=whole_number(meta.get(WIDTH_KEY)),
+        height=whole_number(meta.get(HEIGHT_KEY)),
         path=str(meta.get("path", "") or ""),
     )

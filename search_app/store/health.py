@@ -3,31 +3,26 @@ names the cause and the way out, instead of Chroma's traceback.
 
 Chroma's errors don't say which file broke (one is a Rust panic), so a failure is read
 again here: the disk's free space, the SQLite file (a regular file, its header, SQLite's
-own quick check, read-only) and the vector index files of each segment. The vector
-indexes' files are also checked before Chroma loads them: a garbled count in header.bin
-made Chroma crash the whole process (a segmentation fault). No chromadb here.
+own quick check, read-only) and the vector index files of each segment
+(search_app/store/index_files.py, which also checks them before Chroma loads them). No
+chromadb here.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import sqlite3
-import struct
 import time
-import uuid
 from pathlib import Path
+
+from search_app.store.index_files import index_files_problem, segment_dirs
 
 SQLITE_FILE = "chroma.sqlite3"
 SQLITE_HEADER = b"SQLite format 3\x00"
-HNSW_FILES = ("header.bin", "data_level0.bin", "length.bin", "link_lists.bin")
-# hnswlib's header.bin: version, level-0 offset, capacity, element count, bytes per
-# element, label offset, data offset, max level, entry point, maxM, maxM0, M, mult, ef.
-HNSW_HEADER = struct.Struct("<iQQQQQQiIQQQdQ")
-HNSW_VERSION = 1
-INDEX_ERROR_WORDS = ("hnsw", "pickle", "segment reader")
-RECENT_S = 10.0  # index files changed this recently may be mid-save by a writer
-SETTLE_S = 2.0  # how long such files are given to settle before they are called damaged
+# Chroma's words for a vector index it could not load, or whose labels it can't map
+INDEX_ERROR_WORDS = ("hnsw", "pickle", "segment reader", "error finding id")
 DISK_FULL_WORDS = ("database or disk is full", "no space left", "disk full", "enospc")
 # What a description row costs on disk (SQLite row, log and vector index): measured
 # ~3.0 KB at 384 dimensions (docs/results.md); this is that with headroom, per dimension.
@@ -87,17 +82,23 @@ def disk_full_message(store_dir: Path) -> str:
     )
 
 
-def segment_dirs(store_dir: Path) -> list[Path]:
-    """The vector index directories of an embedded store (Chroma names them by UUID)."""
-    found = []
-    for entry in sorted(store_dir.iterdir()) if store_dir.is_dir() else []:
-        try:
-            uuid.UUID(entry.name)
-        except ValueError:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            found.append(entry)
-    return found
+def read_only_problem(store_dir: Path) -> str | None:
+    """Return why this process can't write an embedded store's folder or database (a
+    read-only file system, no permission), or None. Chroma writes to its database even
+    to open it for a search, so such a store can't be opened at all."""
+    for path in (store_dir, store_dir / SQLITE_FILE):
+        if path.exists() and not os.access(path, os.W_OK):  # EROFS counts, even for root
+            try:
+                read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+            except OSError:
+                read_only = False
+            why = "it is on a read-only file system" if read_only else f"{path.name} is read-only"
+            return (
+                f"the store in {store_dir} can't be opened: {why}, and Chroma writes to its "
+                "database even to search it; copy it somewhere writable (cp -a STORE "
+                "/tmp/gifsearch-store) and use --store /tmp/gifsearch-store, or make it writable"
+            )
+    return None
 
 
 def has_store_files(store_dir: Path) -> bool:
@@ -129,7 +130,7 @@ def damaged_file(store_dir: Path, error: str = "") -> str | None:
         return f"its {SQLITE_FILE} is damaged ({problem})"
     segments = segment_dirs(store_dir)
     for segment in segments:
-        problem = _index_problem(segment)
+        problem = index_files_problem(segment)
         if problem:
             return problem
     if segments and any(word in error.lower() for word in INDEX_ERROR_WORDS):
@@ -137,58 +138,6 @@ def damaged_file(store_dir: Path, error: str = "") -> str | None:
         reason = ": ".join(error.splitlines()[0].split(": ")[-2:])[:100]  # Chroma's innermost
         return f"its {where} can't be loaded ({reason})"
     return None
-
-
-def _index_problem(segment: Path) -> str | None:
-    """What is wrong with one vector index directory's files (hnswlib's layout), or None."""
-    present = [name for name in HNSW_FILES if (segment / name).exists()]
-    if not present:
-        return None  # an index not saved yet: Chroma rebuilds it from its log
-    index = f"its vector index {segment.name}/"
-    if len(present) < len(HNSW_FILES):
-        missing = next(name for name in HNSW_FILES if name not in present)
-        return f"{index} is missing {missing}"
-    try:
-        header = (segment / "header.bin").read_bytes()[: HNSW_HEADER.size + 1]
-        sizes = {name: (segment / name).stat().st_size for name in HNSW_FILES}
-    except OSError as exc:
-        return f"{index} can't be read ({exc.strerror or exc})"
-    if len(header) != HNSW_HEADER.size:
-        return f"{index}header.bin is damaged (not {HNSW_HEADER.size} bytes)"
-    version, level0_offset, capacity, count, element_bytes = HNSW_HEADER.unpack(header)[:5]
-    if version != HNSW_VERSION:
-        return None  # a layout this check doesn't know: leave the judgement to Chroma
-    if level0_offset != 0 or not 0 <= count <= capacity or element_bytes <= 0:
-        return f"{index}header.bin is damaged (garbled)"
-    if sizes["data_level0.bin"] < count * element_bytes or sizes["length.bin"] < count * 4:
-        return f"{index} is damaged (its files are shorter than header.bin says)"
-    return None
-
-
-def index_problem(store_dir: Path) -> str | None:
-    """Check the saved vector indexes before Chroma loads them (a garbled header.bin made
-    it crash the process); return the first problem, or None.
-
-    An index being saved by a writer right now may look short for a moment, so a problem
-    in files changed in the last few seconds is looked at again before it is reported.
-    """
-    deadline = time.monotonic() + SETTLE_S
-    while True:
-        found = [(d, p) for d in segment_dirs(store_dir) if (p := _index_problem(d))]
-        if not found:
-            return None
-        segment, problem = found[0]
-        if time.monotonic() >= deadline or not _recently_changed(segment):
-            return problem
-        time.sleep(SETTLE_S / 4)
-
-
-def _recently_changed(segment: Path) -> bool:
-    try:
-        newest = max(p.stat().st_mtime for p in segment.iterdir())
-    except (OSError, ValueError):
-        return False
-    return time.time() - newest < RECENT_S
 
 
 def _quick_check(database: Path) -> str | None:

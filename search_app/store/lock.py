@@ -1,4 +1,5 @@
-"""The writer lock: one ingest at a time may write to an embedded store directory."""
+"""The writer lock: one writer at a time (an ingest, a link check) may write to an embedded
+store directory."""
 
 from __future__ import annotations
 
@@ -33,6 +34,16 @@ def describe_holder(lock_path: Path) -> str:
         return "another process"
 
 
+def command_line() -> str:
+    """The holder's command as a person knows it: 'gifsearch check-links' (also when run
+    as python -m gifsearch, whose argv[0] is the package's __main__.py)."""
+    if not sys.argv or not sys.argv[0]:
+        return "python"
+    program = Path(sys.argv[0])
+    name = program.parent.name if program.name == "__main__.py" else program.name
+    return " ".join([name, *sys.argv[1:2]])
+
+
 def lock_file_error(store_dir: Path, exc: OSError) -> GifSearchError:
     """The one line for a store folder or lock file that can't be written."""
     if is_disk_full(exc):
@@ -62,13 +73,13 @@ def hold_writer_lock(store_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             raise StoreLockedError(
                 f"{store_dir}/ is being written by {describe_holder(lock_path)}; "
-                "wait for that ingest to finish (or stop it) and run this one again"
+                "wait for it to finish (or stop it) and run this command again"
             ) from None
         holder = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "since": time.time(),
-            "command": " ".join(os.path.basename(a) for a in sys.argv[:2]) or "python",
+            "command": command_line(),
         }
         try:
             os.ftruncate(fd, 0)

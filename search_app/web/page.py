@@ -6,20 +6,34 @@ image box, or a mix), the number of results per page, a score floor, whether GIF
 dead are shown, and how many results are loaded so far. The page's URL carries the query
 part (q, k, like), so a search can be shared, and the browser's back button returns to the
 previous one.
+
+A failure the client caused (a bad value, an empty query, an image the model can't take)
+is shown as it is; any other (the store deleted, damaged or unreadable under a running
+server) would name the server's files, so its clients are told only that the collection
+can't be read, and the full line goes to the server's log.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from PIL import Image
 
-from search_app.errors import EmptyQueryError, GifSearchError
+from search_app.errors import (
+    ConfigError,
+    EmptyQueryError,
+    GifSearchError,
+    ImageReadError,
+    ImagesUnsupportedError,
+    QueryTooLongError,
+    StoreUnavailableError,
+)
 from search_app.retrieval.engine import CollectionStats, HitList, SearchEngine, hit_of
 from search_app.retrieval.request import (
     DEFAULT_K,
@@ -38,6 +52,25 @@ API_DEFAULT_K = DEFAULT_K[FrontEnd.API]
 MAX_TITLE_CHARS = 200  # of a "More like" heading
 MAX_URL_QUERY_CHARS = 4 * MAX_QUERY_CHARS  # of the page URL's query string we read
 PageOutputs = tuple[str, str, list[dict[str, object]], dict[str, object]]
+LOG = logging.getLogger(__name__)
+# Failures of the request itself, whose messages quote only what the client sent.
+CLIENT_ERRORS = (
+    ConfigError,
+    EmptyQueryError,
+    QueryTooLongError,
+    ImagesUnsupportedError,
+    ImageReadError,
+)
+SERVER_TROUBLE = "the server can't read its collection right now (its log says why)"
+
+
+def client_message(exc: GifSearchError) -> str:
+    """What a web client is told of a failure: its own request's problem as it is, the
+    server's (its store, its model: messages with its paths) only that, logged in full."""
+    if isinstance(exc, CLIENT_ERRORS):
+        return str(exc)
+    LOG.warning("a web search failed: %s", exc)
+    return SERVER_TROUBLE
 
 
 @dataclass(frozen=True)
@@ -129,7 +162,10 @@ class SearchHandlers:
     ) -> str:
         """Return the status line for the open collection (and the last search); stats:
         the collection's, when the caller has just read them."""
-        return format_status(stats or self.engine.stats(), latency_ms, hits)
+        try:
+            return format_status(stats or self.engine.stats(), latency_ms, hits)
+        except GifSearchError as exc:
+            return f"collection **{self.engine.store.collection_name}** · {client_message(exc)}"
 
     @property
     def images_enabled(self) -> bool:
@@ -137,8 +173,12 @@ class SearchHandlers:
         return self.engine.supports_images
 
     def empty_notice(self, stats: CollectionStats | None = None) -> str | None:
-        """Return a notice saying how to fill the collection when it holds nothing."""
-        stats = stats or self.engine.stats()
+        """Return a notice saying how to fill the collection when it holds nothing (or
+        that it can't be read)."""
+        try:
+            stats = stats or self.engine.stats()
+        except GifSearchError as exc:
+            return render_notice("Could not search", client_message(exc))
         if stats.descriptions or stats.frames:
             return None
         return render_notice(
@@ -185,12 +225,12 @@ class SearchHandlers:
                 "Type a sentence first", "Describe what happens in the GIF, e.g. “a dog runs”."
             )
             return message, self.status_line(), [], replace(view, shown=0).to_state()
-        stats = self.engine.stats()  # once per search: two counts, on a server two calls
-        notice = self.empty_notice(stats)
-        if notice:
-            return notice, self.status_line(stats=stats), [], view.to_state()
         loaded = list(loaded or [])
         try:
+            stats = self.engine.stats()  # once per search: two counts, on a server two calls
+            notice = self.empty_notice(stats)
+            if notice:
+                return notice, self.status_line(stats=stats), [], view.to_state()
             request = view.request(image, offset=len(loaded))
             started = time.perf_counter()
             hits = self.engine.search(request)
@@ -204,7 +244,7 @@ class SearchHandlers:
             return notice, self.status_line(), [], view.to_state()
         except GifSearchError as exc:
             return (
-                render_notice("Could not search", str(exc)),
+                render_notice("Could not search", client_message(exc)),
                 self.status_line(),
                 [],
                 (view.to_state()),
@@ -236,15 +276,23 @@ class SearchHandlers:
         include_dead: bool = False,
     ) -> list[dict[str, Any]]:
         """Return up to k GIFs for query (after the first offset), as JSON-ready dicts."""
-        request = SearchRequest(query, k, offset, min_score, include_dead)
-        return [hit.to_dict() for hit in self.engine.search(request)]
+        return self._api(lambda: SearchRequest(query, k, offset, min_score, include_dead))
 
     def api_similar(
         self, gif_id: str, k: int = API_DEFAULT_K, offset: int = 0
     ) -> list[dict[str, Any]]:
         """Return up to k GIFs most like the stored GIF gif_id, as JSON-ready dicts."""
-        request = SearchRequest(k=k, offset=offset, like=gif_id)
-        return [hit.to_dict() for hit in self.engine.search(request)]
+        return self._api(lambda: SearchRequest(k=k, offset=offset, like=gif_id))
+
+    def _api(self, make_request: Callable[[], SearchRequest]) -> list[dict[str, Any]]:
+        """Make the API's request and search: a failure of the server's own is re-raised
+        without its details (client_message), one of the request's as it is."""
+        try:
+            return [hit.to_dict() for hit in self.engine.search(make_request())]
+        except CLIENT_ERRORS:
+            raise
+        except GifSearchError as exc:
+            raise StoreUnavailableError(client_message(exc)) from None
 
 
 def heading(view: PageView) -> str:

@@ -116,6 +116,7 @@ def tiny_clip_settings(root: Path, tiny_clip_dir: Path) -> Settings:
         device="cpu",
         precision="fp32",
         network_timeout_s=2.0,
+        allow_private_urls=True,  # the tests' GIF servers are on 127.0.0.1
     )
 
 

@@ -25,7 +25,7 @@ from tests.frames.conftest import (
 from tests.local_http import serve_handlers
 
 GIF = one_scene_gif("white", "circle", "red")
-LIMITS = DownloadLimits(timeout_s=1.0, deadline_s=2.5, max_bytes=100_000)
+LIMITS = DownloadLimits(timeout_s=1.0, deadline_s=2.5, max_bytes=100_000, allow_private=True)
 
 
 def png_bytes() -> bytes:

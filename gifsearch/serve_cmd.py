@@ -158,9 +158,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"cannot listen on {serve.host}:{serve.port} ({exc.strerror or 'port taken?'}); "
             "pick another with --port"
         ) from None
-    stats = engine.stats()
+    stats = engine.stats(wait=False)  # the GIFs are counted in the background
+    rows = f"{stats.descriptions + stats.frames:,} rows"
+    size = rows if stats.gifs is None else f"{stats.gifs:,} GIFs, {rows}"
     notify(
-        f'serving "{stats.collection}" ({stats.gifs:,} GIFs, {engine.embedder.describe()}) '
+        f'serving "{stats.collection}" ({size}, {engine.embedder.describe()}) '
         f"at {url} (Ctrl+C to stop)"
     )
     try:

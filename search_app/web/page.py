@@ -128,7 +128,7 @@ class SearchHandlers:
     ) -> str:
         """Return the status line for the open collection (and the last search); stats:
         the collection's, when the caller has just read them."""
-        return format_status(stats or self.engine.stats(), latency_ms, hits)
+        return format_status(stats or self.engine.stats(wait=False), latency_ms, hits)
 
     @property
     def images_enabled(self) -> bool:
@@ -137,7 +137,7 @@ class SearchHandlers:
 
     def empty_notice(self, stats: CollectionStats | None = None) -> str | None:
         """Return a notice saying how to fill the collection when it holds nothing."""
-        stats = stats or self.engine.stats()
+        stats = stats or self.engine.stats(wait=False)
         if stats.descriptions or stats.frames:
             return None
         return render_notice(
@@ -171,7 +171,7 @@ class SearchHandlers:
                 "Type a sentence first", "Describe what happens in the GIF, e.g. “a dog runs”."
             )
             return message, self.status_line(), [], replace(view, shown=0).to_state()
-        stats = self.engine.stats()  # once per search: two counts, on a server two calls
+        stats = self.engine.stats(wait=False)  # once per search; GIFs counted in the background
         notice = self.empty_notice(stats)
         if notice:
             return notice, self.status_line(stats=stats), [], view.to_state()

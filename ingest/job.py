@@ -268,7 +268,8 @@ class IngestJob:
             raise images_unsupported(settings.collection, binding.model_name, INGEST_FRAMES_HINT)
         with clock.timing(Stage.READ):
             read = self.read_source(source)
-        rows, summary, targets = read.rows, read.summary, read.targets
+        rows, summary = read.rows, read.summary
+        targets = read.targets if want_frames or options.prune else []
         # Only once the source proved usable: a bad one changes nothing. (Nothing opened
         # means a damaged store under --rebuild.)
         if options.rebuild or opened is None:

@@ -148,28 +148,36 @@ def seconds_of(clock: str) -> float:
     return total
 
 
-def eta_checks(bar_log: str) -> list[dict[str, float]]:
+def eta_checks(bar_log: str, bar_s: float) -> list[dict[str, float]]:
     """Compare the embed bar's ETA at each checkpoint with the time the bar still took.
 
-    bar_log is the job's stderr (tqdm's carriage-return updates); the bar's last update
-    gives the time the whole bar took."""
+    bar_log is the job's stderr (tqdm's carriage-return updates); bar_s is how long the
+    bar ran: the job's encode and write stages, its loop (its last update may not be drawn).
+    """
     updates = []
     for match in BAR_LINE.finditer(bar_log):
         done, total, elapsed, left = match.groups()
         if "?" not in left:
             updates.append((int(done) / int(total), seconds_of(elapsed), seconds_of(left)))
-    if not updates or updates[-1][0] < 1.0:
-        return []
-    end = updates[-1][1]
     checks = []
     for share in ETA_CHECKPOINTS:
         first = next((u for u in updates if u[0] >= share), None)
-        took = end - first[1] if first is not None else 0.0
+        took = bar_s - first[1] if first is not None else 0.0
         if first is not None and took >= MIN_ETA_CHECK_S:
             checks.append(
                 {"at": share, "eta_s": first[2], "took_s": took, "error": first[2] / took - 1}
             )
     return checks
+
+
+def ingest_eta(size: SizeDir, record: dict) -> list[dict[str, float]]:
+    """The ETA checks of the size's embedded ingest, read again from its kept log."""
+    log_path = size.root / "ingest-embedded.log"
+    if not log_path.is_file():
+        return []
+    stages = record["ingest"]["stages"]
+    bar_s = stages.get("encode", 0.0) + stages.get("write", 0.0)
+    return eta_checks(log_path.read_text(encoding="utf-8", errors="replace"), bar_s)
 
 
 def run_ingest_command(size: SizeDir, log_path: Path) -> dict:
@@ -217,7 +225,6 @@ def run_ingest_command(size: SizeDir, log_path: Path) -> dict:
         "peak_rss_mib": usage.ru_maxrss / 1024,
         "cpu_s": own_cpu,
         "others_cpu_share": others_share(busy, own_cpu, wall),
-        "eta": eta_checks(bytes(kept).decode("utf-8", "replace")),
     }
 
 
@@ -245,6 +252,7 @@ def build_embedded(size: SizeDir) -> dict:
     """Build the size's embedded store (and its vectors file) unless it is built."""
     record = size.built("embedded")
     if record is not None:
+        record["ingest"]["eta"] = ingest_eta(size, record)
         return record
     log(f"{size.rows:,} rows, embedded store: building (gifsearch ingest, encoding included)")
     for stale in (size.embedded, size.model_cache, size.vectors, size.ids):
@@ -273,6 +281,7 @@ def build_embedded(size: SizeDir) -> dict:
         "export_s": exported["seconds"],
     }
     size.record("embedded").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    record["ingest"]["eta"] = ingest_eta(size, record)
     return record
 
 

@@ -105,19 +105,24 @@ def cold_search(size: SizeDir, flags: list[str], runs: int) -> dict:
 
 
 def api_search(base: str, query: str, k: int) -> None:
-    """One search through the served app's API (/search), waited for to the end."""
+    """One search through the served app's API (/search), waited for to the end (each
+    request on its own connection: a kept-alive one was reset under load)."""
     import httpx
 
-    with httpx.Client(base_url=base, timeout=SEARCH_TIMEOUT_S) as client:
-        event = client.post("/gradio_api/call/search", json={"data": [query, k, 0, None, False]})
-        event.raise_for_status()
-        event_id = event.json()["event_id"]
-        with client.stream("GET", f"/gradio_api/call/search/{event_id}") as stream:
-            for line in stream.iter_lines():
-                if line.startswith("event: error"):
-                    raise ScaleError(f"the served search failed: {line}")
-                if line.startswith("event: complete"):
-                    return
+    event = httpx.post(
+        f"{base}/gradio_api/call/search",
+        json={"data": [query, k, 0, None, False]},
+        timeout=SEARCH_TIMEOUT_S,
+    )
+    event.raise_for_status()
+    event_id = event.json()["event_id"]
+    url = f"{base}/gradio_api/call/search/{event_id}"
+    with httpx.stream("GET", url, timeout=SEARCH_TIMEOUT_S) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event: error"):
+                raise ScaleError(f"the served search failed: {line}")
+            if line.startswith("event: complete"):
+                return
     raise ScaleError("the served search ended without an answer")
 
 

@@ -214,7 +214,9 @@ class SearchEngine:
         mentioning an excluded term, and return the request's page, less the hits under
         its min_score."""
         self.refresh()
-        self._catalog.get(build=self._answered > 0)  # from the second query on: build one
+        # From the second query on, an embedded store's engine builds a catalog (a
+        # server's only counts GIFs with it: stats() asks for that one).
+        self._catalog.get(build=self._answered > 0 and self._sees_changes)
         self._answered += 1
         # No count() per query: Chroma answers n_results beyond a collection's size with
         # every row it has, which is how _nearest_rows knows it has seen them all.

@@ -481,13 +481,17 @@ class GifStore:
     def _read(
         self, collection: Collection | None, where: Where, documents: bool = True
     ) -> list[StoredRow]:
-        rows: list[StoredRow] = []
-        offset = 0
+        """Every row of collection that where matches: their ids in one call, then the
+        rows by id, a page at a time. Chroma evaluates a filter over every row and pages by
+        offset passing again over the rows before each page, so a read by pages of the
+        filter paid both once a page."""
+        if collection is None:
+            return []
+        ids = collection.get(where=where or None, include=[])["ids"]
         include: Include = ["documents", "metadatas"] if documents else ["metadatas"]
-        while collection is not None:
-            page = collection.get(
-                where=where or None, include=include, limit=GET_PAGE_ROWS, offset=offset
-            )
+        rows: list[StoredRow] = []
+        for start in range(0, len(ids), SCAN_PAGE_ROWS):
+            page = collection.get(ids=ids[start : start + SCAN_PAGE_ROWS], include=include)
             docs: Sequence[str | None] = (
                 _included(page["documents"], "documents")
                 if documents
@@ -498,9 +502,6 @@ class GifStore:
                 _stored_row(row_id, doc, meta, None)
                 for row_id, doc, meta in zip(page["ids"], docs, metas, strict=True)
             ]
-            if len(page["ids"]) < GET_PAGE_ROWS:
-                break
-            offset += GET_PAGE_ROWS
         return rows
 
     def max_batch_rows(self) -> int:

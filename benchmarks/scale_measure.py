@@ -217,6 +217,9 @@ def run_engine(task: dict) -> dict:
     at = time.perf_counter()
     engine.featured(12)
     featured_s = time.perf_counter() - at
+    at = time.perf_counter()
+    store.read_all(documents=False)  # what check-links and --prune read
+    read_all_s = time.perf_counter() - at
     timings["filter"] = filtered
     result = {
         "open_s": opened,
@@ -227,6 +230,7 @@ def run_engine(task: dict) -> dict:
         "queries": len(queries),
         "latency": {name: percentiles_ms(values) for name, values in timings.items()},
         "featured_first_s": featured_s,
+        "read_all_s": read_all_s,
         "rows": store.count_kind(RowKind.DESCRIPTION),
         "gifs": engine.stats().gifs,
     }

@@ -79,6 +79,7 @@ ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("stats(wait=False) p50 / p99 ms", lambda f: _p(f, "stats")),
     ("gifs(10 ids) p50 / p99 ms", lambda f: _p(f, "gifs")),
     ("featured(): first call s", lambda f: f"{f['engine']['featured_first_s']:.2f}"),
+    ("every row's metadata read s (check-links)", lambda f: f"{f['engine']['read_all_s']:.1f}"),
     ("engine process RSS MiB (no web app)", lambda f: f"{f['engine']['rss_mib']:.0f}"),
     ("HNSW recall@10 vs brute force", lambda f: f"{f['engine']['recall_at_10']:.3f}"),
     ("engine: others' CPU share", lambda f: _share(f["engine"]["others_cpu_share"])),

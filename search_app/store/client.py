@@ -434,25 +434,26 @@ class GifStore:
     ) -> tuple[list[StoredRow], np.ndarray]:
         """Return up to pages x page_rows rows of one kind with their vectors, read in pages
         at evenly spaced positions of the collection (a sample of it that is the same for
-        the same rows, at a cost that does not grow with its size)."""
+        the same rows). The positions come from one read of every id, the pages are read
+        by id: pages read by offset passed again over the rows before each (8 pages of
+        125,000 rows: 7.0 s on a busy machine)."""
         collection = self._of_kind(kind)
-        total = 0 if collection is None else int(collection.count())
-        if collection is None or total == 0:
+        ids = [] if collection is None else collection.get(include=[])["ids"]
+        if collection is None or not ids:
             return [], np.zeros((0, 0), dtype=np.float32)
-        stride = max(total // pages, page_rows)
+        stride = max(len(ids) // pages, page_rows)
         rows: list[StoredRow] = []
         vectors: list[np.ndarray] = []
-        for offset in range(0, total, stride):
-            page = collection.get(
-                include=["documents", "metadatas", "embeddings"], limit=page_rows, offset=offset
-            )
+        for offset in range(0, len(ids), stride):
+            wanted = ids[offset : offset + page_rows]
+            page = collection.get(ids=wanted, include=["documents", "metadatas", "embeddings"])
+            at = {row_id: i for i, row_id in enumerate(page["ids"])}
+            order = [at[row_id] for row_id in wanted if row_id in at]  # the ids' order
             docs = _included(page["documents"], "documents")
             metas = _included(page["metadatas"], "metadatas")
-            rows += [
-                _stored_row(row_id, doc, meta, None)
-                for row_id, doc, meta in zip(page["ids"], docs, metas, strict=True)
-            ]
-            vectors.append(np.asarray(_included(page["embeddings"], "embeddings"), np.float32))
+            rows += [_stored_row(page["ids"][i], docs[i], metas[i], None) for i in order]
+            page_vectors = np.asarray(_included(page["embeddings"], "embeddings"), np.float32)
+            vectors.append(page_vectors[order])
         return rows, np.concatenate(vectors)
 
     def count_gifs(self) -> int:

@@ -27,6 +27,8 @@ Needs a source checkout (benchmarks/ is not installed). Its options: gifsearch b
 
 Example: gifsearch bench --out benchmarks/results/bench.json
          gifsearch bench --quick          (a smoke run on 100 rows, under a minute)
+         gifsearch bench scale --help     (20k, 125k and 1M rows, built once and cached:
+                                           benchmarks/scale_bench.py)
 """
 
 
@@ -42,13 +44,18 @@ def load_benchmark(name: str) -> ModuleType:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Run benchmarks/bench.py with the options given after `bench`."""
+    """Run benchmarks/bench.py with the options given after `bench` (or, after `bench
+    scale`, benchmarks/scale_bench.py with the options after that)."""
+    rest = list(args.rest)
+    name, prog = "bench", f"{PROG} bench"
+    if rest[:1] == ["scale"]:
+        name, prog, rest = "scale_bench", f"{PROG} bench scale", rest[1:]
     try:
-        bench = load_benchmark("bench")
+        bench = load_benchmark(name)
     except FileNotFoundError as exc:
         report_error(f"{exc}; run gifsearch bench from a source checkout")
         return 1
-    return int(bench.main(list(args.rest), prog=f"{PROG} bench"))
+    return int(bench.main(rest, prog=prog))
 
 
 def add_bench_parser(commands: Commands) -> None:

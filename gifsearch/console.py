@@ -39,6 +39,7 @@ def tqdm_progress(enabled: bool) -> ProgressFactory:
             unit_scale=unit == "B",
             file=sys.stderr,
             leave=False,
+            smoothing=0.0,  # the ETA from the mean rate so far: chunks vary, the mean holds
         )
 
         def tick(n: int) -> None:

@@ -53,6 +53,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.link_check import format_link_report
     from ingest.report import format_report
     from search_app.embedders.query_embedder import ensure_query_embedder, load_for_settings
+    from search_app.store.client import forget_cached_system
 
     settings = settings_from_args(args)
     options = IngestOptions(
@@ -95,6 +96,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if not args.json:
         print(format_report(report))
     if loaded:  # the model is loaded: build the fast query embedder now, once per model
+        # The build doesn't need the store: its vector index's memory is given back first
+        # (1.7 GB at a million rows; with the build's 0.4 GB on top, the ingest's peak).
+        forget_cached_system(settings)
         built = ensure_query_embedder(loaded[0], settings)
         if built:
             notify(built)

@@ -215,10 +215,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     options = replace(options, uploads=engine.supports_images)  # the image box uploads
     app = build_app(engine, fill_command=fill, extra_tabs=[exercises_tab()])
     server = launch_app(app, options, engine, on_error=notify)
-    stats = engine.stats()
+    stats = engine.stats(wait=False)  # the GIFs are counted in the background
+    rows = f"{stats.descriptions + stats.frames:,} rows"
+    size = rows if stats.gifs is None else f"{stats.gifs:,} GIFs, {rows}"
     keyed = f", API keys: {len(keys.keys)}" if keys.required else ""
     notify(
-        f'serving "{stats.collection}" ({stats.gifs:,} GIFs, {engine.embedder.describe()}) '
+        f'serving "{stats.collection}" ({size}, {engine.embedder.describe()}) '
         f"at {server.url}/ (API: {server.url}/api/, /v1/, /v2/{'; MCP: /mcp' if serve.mcp else ''}"
         f"{keyed}; Ctrl+C to stop)"
     )

@@ -45,11 +45,17 @@ MAX_HEADER_FIELDS = 200
 
 @dataclass(frozen=True)
 class SourceRows:
-    """What a source read: its sampled rows, the read summary, and the GIFs to frame."""
+    """What a source read: its sampled rows, the read summary, and a folder's GIF files."""
 
     rows: list[GifRecord]
     summary: ReadSummary
-    targets: list[GifTarget]
+    files: list[GifTarget] | None = None  # a folder's GIFs; None: a file of rows
+
+    @property
+    def targets(self) -> list[GifTarget]:
+        """The GIFs to frame: a folder's files, or the rows' GIFs, made when asked (only
+        frames and pruning ask; a million rows' GIFs take ~200 MB)."""
+        return self.files if self.files is not None else targets_from_records(self.rows)
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class Source:
         """Read, clean, de-duplicate and sample the rows; every GIF among them is a target."""
         summary = ReadSummary()
         rows = sample_records(self.records(summary, on_bad_line), limit, seed, summary)
-        return SourceRows(rows, summary, targets_from_records(rows))
+        return SourceRows(rows, summary)
 
 
 class TsvSource(Source):

@@ -206,14 +206,14 @@ def test_stats_count_gifs_and_descriptions(engine: SearchEngine) -> None:
 def test_a_long_lived_engine_shows_new_descriptions_of_a_grown_gif(
     settings: Settings, tmp_path: Path, cached_loader: Loader
 ) -> None:
-    """From its second query on an engine keeps a catalog of an embedded store's
-    descriptions, and a write to the store drops it; on a server, whose writes it can't
-    see, it keeps none. Either way a GIF's new description shows at once."""
+    """A long-lived engine keeps a catalog of an embedded store's rows by GIF, and a
+    write to the store drops it; on a server, whose writes it can't see, the catalog only
+    counts GIFs. Either way a GIF's new description shows at once."""
     first = write_tsv(tmp_path / "a.tsv", ROWS)
     run_ingest(IngestOptions(source=str(first)), settings, loader=cached_loader)
     engine = SearchEngine.open(settings, loader=cached_loader)
-    for _ in range(3):  # the catalog is built by now
-        hits = engine.search(SearchRequest("a woman dancing on a stage", k=1))
+    engine.stats()  # waits for the catalog
+    hits = engine.search(SearchRequest("a woman dancing on a stage", k=1))
     assert len(hits[0].other_descriptions) == 1
     assert engine.stats().gifs == 4
     grown = write_tsv(tmp_path / "b.tsv", ["https://x.test/dance.gif\tshe spins and spins .\n"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -31,7 +31,6 @@ from search_app.embedders.frames import query_frames
 from search_app.embedders.sbert import Embedder, resolve_model_spec
 from search_app.errors import SEARCH_BY_IMAGE_HINT, ConfigError, GifSearchError, images_unsupported
 from search_app.records import (
-    LinkStatus,
     RowKind,
     ScoreKind,
     SearchHit,
@@ -79,6 +78,9 @@ FUSION_DEPTH = 2  # with both kinds, each kind's list is FUSION_DEPTH x k GIFs d
 CANDIDATE_FACTOR = 3
 ROWS_PER_CANDIDATE = 2
 ROWS_PER_FRAME_GIF = 4  # frames: a GIF has up to 3 frames by default
+# How long stats(wait=False) waits for the GIF count: a small collection's catalog is built
+# within it, so its status line counts GIFs at once; a large one's says they are counted.
+STATS_WAIT_S = 0.1
 Vectors = Mapping[str, np.ndarray]  # a query's vector for each kind of row it searches
 Part = tuple[float, Vectors]  # one weighted part of a query (text, an image, a stored GIF)
 
@@ -88,7 +90,7 @@ class CollectionStats:
     """What the status line shows about the open collection."""
 
     collection: str
-    gifs: int
+    gifs: int | None  # None: still being counted (see SearchEngine.stats)
     descriptions: int
     model_name: str
     frames: int = 0
@@ -133,18 +135,15 @@ class SearchEngine:
         self.usage = usage  # what people shared and searched (None: remembers nothing)
         self._stats: CollectionStats | None = None
         self._stats_lock = threading.Lock()  # web handlers share one engine
+        self._catalog = CatalogKeeper(store.iter_gif_ids)
         # A server store changes with no files here to watch (refresh_if_changed can't
-        # tell), so only an embedded store's rows are kept in memory.
-        self._catalog = CatalogKeeper(self._catalog_rows, enabled=not store.settings.chroma_host)
+        # tell), so its catalog counts GIFs only and its rows are counted every time; an
+        # embedded store's catalog also finds the rows of a search's GIFs by id.
+        self._sees_changes = not store.settings.chroma_host
         self._answered = 0  # queries answered: an engine past its first keeps a catalog
+        self._counts: tuple[int, int] | None = None  # an embedded store's, until it changes
         self._featured: list[StoredGif] | None = None  # until the store changes
         self._featured_lock = threading.Lock()
-
-    def _catalog_rows(self) -> list[StoredRow]:
-        """What the catalog holds: description rows with their documents, frame rows
-        without (it counts their GIFs and dead marks only)."""
-        descriptions = self.store.read_all((RowKind.DESCRIPTION,))
-        return descriptions + self.store.read_all((RowKind.FRAME,), documents=False)
 
     @classmethod
     def open(
@@ -265,7 +264,9 @@ class SearchEngine:
         mentioning an excluded term, and return the request's page, less the hits under
         its min_score."""
         self.refresh()
-        self._catalog.get(build=self._answered > 0)  # from the second query on: keep one
+        # From the second query on, an embedded store's engine builds a catalog (a
+        # server's only counts GIFs with it: stats() asks for that one).
+        self._catalog.get(build=self._answered > 0 and self._sees_changes)
         self._answered += 1
         # No count() per query: Chroma answers n_results beyond a collection's size with
         # every row it has, which is how _nearest_rows knows it has seen them all.
@@ -336,6 +337,7 @@ class SearchEngine:
         if self.store.refresh_if_changed():
             self._catalog.drop()
             self._featured = None
+            self._counts = None
 
     def gifs(self, gif_ids: Sequence[str]) -> list[StoredGif]:
         """Look GIFs up by id (not a search): each one the collection holds, in the order
@@ -344,10 +346,7 @@ class SearchEngine:
         if not wanted:
             return []
         self.refresh()
-        rows = self.store.rows_for_gifs(wanted)
-        if self.store.has_kind(RowKind.FRAME):
-            rows += self.store.rows_for_gifs(wanted, RowKind.FRAME)
-        found = gifs_of_rows(rows)
+        found = gifs_of_rows(self._rows_of_gifs(wanted, frames=True))
         return [found[gif_id] for gif_id in wanted if gif_id in found]
 
     def featured(
@@ -411,28 +410,32 @@ class SearchEngine:
         self, gif_ids: Sequence[str], seen: Sequence[StoredRow] = ()
     ) -> dict[str, StoredGif]:
         """Return these GIFs as the store knows them (descriptions, size, link state), from
-        the catalog when the engine keeps one (from its second query on), else from one
-        call to the store for their description rows; the rows a query read (seen) count
-        too: a GIF any of whose rows is marked dead is dead (a GIF's newer rows carry no
-        mark until the next check), and a folder GIF's frame rows carry its size and file."""
-        catalog = self._catalog.get(build=False)
-        found: dict[str, StoredGif] = {}
-        if catalog is not None:
-            for gif_id in gif_ids:
-                stored = catalog.gif(gif_id)
-                if stored is not None:
-                    found[gif_id] = stored
-        missing = [gif_id for gif_id in gif_ids if gif_id not in found]
-        rows = {row.row_id: row for row in self.store.rows_for_gifs(missing)} if missing else {}
-        for row in seen:  # the query's own rows: the freshest marks
+        their rows (_rows_of_gifs); the rows a query read (seen) count too: a GIF any of
+        whose rows is marked dead is dead (a GIF's newer rows carry no mark until the next
+        check), and a folder GIF's frame rows carry its size and file."""
+        rows = {row.row_id: row for row in self._rows_of_gifs(gif_ids)}
+        for row in seen:  # the query's own rows
             rows.setdefault(row.row_id, row)
-        fresh = gifs_of_rows(rows.values())
-        for gif_id, stored in fresh.items():
-            if gif_id not in found:
-                found[gif_id] = stored
-            elif stored.dead and not found[gif_id].dead:
-                found[gif_id] = replace(found[gif_id], link=LinkStatus.DEAD)
-        return found
+        return gifs_of_rows(rows.values())
+
+    def _rows_of_gifs(self, gif_ids: Sequence[str], frames: bool = False) -> list[StoredRow]:
+        """Return every stored row of these GIFs: read by id when the catalog is built
+        (descriptions and frames; a cost in proportion to the rows read), else by one filter
+        on their GIF ids (in proportion to the collection; frames too when asked)."""
+        if not gif_ids:
+            return []
+        catalog = self._catalog.get(build=False) if self._sees_changes else None
+        missing: Sequence[str] = gif_ids
+        rows: list[StoredRow] = []
+        if catalog is not None:
+            by_kind, missing = catalog.row_ids_of(gif_ids)
+            for kind, ids in by_kind.items():
+                rows += self.store.rows_by_id(ids, kind)
+        if missing:  # no catalog, or GIFs newer than it
+            rows += self.store.rows_for_gifs(missing)
+            if frames and self.store.has_kind(RowKind.FRAME):
+                rows += self.store.rows_for_gifs(missing, RowKind.FRAME)
+        return rows
 
     def _description_rows(
         self,
@@ -465,13 +468,8 @@ class SearchEngine:
         """Return the nearest rows of one kind, nearest first, covering at least
         wanted_gifs GIFs (or every row there is); exclude_gif's and hidden rows left out."""
         n_results = (wanted_gifs + (1 if exclude_gif else 0)) * rows_per_gif + len(hidden_rows)
-        catalog = self._catalog.get(build=False) if kind == RowKind.DESCRIPTION else None
         while True:
-            fetched = None
-            if catalog is not None:  # ids and distances only; the catalog has the rest
-                fetched = catalog.rows_at(self.store.query_distances(vector, n_results, kind))
-            if fetched is None:
-                fetched = self.store.query(vector, n_results, kind)
+            fetched = self.store.query(vector, n_results, kind)
             rows = [r for r in fetched if r.gif_id != exclude_gif and r.row_id not in hidden_rows]
             if len(best_row_per_gif(rows)) >= wanted_gifs or len(fetched) < n_results:
                 return rows  # enough GIFs, or every row seen
@@ -491,30 +489,56 @@ class SearchEngine:
         fallback = next(iter(centres.values()))
         return {kind: centres.get(kind, fallback) for kind in tuple(RowKind)}
 
-    def stats(self) -> CollectionStats:
+    def stats(self, wait: bool = True) -> CollectionStats:
         """Return the collection's name, GIF, description and frame counts, and model.
 
-        GIFs are counted from the catalog (or, while it is being kept from rebuilding, by
-        reading every row's metadata), redone only when a row count changed.
+        GIFs are counted by the catalog, built in the background; without wait, gifs is
+        None until it is built (a page answers at once whatever the collection's size).
         """
-        descriptions = self.store.count_kind(RowKind.DESCRIPTION)
-        frames = self.store.count_kind(RowKind.FRAME)
+        self.refresh()
+        descriptions, frames = self._row_counts()
         with self._stats_lock:
             known = self._stats
-            if known is None or (known.descriptions, known.frames) != (descriptions, frames):
-                catalog = self._catalog.get(build=True)
-                if catalog is not None and catalog.rows == descriptions + frames:
-                    gifs = catalog.gif_count
-                else:  # the catalog is older than the counts: count from the store
-                    gifs = self.store.count_gifs()
+            counts = (descriptions, frames)
+            if known is None or (known.descriptions, known.frames) != counts or known.gifs is None:
                 known = self._stats = CollectionStats(
                     collection=self.store.collection_name,
-                    gifs=gifs,
+                    gifs=self._gif_count(descriptions + frames, wait),
                     descriptions=descriptions,
                     model_name=self.binding.model_name,
                     frames=frames,
                 )
             return known
+
+    def _row_counts(self) -> tuple[int, int]:
+        """The description and frame counts: an embedded store's once per state of its
+        files (Chroma counts by passing over every row: 15 ms at 125,000 rows), a
+        server's every time."""
+        counts = self._counts
+        if counts is None:
+            counts = (
+                self.store.count_kind(RowKind.DESCRIPTION),
+                self.store.count_kind(RowKind.FRAME),
+            )
+            if self._sees_changes:
+                self._counts = counts
+        return counts
+
+    def _gif_count(self, rows: int, wait: bool) -> int | None:
+        """The number of GIFs among the collection's rows, from a catalog of exactly those
+        rows (one older is dropped and built again); None while it is built, unless wait
+        (then, should the build fail, counted by reading the store)."""
+        for _ in range(2):
+            if wait:
+                catalog = self._catalog.wait()
+            else:
+                catalog = self._catalog.get(build=True, wait_s=STATS_WAIT_S)
+            if catalog is None or catalog.rows == rows:
+                break
+            self._catalog.drop()  # older than the counts: another writer's rows
+        if catalog is not None and catalog.rows == rows:
+            return catalog.gif_count
+        return self.store.count_gifs() if wait else None
 
 
 def unit_mean(vectors: np.ndarray) -> np.ndarray:

@@ -248,7 +248,8 @@ def build_app(
                 elem_id="gs-topics",
             )
             image_input, image_button = add_image_search(handlers.images_enabled)
-            status = gr.Markdown(handlers.status_line(), elem_id="gs-status")
+            # A callable: read at each page load, so the GIF count shows once counted.
+            status = gr.Markdown(handlers.status_line, elem_id="gs-status")
             results = gr.HTML(handlers.welcome(), js_on_load=CARD_SCRIPT, elem_id="gs-results")
             hits = gr.State([])
             view = gr.State(PageView().to_state())

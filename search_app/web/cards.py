@@ -181,7 +181,7 @@ def format_status(
     for a search its latency and what it left out (held back, excluded, dead)."""
     parts = [
         f"collection **{stats.collection}**",
-        f"{stats.gifs:,} GIFs",
+        "GIFs being counted" if stats.gifs is None else f"{stats.gifs:,} GIFs",
         f"{stats.descriptions:,} descriptions",
         f"model `{stats.model_name}`",
     ]

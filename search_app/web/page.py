@@ -163,7 +163,7 @@ class SearchHandlers:
         """Return the status line for the open collection (and the last search); stats:
         the collection's, when the caller has just read them."""
         try:
-            return format_status(stats or self.engine.stats(), latency_ms, hits)
+            return format_status(stats or self.engine.stats(wait=False), latency_ms, hits)
         except GifSearchError as exc:
             return f"collection **{self.engine.store.collection_name}** · {client_message(exc)}"
 
@@ -176,7 +176,7 @@ class SearchHandlers:
         """Return a notice saying how to fill the collection when it holds nothing (or
         that it can't be read)."""
         try:
-            stats = stats or self.engine.stats()
+            stats = stats or self.engine.stats(wait=False)
         except GifSearchError as exc:
             return render_notice("Could not search", client_message(exc))
         if stats.descriptions or stats.frames:
@@ -227,7 +227,7 @@ class SearchHandlers:
             return message, self.status_line(), [], replace(view, shown=0).to_state()
         loaded = list(loaded or [])
         try:
-            stats = self.engine.stats()  # once per search: two counts, on a server two calls
+            stats = self.engine.stats(wait=False)  # once per search; GIFs counted in the background
             notice = self.empty_notice(stats)
             if notice:
                 return notice, self.status_line(stats=stats), [], view.to_state()

@@ -2,9 +2,10 @@
 its most characteristic words and shown by its most central GIF.
 
 From a sample of the description rows (retrieval/sample.py), each GIF is the unit mean of
-its sampled descriptions' vectors. k-means (scikit-learn, k-means++ with a fixed seed, on
-GIFs sorted by id: the same collection gives the same categories) groups them into
-category_count(GIFs) themes. A theme is named by the topic phrase (retrieval/phrases.py)
+its sampled descriptions' vectors. k-means (scikit-learn, k-means++ with a fixed seed,
+fitted on up to FIT_GIFS GIFs in id order, which is a random order: ids are hashes) finds
+category_count(GIFs) themes, and each GIF joins the one whose centre is nearest; the same
+collection gives the same categories. A theme is named by the topic phrase (retrieval/phrases.py)
 with the highest share of its GIFs times the share of that phrase's GIFs that are in it:
 frequent in the theme and rare elsewhere ("guitar", not "man"). Its image is the GIF
 nearest its centre that is not known dead. Themes of fewer than MIN_CATEGORY_GIFS GIFs,
@@ -34,6 +35,9 @@ MIN_CATEGORY_GIFS = 3
 MIN_NAME_GIFS = 2  # a name is a phrase that at least this many of the theme's GIFs use
 KMEANS_SEED = 0
 KMEANS_RUNS = 1  # k-means++ starts (more, and the least inertia's is kept)
+# GIFs k-means is fitted on (then every GIF goes to its nearest centre): 40 centres are
+# placed as well from 20,000 GIFs as from 45,000, in under half the time.
+FIT_GIFS = 20_000
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,8 @@ def category_count(gifs: int) -> int:
 
 
 def cluster(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return each row's theme (0..k-1) and the themes' unit centres, by k-means."""
+    """Return each row's theme (0..k-1: its nearest centre) and the themes' unit centres,
+    by k-means fitted on the first FIT_GIFS rows."""
     from sklearn.cluster import KMeans
     from threadpoolctl import threadpool_limits
 
@@ -63,7 +68,8 @@ def cluster(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     # One thread: the build leaves the other cores to searches, and OpenMP's spin-waiting
     # made two threads 4x slower than one on a busy 2-core machine (docs/results.md).
     with threadpool_limits(limits=1):
-        labels = np.asarray(model.fit_predict(vectors), dtype=np.int64)
+        model.fit(vectors[:FIT_GIFS])
+        labels = np.asarray(model.predict(vectors), dtype=np.int64)
     return labels, unit_rows(np.asarray(model.cluster_centers_, dtype=np.float64))
 
 

@@ -32,7 +32,8 @@ from search_app.retrieval.query import parse_query
 from search_app.retrieval.request import MAX_QUERY_CHARS
 
 MAX_COMPLETIONS = 50
-RELATED_PHRASES = 2_000  # candidates for related searches: 3 MB of 384-d vectors
+RELATED_PHRASES = 1_000  # related-search candidates: 1.5 MB of 384-d vectors, embedded
+# in ~2 s at a build (docs/results.md)
 MIN_RELATED_COUNT = 3  # descriptions of the sample that use a candidate, at least
 # Embeds texts with the collection's model, one unit vector a row (Embedder.embed_texts).
 TextEmbedding = Callable[[Sequence[str]], np.ndarray]

@@ -22,7 +22,7 @@ import re
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -77,6 +77,7 @@ class Derived:
     sample_rows: int = 0
     total_rows: int = 0
     built_s: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)  # seconds (of a build, not kept)
 
 
 def build_derived(
@@ -89,14 +90,25 @@ def build_derived(
     (a collection known only by its frames has none: empty categories and phrases);
     embed_texts embeds the related-search candidates with the collection's model."""
     started = time.perf_counter()
+    stages: dict[str, float] = {}
+
+    def lap(stage: str) -> None:
+        stages[stage] = time.perf_counter() - started - sum(stages.values())
+
     signature = content_signature(store) if signature is None else signature
     sample = read_sample(store, RowKind.DESCRIPTION, SAMPLE_ROWS, progress)
+    lap("sample")
     tokenized = [tokens(row.description) for row in sample.rows]
     topics = [topic_phrases(words) for words in tokenized]
+    lap("words")
     categories = build_categories(sample, topics)
+    lap("categories")
     phrases = count_phrases(tokenized)
-    candidates = related_candidates(topics, [c.search_term for c in categories])
-    related = build_related(candidates, embed_texts)
+    lap("phrases")
+    related = build_related(
+        related_candidates(topics, [c.search_term for c in categories]), embed_texts
+    )
+    lap("related")
     return Derived(
         signature,
         tuple(categories),
@@ -105,6 +117,7 @@ def build_derived(
         sample_rows=len(sample.rows),
         total_rows=sample.total_rows,
         built_s=time.perf_counter() - started,
+        stages=stages,
     )
 
 
@@ -274,6 +287,15 @@ def lazy_embedding(settings: Settings, model: str) -> TextEmbedding:
         return loaded[0](texts)
 
     return embed
+
+
+def categories_of(store: GifStore, embed_texts: TextEmbedding | None = None) -> list[Category]:
+    """Return the collection's categories as it is now, building (and keeping) them when
+    none are kept for these rows: a blocking call, for the CLI and scripts (a server uses
+    retrieval/derived_keeper.py, which never makes a request wait)."""
+    if embed_texts is None:
+        embed_texts = lazy_embedding(store.settings, store.require_binding().model)
+    return list(ensure_derived(store, embed_texts)[0].categories)
 
 
 def keep_derived(settings: Settings, derived: Derived) -> str:

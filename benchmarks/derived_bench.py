@@ -66,18 +66,19 @@ def log(message: str) -> None:
     print(f"derived-bench: {message}", file=sys.stderr, flush=True)
 
 
-def scale_store(rows: int, work: Path) -> tuple[Settings, float | None] | None:
+def scale_store(rows: int, work: Path) -> tuple[Settings, dict[str, float]] | None:
     """The scale benchmark's finished embedded store of this size (its query embedder
-    built in work: nothing is written there), and its ingest's seconds; None when there
-    is none."""
+    built in work: nothing is written there), and its ingest's seconds and CPU seconds;
+    None when there is none."""
     root = SCALE_CACHE / str(rows)
     record = root / "built-embedded.json"
     if not record.is_file():
         return None
     built = json.loads(record.read_text(encoding="utf-8"))
-    job_s = built.get("ingest", {}).get("job_s")
+    figures = built.get("ingest", {})
     settings = Settings(store_dir=root / "embedded", cache_dir=work / "cache", model="minilm")
-    return settings, float(job_s) if job_s else None
+    kept = ("job_s", "cpu_s", "others_cpu_share")
+    return settings, {key: float(figures[key]) for key in kept if figures.get(key)}
 
 
 def own_store(work: Path, rows: int) -> Settings:
@@ -264,9 +265,16 @@ def format_report(results: list[dict]) -> str:
     lines = [f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"]
     for r in results:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages_s"].items())
-        ingest_s = r.get("ingest_s")
-        share = f" = {100 * r['categories_s'] / ingest_s:.1f}%" if ingest_s else ""
-        versus = f"{share} of its ingest ({ingest_s:.0f} s)" if ingest_s else ""
+        ingest = r.get("ingest") or {}
+        versus = ""
+        if "job_s" in ingest and "cpu_s" in ingest:
+            versus = (
+                f" = {100 * r['categories_s'] / ingest['job_s']:.1f}% of its ingest's "
+                f"{ingest['job_s']:.0f} s (others' CPU share then "
+                f"{ingest.get('others_cpu_share', 0):.2f}); the whole build's CPU "
+                f"{100 * r['build_cpu_s'] / ingest['cpu_s']:.1f}% of the ingest's "
+                f"{ingest['cpu_s']:.0f} CPU s"
+            )
         lines += [
             f"\n{r['rows']:,} rows ({r['store']}), sample {r['sample_rows']:,} descriptions",
             f"  build            {r['build_s']:.1f} s, {r['build_cpu_s']:.1f} CPU s (stages: "
@@ -308,14 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     for rows in (int(size) for size in args.sizes.split(",")):
         found = scale_store(rows, args.work)
         if found is not None:
-            settings, ingest_s = found
+            settings, ingest = found
             kind = f"the scale benchmark's store, {settings.store_dir}"
         else:
-            settings, ingest_s = own_store(args.work, rows), None
+            settings, ingest = own_store(args.work, rows), {}
             kind = f"synthetic vectors, {settings.store_dir}"
         log(f"measuring {rows:,} rows ({kind})")
         result = run_worker(settings, args.prefixes)
-        results.append({**result, "store": kind, "ingest_s": ingest_s})
+        results.append({**result, "store": kind, "ingest": ingest})
     print(format_report(results))
     if args.out:
         args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")

@@ -80,10 +80,13 @@ def name_themes(
     not taken by an earlier theme: (theme GIFs using it / theme GIFs) x (theme GIFs
     using it / GIFs using it); ties go to the shorter, then the alphabetically first."""
     overall: Counter[str] = Counter()
+    for phrases in gif_phrases:
+        overall.update(phrases)
     per_theme: dict[int, Counter[str]] = defaultdict(Counter)
     for label, phrases in zip(labels.tolist(), gif_phrases, strict=True):
-        overall.update(phrases)
-        per_theme[label].update(phrases)
+        # most phrases are one GIF's: counting only those that can name a theme halves
+        # the memory this takes
+        per_theme[label].update(p for p in phrases if overall[p] >= MIN_NAME_GIFS)
     sizes = Counter(labels.tolist())
     names: dict[int, str] = {}
     taken: set[str] = set()
@@ -123,7 +126,7 @@ def group_gifs(
     row_topics: each sampled row's topic phrases, when the caller has them already."""
     if not sample.rows:
         return None
-    gif_ids, vectors = gif_vectors([row.gif_id for row in sample.rows], sample.vectors)
+    gif_ids, vectors = gif_vectors([row.gif_id for row in sample.rows], sample.vectors, np.float32)
     k = category_count(len(gif_ids))
     if k == 0:
         return None
@@ -135,7 +138,7 @@ def group_gifs(
     for row, topics in zip(sample.rows, row_topics, strict=True):
         phrases[index[row.gif_id]] |= topics
         dead[index[row.gif_id]] |= row.link == LinkStatus.DEAD
-    labels, centres = cluster(vectors.astype(np.float32), k)
+    labels, centres = cluster(vectors, k)
     return Themes(gif_ids, vectors, labels, phrases, dead, centres)
 
 

@@ -303,7 +303,7 @@ def keep_derived(settings: Settings, derived: Derived) -> str:
     built and where it went (or why it stays in memory only)."""
     built = (
         f"categories ({len(derived.categories)}) and completions "
-        f"({len(derived.phrases)} phrases) of {derived.sample_rows} sampled descriptions "
+        f"({len(derived.phrases):,} phrases) of {derived.sample_rows:,} sampled descriptions "
         f"built in {derived.built_s:.1f} s"
     )
     path = derived_path(settings)

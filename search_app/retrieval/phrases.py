@@ -7,9 +7,10 @@ phrase are taken from them:
 - completion phrases: runs of 1 to MAX_PHRASE_WORDS words that a person might type as a
   query or the start of one ("a dog jumps", "dog jumping into a pool"): they do not end
   in a stop word, and begin with a word that is not one, or with "a", "an" or "the".
-- topic phrases: runs of 1 to MAX_TOPIC_WORDS words with no stop word at either end and
-  only articles and prepositions inside ("guitar", "playing the guitar"; not "man is
-  playing"): what a category is named by and related searches offer.
+- topic phrases: runs of 1 to MAX_TOPIC_WORDS words with no stop word at either end (nor
+  a LEADING_WORDS one at the end) and only articles and prepositions inside ("guitar",
+  "playing the guitar"; not "man is playing", "woman wearing"): what a category is named
+  by and related searches offer.
 
 Stop words are function words only (sklearn's English list also drops words such as
 "fire", "top" and "back", which name what happens in a GIF).
@@ -57,6 +58,9 @@ STOP_WORDS = (
     )
 )
 LINKING_WORDS = OPENING_WORDS | PREPOSITIONS  # may stand inside a topic phrase
+# Words that lead on to what a description is about and never end a topic: TGIF's "in
+# front of", "wearing a", "holding a" named themes "Talking in front", "Woman wearing".
+LEADING_WORDS = frozenset({"front", "wearing", "holding", "using", "something", "someone"})
 WORD_ENDINGS = ("ing", "es", "er", "ed", "s")
 MIN_STEM_CHARS = 3
 
@@ -87,7 +91,7 @@ def topic_phrases(words: Sequence[str], max_words: int = MAX_TOPIC_WORDS) -> set
             last = words[stop - 1]
             if last in STOP_WORDS and last not in LINKING_WORDS:
                 break  # "man is playing" reads as no topic
-            if last not in STOP_WORDS:
+            if last not in STOP_WORDS and last not in LEADING_WORDS:
                 found.add(" ".join(words[start:stop]))
     return found
 

@@ -20,6 +20,10 @@ from search_app.records import RowKind, StoredRow
 from search_app.store.client import GET_PAGE_ROWS, GifStore
 
 SAMPLE_ROWS = 50_000  # ~75 MB of 384-d vectors; 10 s to read here (docs/results.md)
+# Ids per read of the walk: Chroma skips to an offset by counting rows, so a page costs as
+# much as the rows before it, and 5,000-id pages made the walk grow with the square of
+# the collection (10 s at 125,000 rows; a 50,000-id page costs little more than a small one).
+ID_PAGE_ROWS = 50_000
 # A progress bar's factory: (total, label) -> the callback that advances it by n.
 ProgressFactory = Callable[[int, str], Callable[[int], None]]
 
@@ -53,10 +57,10 @@ def content_signature(store: GifStore) -> str:
 def _all_ids(store: GifStore, kind: str, advance: Callable[[int], None]) -> Iterator[str]:
     offset = 0
     while True:
-        page = store.ids_page(kind, offset)
+        page = store.ids_page(kind, offset, ID_PAGE_ROWS)
         advance(len(page))
         yield from page
-        if len(page) < GET_PAGE_ROWS:
+        if len(page) < ID_PAGE_ROWS:
             return
         offset += len(page)
 
@@ -84,5 +88,6 @@ def read_sample(
     if not rows:  # every chosen row was deleted meanwhile
         return CollectionSample([], np.zeros((0, 0), dtype=np.float32), total)
     vectors = np.concatenate(parts)
+    del parts  # the pages, before the sorted copy: one copy of the vectors at a time
     order = sorted(range(len(rows)), key=lambda i: rows[i].row_id)
     return CollectionSample([rows[i] for i in order], vectors[order], max(total, len(rows)))

@@ -2,7 +2,7 @@
 fast a prefix is completed.
 
     python benchmarks/derived_bench.py [--sizes 20000,125000] [--work DIR]
-                                       [--prefixes 2000] [--out FILE]
+                                       [--prefixes 2000] [--walk-sizes 1000000] [--out FILE]
 
 For each size, a collection of that many rows:
 - the scale benchmark's embedded store (~/.cache/gifsearch/scale/ROWS/embedded) when its
@@ -24,6 +24,9 @@ Each size is measured in a worker process of its own (its peak RSS its own):
 3. completion: --prefixes prefixes (real descriptions cut at a seeded random character),
    k = 10, with 100 past searches: p50 and p99; related searches (the ONNX query embedder,
    built once in --work): p50 and p99.
+With --walk-sizes, the one part of the build that grows with the collection, the walk over
+its ids that chooses the sample (and the content signature), is timed on a store of that
+many rows with 2-d vectors and no documents, written once in --work.
 Prints a table (stdout), JSON with --out; progress on stderr; others' CPU share (the
 machine is shared). The first 125,000-row build takes a few minutes.
 """
@@ -124,6 +127,67 @@ def own_store(work: Path, rows: int) -> Settings:
         log(f"  {start + len(chunk):,} / {rows:,}")
     done.write_text(json.dumps({"rows": rows, "built_at": time.time()}), encoding="utf-8")
     return settings
+
+
+def walk_store(work: Path, rows: int) -> Settings:
+    """A store of this many rows with 2-d vectors and no documents, built once in work: the
+    id walk reads ids only, so its cost is the row count's, not the vectors'."""
+    from search_app.records import make_row_id
+    from search_app.store.binding import ModelBinding
+    from search_app.store.client import GifStore
+
+    root = work / f"walk-{rows}"
+    settings = Settings(store_dir=root / "store", cache_dir=work / "cache", model="minilm")
+    done = root / "built.json"
+    if done.is_file():
+        return settings
+    store = GifStore(settings, create=True)
+    store.ensure_collection(ModelBinding("walk", "walk", 2, images=False))
+    rng = np.random.default_rng(0)
+    log(f"writing {rows:,} rows of 2-d vectors into {settings.store_dir} (once)")
+    for start in range(store.count_kind("description"), rows, 50_000):
+        stop = min(rows, start + 50_000)
+        ids = [make_row_id(f"https://x.test/{n}.gif", "") for n in range(start, stop)]
+        metas = [{"gif_id": row_id} for row_id in ids]
+        store.write_rows(ids, rng.random((stop - start, 2)).astype(np.float32), None, metas)
+        log(f"  {stop:,} / {rows:,}")
+    done.write_text(json.dumps({"rows": rows}), encoding="utf-8")
+    return settings
+
+
+def task_settings(task: dict) -> Settings:
+    """The settings a worker's task carries (as JSON: paths as text)."""
+    fields = task["settings"]
+    return Settings(**{k: Path(v) if k.endswith("_dir") else v for k, v in fields.items()})
+
+
+def walk_worker(task: dict) -> dict:
+    """Time the sample's id walk and the content signature on a walk_store."""
+    from search_app.retrieval.sample import content_signature, read_sample
+    from search_app.store.client import GifStore
+
+    fields = task["settings"]
+    store = GifStore(
+        Settings(**{k: Path(v) if k.endswith("_dir") else v for k, v in fields.items()})
+    )
+    marks: dict[str, float] = {}
+
+    def progress(total: int, label: str) -> Callable[[int], None]:
+        marks[label] = time.perf_counter()
+        return lambda n: None
+
+    started = time.perf_counter()
+    sample = read_sample(store, progress=progress)
+    ended = time.perf_counter()
+    signed = time.perf_counter()
+    content_signature(store)
+    return {
+        "rows": store.count_kind("description"),
+        "sample_rows": len(sample.rows),
+        "id_walk_s": marks["sample rows"] - marks["sample ids"],
+        "sample_s": ended - started,
+        "signature_s": time.perf_counter() - signed,
+    }
 
 
 def prefixes_and_past(count: int) -> tuple[list[str], list[tuple[str, int, float]]]:
@@ -242,11 +306,12 @@ def worker(task: dict) -> dict:
     }
 
 
-def run_worker(settings: Settings, prefixes: int) -> dict:
-    """Run worker() in a new process and return what it measured."""
+def run_worker(settings: Settings, prefixes: int, walk: bool = False) -> dict:
+    """Run worker() (walk_worker() with walk) in a new process; return what it measured."""
     task = {
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(settings).items()},
         "prefixes": prefixes,
+        "walk": walk,
     }
     done = subprocess.run(
         [sys.executable, __file__, "--worker", json.dumps(task)],
@@ -306,14 +371,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--prefixes", type=int, default=2_000)
+    parser.add_argument(
+        "--walk-sizes",
+        default="",
+        help="also time the sample's id walk at these sizes, e.g. 1000000 (a store of 2-d "
+        "vectors, written once: the id walk is the only part that grows with the rows)",
+    )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(RESULT_PREFIX + json.dumps(worker(json.loads(args.worker))), flush=True)
+        task = json.loads(args.worker)
+        measure = walk_worker if task["walk"] else worker
+        print(RESULT_PREFIX + json.dumps(measure(task)), flush=True)
         return 0
     results = []
-    for rows in (int(size) for size in args.sizes.split(",")):
+    for rows in (int(size) for size in args.sizes.split(",") if size):
         found = scale_store(rows, args.work)
         if found is not None:
             settings, ingest = found
@@ -324,9 +397,20 @@ def main(argv: list[str] | None = None) -> int:
         log(f"measuring {rows:,} rows ({kind})")
         result = run_worker(settings, args.prefixes)
         results.append({**result, "store": kind, "ingest": ingest})
+    walks = []
+    for rows in (int(size) for size in args.walk_sizes.split(",") if size):
+        log(f"the id walk at {rows:,} rows")
+        walks.append(run_worker(walk_store(args.work, rows), 0, walk=True))
     print(format_report(results))
+    for walk in walks:
+        print(
+            f"\nid walk at {walk['rows']:,} rows (2-d vectors, no documents): "
+            f"{walk['id_walk_s']:.1f} s; the sample of {walk['sample_rows']:,} rows with it "
+            f"{walk['sample_s']:.1f} s; the content signature {walk['signature_s']:.2f} s"
+        )
     if args.out:
-        args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+        data = {"sizes": results, "walks": walks}
+        args.out.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return 0
 
 

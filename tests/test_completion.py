@@ -120,6 +120,12 @@ def test_past_searches_that_match_come_first_most_often_then_most_recent(
 def test_an_empty_prefix_offers_past_searches_only(completer: Completer) -> None:
     assert completer.complete("", 3, PAST) == ["a cat", "A Dog jogs", "a dog jumped"]
     assert completer.complete("   ", 10) == []
+    assert completer.suggestions("  ", 5) == []
+
+
+def test_a_past_search_with_a_control_character_is_not_offered(completer: Completer) -> None:
+    past = [PastSearch("a dog\x1b[31m jumps", 9, 1.0), PastSearch("a dog jogs", 1, 1.0)]
+    assert completer.complete("a dog j", 1, past) == ["a dog jogs"]
 
 
 def test_query_language_is_completed_from_past_searches_only(completer: Completer) -> None:

@@ -212,6 +212,17 @@ def test_the_keeper_builds_in_the_background_then_follows_the_kept_file(
     assert keeper.completer().suggestions("an airship", 3)
 
 
+def test_the_keeper_leaves_a_store_that_is_changing_to_the_ingest_writing_it(
+    tmp_path: Path, cached_loader: Callable
+) -> None:
+    settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "cache", model="minilm")
+    ingest(settings, FIRST[:60], cached_loader)  # its files changed a moment ago
+    keeper = DerivedKeeper(SearchEngine.open(settings, loader=cached_loader), settle_s=600.0)
+    assert keeper.wait(3) is None
+    assert keeper.problem == ""
+    assert not (settings.store_dir / "derived").exists()  # nothing was built
+
+
 def test_the_keeper_of_an_empty_collection_offers_past_searches(
     tmp_path: Path, cached_loader: Callable, minilm: Embedder
 ) -> None:

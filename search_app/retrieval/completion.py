@@ -123,6 +123,8 @@ class Completer:
         for search in sorted(past, key=lambda s: (-s.count, -s.last_time, s.query)):
             words = " ".join(tokens(search.query))
             shown = " ".join(search.query.split())
+            if not shown.isprintable():  # a control character is no query to offer back
+                continue
             if words and words.startswith(key) and words != typed and words not in found:
                 found[words] = shown
                 if len(found) == k:
@@ -134,9 +136,11 @@ class Completer:
 
     def suggestions(self, query: str, k: int) -> list[str]:
         """Return up to k related searches for a query, nearest in meaning first (see the
-        module); none when the collection has no descriptions."""
+        module); none for a blank query or a collection with no descriptions."""
         check_count(k)
-        text = parse_query(check_text(query, "query")).text
+        if not check_text(query, "query").strip():
+            return []
+        text = parse_query(query).text
         if self.embed_query is None or not self.related.phrases:
             return []
         nearness = self.related.vectors @ self.embed_query(text).astype(np.float32)

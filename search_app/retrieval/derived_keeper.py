@@ -4,11 +4,13 @@ making a request wait or a search slow down.
 current() returns what is held at once (None until the first is ready; the previous
 state's while a new one is made) and, when the store may have changed, starts a check in a
 background thread: an embedded store's files changed since the last look (two stat()
-calls), or SERVER_CHECK_S passed for a Chroma server, whose writes leave no files here.
+calls), or SERVER_CHECK_S passed for a Chroma server, whose writes leave no files here;
+at most one check every MIN_CHECK_S.
 The check compares the collection's content signature (retrieval/sample.py) with what is
 held, then with the kept file (retrieval/derived.py: an ingest that changed the collection
-has written it), and only then builds, once the signature has held still for settle_s (an
-ingest that is still writing will build at its end). The build runs in a separate process
+has written it), and only then builds, once the store has been still for settle_s (an
+ingest that is still writing will build at its end; an embedded store's files say when it
+last changed, a server's signature is watched that long). The build runs in a separate process
 at the lowest CPU priority: its pure-Python counting would otherwise hold the interpreter
 lock that searches need, and its model would stay in the web app's memory.
 """
@@ -46,6 +48,9 @@ if TYPE_CHECKING:
 
 SETTLE_S = 10.0  # an ingest adds rows every few seconds; a build waits this long for quiet
 SERVER_CHECK_S = 60.0
+# Checks no more often than this: the signature reads the last-added row, 6 s at 1M rows
+# (Chroma counts rows to an offset), and an ingest changes the files every few seconds.
+MIN_CHECK_S = 30.0
 BUILD_DEADLINE_S = 900.0  # 1M rows: ~1 min to walk the ids, plus the model's load
 CHILD_NICENESS = 19
 MAX_ERROR_CHARS = 300
@@ -74,10 +79,13 @@ class DerivedKeeper:
         settle_s: float = SETTLE_S,
         server_check_s: float = SERVER_CHECK_S,
         on_notice: Callable[[str], None] = lambda message: None,
+        min_check_s: float = MIN_CHECK_S,
     ) -> None:
         self.engine = engine
         self.settle_s = settle_s
         self.server_check_s = server_check_s
+        self.min_check_s = min_check_s
+        self._checked_at = float("-inf")
         self.on_notice = on_notice
         self.problem = ""  # the last build's failure, one line ("" when none)
         self._held: Derived | None = None
@@ -85,7 +93,7 @@ class DerivedKeeper:
         self._job: threading.Thread | None = None
         self._marker: object = None  # what the store looked like at the last check
         self._retry_at = float("inf")  # a check waiting for the signature to settle
-        self._unsettled = ("", 0.0)  # a signature not built yet, and since when seen
+        self._unsettled = ("", 0.0)  # a signature not built yet, and since when it holds
 
     def current(self) -> Derived | None:
         """Return what is held now (never waits), checking for a change in the background."""
@@ -110,7 +118,7 @@ class DerivedKeeper:
         deadline = time.monotonic() + timeout_s
         self._marker = None  # look again even if the files look the same
         while True:
-            self._poke()
+            self._poke(now=True)
             job = self._job
             if job is not None:
                 job.join(max(0.0, deadline - time.monotonic()))
@@ -124,14 +132,24 @@ class DerivedKeeper:
             return int(time.monotonic() // self.server_check_s)
         return files_signature(settings)
 
-    def _poke(self) -> None:
+    def _changed_at(self) -> float:
+        """When the store last changed, as far as can be told here: its files' newest
+        modification time (a server's: now)."""
+        settings = self.engine.store.settings
+        stamps = [] if settings.chroma_host else files_signature(settings)
+        return max((s[0] / 1e9 for s in stamps if s is not None), default=time.time())
+
+    def _poke(self, now: bool = False) -> None:
         with self._lock:
             if self._job is not None and self._job.is_alive():
+                return
+            if not now and time.monotonic() - self._checked_at < self.min_check_s:
                 return
             marker = self._store_marker()
             if marker == self._marker and time.monotonic() < self._retry_at:
                 return
             self._marker = marker
+            self._checked_at = time.monotonic()
             self._retry_at = float("inf")
             self._job = threading.Thread(target=self._check, name="derived-check", daemon=True)
             self._job.start()
@@ -150,8 +168,8 @@ class DerivedKeeper:
                 self._held = found
                 return
             if self._unsettled[0] != signature:
-                self._unsettled = (signature, time.monotonic())
-            waited = time.monotonic() - self._unsettled[1]
+                self._unsettled = (signature, self._changed_at())
+            waited = time.time() - self._unsettled[1]
             if waited < self.settle_s:
                 self._retry_at = time.monotonic() + self.settle_s - waited
                 return

@@ -20,10 +20,10 @@ from search_app.records import RowKind, StoredRow
 from search_app.store.client import GET_PAGE_ROWS, GifStore
 
 SAMPLE_ROWS = 50_000  # ~75 MB of 384-d vectors; 10 s to read here (docs/results.md)
-# Ids per read of the walk: Chroma skips to an offset by counting rows, so a page costs as
-# much as the rows before it, and 5,000-id pages made the walk grow with the square of
-# the collection (10 s at 125,000 rows; a 50,000-id page costs little more than a small one).
-ID_PAGE_ROWS = 50_000
+# Ids per read of the walk. Chroma skips to an offset by counting rows (6 us a row at 1M
+# rows), so pages of 5,000 ids made the walk grow with the square of the collection;
+# 100,000-id pages hold ~90 MB in flight (docs/results.md).
+ID_PAGE_ROWS = 100_000
 # A progress bar's factory: (total, label) -> the callback that advances it by n.
 ProgressFactory = Callable[[int, str], Callable[[int], None]]
 

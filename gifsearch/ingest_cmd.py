@@ -24,6 +24,7 @@ from search_app.embedders.frames import (
     FRAME_STRATEGIES,
     MAX_FRAMES_PER_GIF,
 )
+from search_app.errors import GifSearchError, first_line
 from search_app.settings import SettingGroup, Settings
 
 if TYPE_CHECKING:
@@ -107,12 +108,31 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         links = run_link_check(settings, None, quiet=args.quiet, verbose=args.verbose)
         if not args.json:
             print(f"\nlinks\n{format_link_report(links)}")
+    build_derived_after(settings, loaded, args.quiet)
     if args.json:  # one JSON document: the ingest's summary, with the link check's in it
         data = report_dict(report)
         if links is not None:
             data["links"] = link_report_dict(links)
         print(json.dumps(data, indent=2))
     return 0
+
+
+def build_derived_after(settings: Settings, loaded: list[Embedder], quiet: bool) -> None:
+    """Build the collection's categories and completions when the ingest changed it (or
+    none are kept), with the model the ingest loaded; a failure is one line on stderr and
+    the ingest stands."""
+    from search_app.retrieval.derived import ensure_derived, lazy_embedding
+    from search_app.store.client import GifStore
+
+    try:
+        store = GifStore(settings)
+        model = store.require_binding().model
+        embed = loaded[0].embed_texts if loaded else lazy_embedding(settings, model)
+        _, notice = ensure_derived(store, embed, tqdm_progress(not quiet))
+    except GifSearchError as exc:
+        notice = f"categories and completions not built: {first_line(exc)}"
+    if notice:
+        notify(notice)
 
 
 def report_dict(report: IngestReport) -> dict[str, object]:

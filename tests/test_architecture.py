@@ -48,6 +48,7 @@ OWNERS = {  # library -> the only project modules that may import it
     },
     "onnxruntime": {"search_app.embedders.onnx_embedder", "search_app.embedders.onnx_export"},
     "gradio": {"search_app.web.app"},
+    "sklearn": {"search_app.retrieval.categories"},
     "uvicorn": {"search_app.web.server"},
     "mcp": {"search_app.web.api.assistant"},
     "fastapi": {  # the API's faces and the outer layer they are mounted on

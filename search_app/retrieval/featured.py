@@ -24,13 +24,21 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.where(norms == 0, 1.0, norms)
 
 
-def gif_vectors(gif_ids: Sequence[str], vectors: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """Return the distinct GIF ids (sorted) and each one's unit mean vector."""
-    names = sorted(set(gif_ids))
-    index = {gif_id: i for i, gif_id in enumerate(names)}
-    sums = np.zeros((len(names), vectors.shape[1]), dtype=np.float64)
-    np.add.at(sums, [index[g] for g in gif_ids], vectors)
-    return names, unit_rows(sums)
+def gif_vectors(
+    gif_ids: Sequence[str], vectors: np.ndarray, dtype: type[np.floating] = np.float64
+) -> tuple[list[str], np.ndarray]:
+    """Return the distinct GIF ids (sorted) and each one's unit mean vector, summed and
+    given in dtype (float32 holds a sample of 50,000 rows in half the memory)."""
+    names, inverse = np.unique(np.asarray(gif_ids, dtype=object), return_inverse=True)
+    if not len(names):
+        return [], np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0))
+    order = np.argsort(inverse, kind="stable")  # each GIF's rows together, in their order
+    starts = np.searchsorted(inverse[order], np.arange(len(names)))
+    sums = np.add.reduceat(vectors[order].astype(dtype, copy=False), starts, axis=0)
+    # unit_rows, in place and without a squared copy: one array of this size at a time
+    norms = np.sqrt(np.einsum("ij,ij->i", sums, sums))[:, None]
+    sums /= np.where(norms == 0, 1.0, norms)
+    return [str(name) for name in names], sums
 
 
 def diverse_order(vectors: np.ndarray, count: int) -> list[int]:

@@ -470,6 +470,52 @@ class GifStore:
         """Return the number of distinct GIFs (reads every row's metadata, in pages)."""
         return len({row.gif_id for row in self.read_all(documents=False)})
 
+    def ids_page(self, kind: str, offset: int, limit: int = GET_PAGE_ROWS) -> list[str]:
+        """Return the ids of up to limit rows of one kind from offset on, in the order the
+        rows were added (ids only: the cheapest way to walk a whole collection)."""
+        collection = self._of_kind(kind)
+        if collection is None:
+            return []
+        return list(collection.get(include=[], limit=limit, offset=offset)["ids"])
+
+    def rows_by_ids(
+        self, ids: Sequence[str], kind: str = RowKind.DESCRIPTION
+    ) -> tuple[list[StoredRow], np.ndarray]:
+        """Return the stored rows of one kind with these ids (an id not stored is left out)
+        and their vectors, one per row in the same order, read GET_PAGE_ROWS at a time."""
+        collection = self._of_kind(kind)
+        rows: list[StoredRow] = []
+        vectors: list[np.ndarray] = []
+        for start in range(0, len(ids), GET_PAGE_ROWS):
+            if collection is None:
+                break
+            page = collection.get(
+                ids=list(ids[start : start + GET_PAGE_ROWS]),
+                include=["documents", "metadatas", "embeddings"],
+            )
+            docs = _included(page["documents"], "documents")
+            metas = _included(page["metadatas"], "metadatas")
+            rows += [
+                _stored_row(row_id, doc, meta, None)
+                for row_id, doc, meta in zip(page["ids"], docs, metas, strict=True)
+            ]
+            if page["ids"]:
+                vectors.append(np.asarray(_included(page["embeddings"], "embeddings"), np.float32))
+        if not vectors:
+            return rows, np.zeros((0, 0), dtype=np.float32)
+        return rows, np.concatenate(vectors)
+
+    def content_mark(self, kind: str) -> str:
+        """Return what changes when rows of one kind are added, deleted or the collection
+        is made anew: its id, row count and last-added row id ("" when there is none).
+        Updates of stored rows (a link check's marks) leave it as it is."""
+        collection = self._of_kind(kind)
+        if collection is None:
+            return ""
+        count = int(collection.count())
+        last = self.ids_page(kind, count - 1, 1) if count else []
+        return f"{collection.id}:{count}:{last[0] if last else ''}"
+
     def existing_ids(self, ids: Sequence[str], kind: str = RowKind.DESCRIPTION) -> set[str]:
         """Return the subset of ids already in the collection of that kind of row."""
         collection = self._of_kind(kind)

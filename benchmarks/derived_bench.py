@@ -225,9 +225,10 @@ def worker(task: dict) -> dict:
         load_for_settings,
         load_query_embedder,
     )
-    from search_app.retrieval.completion import Completer, PastSearch
+    from search_app.retrieval.completion import Completer
     from search_app.retrieval.derived import build_derived, load_derived, save_derived
     from search_app.store.client import GifStore
+    from search_app.store.usage import PastSearch
 
     settings = Settings(
         **{k: Path(v) if k.endswith("_dir") else v for k, v in task["settings"].items()}

@@ -12,7 +12,7 @@ import pytest
 from ingest.job import IngestOptions, run_ingest
 from search_app.embedders.sbert import Embedder
 from search_app.errors import ConfigError, EmptyQueryError, QueryTooLongError
-from search_app.retrieval.completion import MAX_COMPLETIONS, Completer, PastSearch
+from search_app.retrieval.completion import MAX_COMPLETIONS, Completer
 from search_app.retrieval.derived import Derived, build_derived
 from search_app.retrieval.phrases import (
     STOP_WORDS,
@@ -23,6 +23,7 @@ from search_app.retrieval.phrases import (
 )
 from search_app.settings import Settings
 from search_app.store.client import GifStore
+from search_app.store.usage import PastSearch
 from tests.conftest import SAMPLE_LINES, write_tsv
 
 POOL = "https://x.test/pool-{}.gif\ta dog jumps into a swimming pool .\n"

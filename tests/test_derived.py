@@ -16,7 +16,7 @@ from gifsearch.cli import main
 from ingest.job import IngestOptions, run_ingest
 from search_app.embedders.sbert import Embedder
 from search_app.records import LinkState, LinkStatus
-from search_app.retrieval.completion import PastSearch, RelatedPhrases
+from search_app.retrieval.completion import RelatedPhrases
 from search_app.retrieval.derived import (
     MAX_FILE_BYTES,
     Derived,
@@ -35,6 +35,7 @@ from search_app.retrieval.sample import content_signature
 from search_app.settings import Settings
 from search_app.store.binding import ModelBinding
 from search_app.store.client import GifStore
+from search_app.store.usage import PastSearch
 from tests.conftest import BACKENDS, SAMPLE_LINES, backend_settings, write_tsv
 from tests.frames.conftest import tiny_clip_settings, write_gif_folder
 

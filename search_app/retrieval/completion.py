@@ -30,6 +30,7 @@ from search_app.retrieval.featured import unit_rows
 from search_app.retrieval.phrases import PhraseIndex, phrase_key, plain_form, tokens
 from search_app.retrieval.query import parse_query
 from search_app.retrieval.request import MAX_QUERY_CHARS
+from search_app.store.usage import PastSearch
 
 MAX_COMPLETIONS = 50
 RELATED_PHRASES = 1_000  # related-search candidates: 1.5 MB of 384-d vectors, embedded
@@ -38,15 +39,6 @@ MIN_RELATED_COUNT = 3  # descriptions of the sample that use a candidate, at lea
 # Embeds texts with the collection's model, one unit vector a row (Embedder.embed_texts).
 TextEmbedding = Callable[[Sequence[str]], np.ndarray]
 QUERY_SYNTAX = re.compile(r'(?:^|\s)-\S|"')  # an exclusion or a quoted phrase
-
-
-@dataclass(frozen=True)
-class PastSearch:
-    """A query the person searched before: how often, and when last (epoch seconds)."""
-
-    query: str
-    count: int
-    last_time: float
 
 
 @dataclass(frozen=True)
@@ -120,7 +112,7 @@ class Completer:
         key = phrase_key(check_text(prefix, "prefix"))
         typed = key.rstrip()
         found: dict[str, str] = {}  # a completion's words -> the completion shown
-        for search in sorted(past, key=lambda s: (-s.count, -s.last_time, s.query)):
+        for search in sorted(past, key=lambda s: (-s.count, -s.last_at, s.query)):
             words = " ".join(tokens(search.query))
             shown = " ".join(search.query.split())
             if not shown.isprintable():  # a control character is no query to offer back

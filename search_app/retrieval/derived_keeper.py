@@ -23,6 +23,7 @@ import os
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +43,7 @@ from search_app.retrieval.derived import (
 from search_app.retrieval.sample import content_signature
 from search_app.settings import Settings
 from search_app.store.client import GifStore, files_signature
+from search_app.store.usage import PastSearch
 
 if TYPE_CHECKING:
     from search_app.retrieval.engine import SearchEngine
@@ -54,6 +56,8 @@ MIN_CHECK_S = 30.0
 BUILD_DEADLINE_S = 900.0  # 1M rows: ~1 min to walk the ids, plus the model's load
 CHILD_NICENESS = 19
 MAX_ERROR_CHARS = 300
+PAST_SEARCHES = 1_000  # the past searches completion looks through, most often first
+PAST_FRESH_S = 2.0  # read again at most this often (a keystroke must not wait on SQLite)
 
 
 def build_in_child(settings: Settings, out: Path, error: Path) -> None:
@@ -94,6 +98,7 @@ class DerivedKeeper:
         self._marker: object = None  # what the store looked like at the last check
         self._retry_at = float("inf")  # a check waiting for the signature to settle
         self._unsettled = ("", 0.0)  # a signature not built yet, and since when it holds
+        self._past: tuple[float, list[PastSearch]] = (float("-inf"), [])
 
     def current(self) -> Derived | None:
         """Return what is held now (never waits), checking for a change in the background."""
@@ -112,6 +117,31 @@ class DerivedKeeper:
         return (
             Completer(held.phrases, held.related, embed) if held else Completer(None, None, embed)
         )
+
+    def complete(self, prefix: str, k: int) -> list[str]:
+        """Complete a typed prefix: the person's past searches, then the collection's
+        phrases (completion.py); past searches alone until the phrases are ready."""
+        return self.completer().complete(prefix, k, self._past_searches())
+
+    def suggestions(self, query: str, k: int) -> list[str]:
+        """Related searches for a query ([] until the phrases are ready)."""
+        return self.completer().suggestions(query, k)
+
+    def _past_searches(self) -> list[PastSearch]:
+        usage = self.engine.usage
+        if usage is None:
+            return []
+        with self._lock:
+            read_at, past = self._past
+            if time.monotonic() - read_at < PAST_FRESH_S:
+                return past
+        try:
+            past = usage.past_searches(k=PAST_SEARCHES)
+        except GifSearchError:  # a usage file that can't be read: complete from phrases
+            past = []
+        with self._lock:
+            self._past = (time.monotonic(), past)
+        return past
 
     def wait(self, timeout_s: float) -> Derived | None:
         """Check now and wait up to timeout_s for a current Derived (for the CLI and tests)."""
@@ -203,3 +233,17 @@ class DerivedKeeper:
     def _fail(self, problem: str) -> None:
         self.problem = f"categories and completions not built: {problem}"
         self.on_notice(self.problem)
+
+
+_KEEPERS: weakref.WeakKeyDictionary[SearchEngine, DerivedKeeper] = weakref.WeakKeyDictionary()
+_KEEPERS_LOCK = threading.Lock()
+
+
+def keeper_for(engine: SearchEngine) -> DerivedKeeper:
+    """The one DerivedKeeper of an engine (the page and the API share it: one copy of the
+    phrases in memory, one build at a time)."""
+    with _KEEPERS_LOCK:
+        keeper = _KEEPERS.get(engine)
+        if keeper is None:
+            keeper = _KEEPERS[engine] = DerivedKeeper(engine)
+        return keeper

@@ -13,6 +13,7 @@ from gradio.events import api as register_api  # gr.api, which gradio's __all__ 
 from PIL import Image
 
 from search_app.errors import ConfigError, GifSearchError
+from search_app.retrieval.derived_keeper import keeper_for
 from search_app.retrieval.engine import SearchEngine
 from search_app.retrieval.request import MAX_K, MAX_QUERY_CHARS
 from search_app.settings import (
@@ -58,6 +59,7 @@ DEFAULT_EXAMPLES = (
 PAGE_CSS = """
 #gs-status { font-size: .9rem; opacity: .85; }
 #gs-hint { font-size: .85rem; opacity: .8; margin-top: -6px; }
+#gs-complete { display: none !important; }
 #gs-title h1 { margin-bottom: 0; }
 @media (max-width: 640px) {
   #gs-title h1 { font-size: 1.35rem; }
@@ -133,6 +135,12 @@ element.addEventListener('click', (e) => {
     navigator.clipboard.writeText(field.value).then(() => say('Copied'), fallback);
   } else { fallback(); }
 });
+"""
+# The query box's input names the datalist of completions (page.py) that the query's input
+# event fills; the browser shows its options under the box as it is typed into.
+COMPLETE_SCRIPT = """
+const box = document.querySelector('#gs-query input, #gs-query textarea');
+if (box) { box.setAttribute('list', 'gs-completions'); box.setAttribute('autocomplete', 'off'); }
 """
 HINT = 'Leave things out with `-word` or `-"a phrase"`: *a dog plays outside -ball*.'
 IMAGE_HINT = " An image in the image box joins your words."
@@ -240,10 +248,14 @@ def build_app(
             clear_like = gr.Button(
                 "✕ Stop “more like this”", visible=False, size="sm", elem_id="gs-clear-like"
             )
+            completions = gr.HTML(
+                handlers.completions(""), js_on_load=COMPLETE_SCRIPT, elem_id="gs-complete",
+                padding=False,
+            )  # fmt: skip
             samples = gr.Dataset(
                 components=[query],
-                samples=[[e] for e in examples],
-                label="Examples",
+                samples=[[topic] for topic in handlers.topics() or examples],
+                label="Topics",
                 type="values",
                 elem_id="gs-topics",
             )
@@ -346,6 +358,21 @@ def build_app(
             return render(page_view, push=False)
 
         app.load(open_page, None, outputs, **searching)
+
+        def load_topics() -> gr.Dataset:
+            # The collection's categories, read at each visit (built after the server
+            # started, or changed by an ingest); the fixed examples until there are some.
+            return gr.Dataset(samples=[[topic] for topic in handlers.topics() or examples])
+
+        app.load(load_topics, None, [samples], **private)
+        query.input(
+            handlers.completions,
+            [query],
+            [completions],
+            trigger_mode="always_last",
+            concurrency_id="complete",  # typing never waits behind a search
+            **{**private, "show_progress": "hidden"},
+        )
 
         def api_search(
             query: str,
@@ -490,4 +517,5 @@ def launch_app(
     )
     server = start_server(gate, options.host, options.port)
     server.closers.append(app.close)
+    keeper_for(engine).current()  # categories and completions: read or built meanwhile
     return server

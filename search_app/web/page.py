@@ -15,6 +15,7 @@ can't be read, and the full line goes to the server's log.
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import time
@@ -34,6 +35,7 @@ from search_app.errors import (
     QueryTooLongError,
     StoreUnavailableError,
 )
+from search_app.retrieval.derived_keeper import keeper_for
 from search_app.retrieval.engine import CollectionStats, HitList, SearchEngine, hit_of
 from search_app.retrieval.request import (
     DEFAULT_K,
@@ -48,6 +50,9 @@ from search_app.web.cards import format_status, render_notice, render_results
 
 PAGE_DEFAULT_K = DEFAULT_K[FrontEnd.PAGE]
 RECENT_GIFS = 12  # the "Recently shared" row the page opens on
+PAGE_TOPICS = 24  # category chips under the query box (biggest categories first)
+PAGE_COMPLETIONS = 8  # what the query box offers as it is typed into
+COMPLETIONS_ID = "gs-completions"  # the datalist the query box's input names
 API_DEFAULT_K = DEFAULT_K[FrontEnd.API]
 MAX_TITLE_CHARS = 200  # of a "More like" heading
 MAX_URL_QUERY_CHARS = 4 * MAX_QUERY_CHARS  # of the page URL's query string we read
@@ -199,6 +204,23 @@ class SearchHandlers:
             "Search GIFs by what happens in them",
             "Type a sentence and press Enter, or pick a topic.",
         )
+
+    def topics(self) -> list[str]:
+        """The chips under the query box: the search terms of the collection's biggest
+        categories ([] until they are built, and for a collection without words)."""
+        return [category.search_term for category in keeper_for(self.engine).categories()][
+            :PAGE_TOPICS
+        ]
+
+    def completions(self, prefix: str) -> str:
+        """The query box's completions of what was typed, as the datalist its input names
+        (past searches, then the collection's phrases; escaped)."""
+        try:
+            terms = keeper_for(self.engine).complete(prefix, PAGE_COMPLETIONS)
+        except GifSearchError:  # too long: nothing to offer
+            terms = []
+        options = "".join(f'<option value="{html.escape(term)}"></option>' for term in terms)
+        return f'<datalist id="{COMPLETIONS_ID}">{options}</datalist>'
 
     def share(self, gif_id: str, view: PageView) -> None:
         """Remember that a GIF was shared (its URL copied) for the view's words."""

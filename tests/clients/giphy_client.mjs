@@ -21,6 +21,15 @@ const first = out.search.ids[0];
 const one = await gf.gif(first);
 out.gif = { id: one.data.id, title: one.data.title, response_id: one.meta.response_id };
 out.gifs = brief(await gf.gifs(out.search.ids.slice(0, 3).reverse()));
+const related = await gf.related(first, { limit: 3 });
+out.related = brief(related);
+const categories = await gf.categories();
+out.categories = {
+  names: categories.data.map((category) => category.name),
+  encoded: categories.data.map((category) => category.name_encoded),
+  gifs: categories.data.map((category) => category.gif.id),
+  response_id: categories.meta.response_id,
+};
 try {
   await gf.search('', { limit: 5 });
   out.empty = 'answered';

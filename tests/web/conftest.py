@@ -69,6 +69,7 @@ class LaunchedApp:
     app: object
     settings: Settings
     server: RunningServer
+    engine: SearchEngine
 
     def close(self) -> None:
         """Stop the server."""
@@ -97,7 +98,7 @@ def launch(
         **more,  # type: ignore[arg-type]  # LaunchOptions' own fields, checked by it
     )
     server = launch_app(app, options, engine)
-    return LaunchedApp(server.url, app, settings, server)
+    return LaunchedApp(server.url, app, settings, server, engine)
 
 
 @pytest.fixture

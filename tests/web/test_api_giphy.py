@@ -5,11 +5,14 @@ a real store of sample rows and the real MiniLM."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from search_app.embedders.sbert import Embedder
+from search_app.retrieval.derived import categories_of
+from search_app.retrieval.derived_keeper import keeper_for
 from search_app.retrieval.engine import SearchEngine
 from search_app.retrieval.request import SearchRequest
 from search_app.settings import Settings
@@ -24,6 +27,7 @@ KEY = "giphy-test-key-0123456789"
 @pytest.fixture(scope="module")
 def keyed_app(web_settings: Settings, cached_loader: Callable, minilm: Embedder) -> Iterator[str]:
     launched = launch(web_settings, cached_loader, minilm, api_keys=ApiKeys((KEY,)))
+    keeper_for(launched.engine).wait(120)  # the categories, read back from the ingest's file
     yield launched.url
     launched.close()
 
@@ -55,6 +59,22 @@ def test_the_official_client_gets_trending_a_gif_and_gifs_by_ids(
     first = client_run["search"]["ids"][0]
     assert client_run["gif"]["id"] == first and client_run["gif"]["response_id"]
     assert client_run["gifs"]["ids"] == client_run["search"]["ids"][:3][::-1]
+
+
+@pytest.mark.client
+def test_the_official_client_gets_related_gifs_and_categories(
+    client_run: dict, web_engine: SearchEngine
+) -> None:
+    first = client_run["search"]["ids"][0]
+    like = web_engine.search(SearchRequest("", k=3, like=first))
+    assert client_run["related"]["ids"] == [h.gif_id for h in like]
+    assert client_run["related"]["response_id"]
+    expected = categories_of(web_engine.store)
+    got = client_run["categories"]
+    assert expected and got["names"] == [c.name for c in expected]
+    assert got["gifs"] == [c.gif_id for c in expected]
+    assert got["encoded"] == [quote(c.search_term) for c in expected]
+    assert got["response_id"]
 
 
 @pytest.mark.client

@@ -17,7 +17,8 @@ from tests.web.conftest import LaunchedApp
 
 EXAMPLES = 40  # per operation: about 200 requests in all, a few seconds
 OPERATIONS = ["GET /search", "GET /featured", "GET /gifs", "GET /gifs/{gif_id}",
-              "GET /gifs/{gif_id}/similar", "POST /gifs/{gif_id}/share"]  # fmt: skip
+              "GET /gifs/{gif_id}/similar", "POST /gifs/{gif_id}/share", "GET /categories",
+              "GET /complete", "GET /suggestions"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 
 from search_app.embedders.sbert import Embedder
 from search_app.records import LinkState, LinkStatus
+from search_app.retrieval.derived_keeper import keeper_for
 from search_app.retrieval.engine import SearchEngine
 from search_app.retrieval.request import SearchRequest
 from search_app.store.client import GifStore
@@ -144,6 +145,30 @@ def test_featured_and_posts(v2: str, web_engine: SearchEngine) -> None:
     assert all(set(r) == RESULT_KEYS for r in posts["results"])
 
 
+def test_categories_completion_and_suggestions_come_from_the_collection(
+    v2: str, web_app: LaunchedApp
+) -> None:
+    keeper = keeper_for(web_app.engine)
+    held = keeper.wait(120)
+    assert held is not None and held.categories
+    answer = get(f"{v2}/categories", locale="de_DE").json()
+    assert set(answer) == {"locale", "tags"} and answer["locale"] == "de_DE"
+    tags = answer["tags"]
+    assert [tag["searchterm"] for tag in tags] == [c.search_term for c in held.categories]
+    assert [tag["name"] for tag in tags] == [f"#{c.name}" for c in held.categories]
+    assert all(set(tag) == {"searchterm", "path", "image", "name"} for tag in tags)
+    gifs = {gif.gif_id: gif.url for gif in web_app.engine.gifs([c.gif_id for c in held.categories])}
+    assert [tag["image"] for tag in tags] == [gifs[c.gif_id] for c in held.categories]
+    followed = httpx.get(f"{web_app.url}{tags[0]['path']}", timeout=30).json()  # a search
+    expected = web_app.engine.search(SearchRequest(held.categories[0].search_term, k=20))
+    assert [r["id"] for r in followed["results"]] == [h.gif_id for h in expected]
+    completed = get(f"{v2}/autocomplete", q="a man", limit=5).json()
+    assert completed == {"locale": "en_US", "results": keeper.complete("a man", 5)}
+    assert completed["results"] and all(t.lower().startswith("a man") for t in completed["results"])
+    related = get(f"{v2}/search_suggestions", q="a dog runs", limit=4).json()
+    assert related["results"] == keeper.suggestions("a dog runs", 4) and related["results"]
+
+
 @pytest.mark.parametrize(
     ("path", "params", "status", "name", "message"),
     [
@@ -162,10 +187,18 @@ def test_featured_and_posts(v2: str, web_engine: SearchEngine) -> None:
         ("/featured", {"key": KEY, "limit": 0}, 400, "INVALID_ARGUMENT", "limit:"),
         ("/posts", {"key": KEY}, 400, "INVALID_ARGUMENT", "ids:"),
         ("/posts", {"key": KEY, "ids": "nope"}, 400, "INVALID_ARGUMENT", "is not a GIF id"),
-        ("/categories", {"key": KEY}, 404, "NOT_FOUND", "no such endpoint"),
+        ("/gifs", {"key": KEY}, 404, "NOT_FOUND", "no such endpoint"),
+        ("/categories", {"key": KEY, "type": "new"}, 400, "INVALID_ARGUMENT", "type:"),
+        ("/autocomplete", {"key": KEY}, 400, "INVALID_ARGUMENT", "q:"),
+        ("/autocomplete", {"key": KEY, "q": "a", "limit": 51}, 400, "INVALID_ARGUMENT",
+         "limit:"),
+        ("/search_suggestions", {"key": KEY, "q": "x" * 1001}, 400, "INVALID_ARGUMENT", "q:"),
+        ("/categories", {}, 401, "UNAUTHENTICATED", "an API key is required"),
     ],
     ids=["no-key", "wrong-key", "empty", "limit", "pos-negative", "pos-far", "ar-range",
-         "contentfilter", "random", "featured-limit", "posts-no-ids", "posts-bad-id", "no-route"],
+         "contentfilter", "random", "featured-limit", "posts-no-ids", "posts-bad-id", "no-route",
+         "categories-type", "autocomplete-no-q", "autocomplete-limit", "suggestions-long",
+         "categories-no-key"],
 )  # fmt: skip
 def test_errors_come_in_tenors_shape(
     shaped: str, path: str, params: dict, status: int, name: str, message: str

@@ -1,5 +1,7 @@
 """The page's first screen in headless Chromium: it opens on what was shared ("Copy URL",
-then a reload), and on a 390 x 844 phone the first result is in view without scrolling."""
+then a reload) and on the collection's categories (chips that search), the query box
+completes a prefix, and on a 390 x 844 phone the first result is in view without
+scrolling."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from search_app.embedders.sbert import Embedder
+from search_app.retrieval.derived_keeper import keeper_for
+from search_app.web.page import PAGE_COMPLETIONS, PAGE_TOPICS
 from tests.web.conftest import LaunchedApp, filled_settings, launch, pick_web_lines
 from tests.web.test_web_browser import QUERY_BOX, WAIT_MS, search
 
@@ -67,3 +71,46 @@ def test_on_a_phone_the_first_result_shows_without_scrolling(
         phone.screenshot(path=str(tmp_path / "phone.png"))
     finally:
         context.close()
+
+
+def test_the_page_opens_on_the_collections_categories_and_a_chip_searches(
+    page, fresh_app: LaunchedApp
+) -> None:
+    held = keeper_for(fresh_app.engine).wait(120)  # built by the ingest, read back here
+    assert held is not None and held.categories, keeper_for(fresh_app.engine).problem
+    terms = [category.search_term for category in held.categories][:PAGE_TOPICS]
+    page.goto(fresh_app.url)
+    chips = page.locator("#gs-topics button")
+    chips.first.wait_for(timeout=WAIT_MS)
+    page.wait_for_function(  # the chips are read at each visit, after the page shows
+        f"document.querySelector('#gs-topics button')?.innerText.trim() === {terms[0]!r}",
+        timeout=WAIT_MS,
+    )
+    assert [chip.strip() for chip in chips.all_inner_texts()] == terms
+    chips.first.click()
+    page.wait_for_function(
+        "document.querySelector('.gs-heading')?.innerText.includes('Results for')",
+        timeout=WAIT_MS,
+    )
+    assert terms[0] in page.locator(".gs-heading").inner_text()
+    assert page.locator(".gs-card").count() > 0
+
+
+def test_the_query_box_completes_a_prefix(page, fresh_app: LaunchedApp) -> None:
+    keeper = keeper_for(fresh_app.engine)
+    assert keeper.wait(120) is not None
+    expected = keeper.complete("a man", PAGE_COMPLETIONS)
+    assert expected and all(term.lower().startswith("a man") for term in expected)
+    page.goto(fresh_app.url)
+    box = page.locator(QUERY_BOX).first
+    box.wait_for(timeout=WAIT_MS)
+    assert box.get_attribute("list") == "gs-completions"
+    box.press_sequentially("a man", delay=40)  # typed: an input event per key
+    page.wait_for_function(
+        "document.querySelectorAll('#gs-completions option').length > 0 && "
+        "[...document.querySelectorAll('#gs-completions option')]"
+        ".every(o => o.value.toLowerCase().startsWith('a man'))",
+        timeout=WAIT_MS,
+    )
+    offered = page.eval_on_selector_all("#gs-completions option", "els => els.map(e => e.value)")
+    assert offered == expected

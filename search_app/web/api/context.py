@@ -15,6 +15,8 @@ from search_app.errors import (
     StoreUnavailableError,
 )
 from search_app.records import SearchHit, StoredGif
+from search_app.retrieval.categories import Category
+from search_app.retrieval.derived_keeper import keeper_for
 from search_app.retrieval.engine import HitList, SearchEngine
 from search_app.retrieval.request import MAX_SHOWN_CHARS, Aspect, SearchRequest
 from search_app.web.api.keys import ApiKeys, KeyCheck
@@ -87,6 +89,26 @@ class ApiContext:
             self.engine.remember_search(query)
         except GifSearchError as exc:  # a usage file that can't be written: search anyway
             self.on_error(f"API: {exc}")
+
+    def categories(self) -> list[tuple[Category, StoredGif | None]]:
+        """The collection's categories, biggest first, each with its GIF (None when the
+        GIF is no longer in the collection); [] until they are built."""
+        found = keeper_for(self.engine).categories()
+        if not found:
+            return []
+        with self.slots.slot():
+            gifs = {gif.gif_id: gif for gif in self.engine.gifs([c.gif_id for c in found])}
+        return [(category, gifs.get(category.gif_id)) for category in found]
+
+    def complete(self, prefix: str, k: int) -> list[str]:
+        """Up to k completions of a typed prefix (past searches, then the collection's
+        phrases): a lookup in memory, outside the search bound."""
+        return keeper_for(self.engine).complete(prefix, k)
+
+    def suggestions(self, query: str, k: int) -> list[str]:
+        """Up to k related searches (the query is embedded: within the search bound)."""
+        with self.slots.slot():
+            return keeper_for(self.engine).suggestions(query, k)
 
     def trending_terms(self, k: int) -> list[str]:
         """The most searched queries of the last TRENDING_DAYS days, most first."""

@@ -1,6 +1,10 @@
 """GIPHY's v1 dialect under /v1/: /gifs/search, /gifs/trending, /gifs/{id} and /gifs?ids=,
 in GIPHY's shapes (data, pagination, meta with status, msg and response_id), mapped to the
-same SearchRequest as every face; no second search.
+same SearchRequest as every face; no second search. /gifs/related?gif_id= is "more like
+this". /gifs/categories (the collection's
+themes, each with its GIF and no subcategories), /gifs/search/tags (completion of a
+prefix) and /tags/related/{term} (related searches) answer from the collection and this
+machine's past searches.
 
 What a collection doesn't have is left out, not invented: no rating, user, source or
 import date; a rendition's width and height are left out for a GIF whose bytes were never
@@ -13,6 +17,7 @@ from __future__ import annotations
 import uuid
 from functools import partial
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Path, Query, Request
 
@@ -33,6 +38,7 @@ from search_app.web.api.media import GifFile
 
 PREFIX = "/v1"
 MAX_IDS = 100
+TAGS_DEFAULT_K = 5  # GIPHY's default for search tags and related terms
 FULL_RENDITIONS = ("original", "downsized", "downsized_large")  # the GIF itself
 SMALL_RENDITIONS = ("fixed_width", "fixed_width_small", "preview_gif")  # thumbnails
 limit_query = partial(Query, DEFAULT_K[FrontEnd.GIPHY], ge=1, le=MAX_K)
@@ -104,6 +110,12 @@ def page_of(
     }
 
 
+def names_page(names: list[str], offset: int) -> dict[str, Any]:
+    """Search terms in GIPHY's shape (data of names, pagination, meta)."""
+    pagination = {"total_count": offset + len(names), "count": len(names), "offset": offset}
+    return {"data": [{"name": name} for name in names], "pagination": pagination, "meta": meta()}
+
+
 def build_giphy(context: ApiContext) -> FastAPI:
     """The GIPHY dialect's app (mounted at /v1)."""
     app = face_app(context, render_error, openapi_url=None, docs_url=None, redoc_url=None)
@@ -148,6 +160,57 @@ def build_giphy(context: ApiContext) -> FastAPI:
             raise ApiError(400, f"ids: give 1 to {MAX_IDS} GIF ids, comma-separated")
         found = context.gifs(wanted)
         return page_of(list(found), 0, False, base_of(request), context)
+
+    @app.get("/gifs/related")
+    def related_gifs(
+        request: Request,
+        gif_id: Annotated[str, Query(pattern=f"^{GIF_ID_PATTERN.pattern}$")],
+        limit: int = limit_query(),
+        offset: int = offset_query(),
+        api_key: str | None = key_query(),
+    ) -> dict[str, Any]:
+        context.check_key(api_key)
+        if not context.gifs([gif_id]):
+            raise ApiError(404, "Not Found: no GIF with this id in the collection")
+        hits = context.search(SearchRequest("", limit, offset, like=gif_id))
+        return page_of(list(hits), offset, hits.has_more, base_of(request), context)
+
+    @app.get("/gifs/categories")
+    def categories(request: Request, api_key: str | None = key_query()) -> dict[str, Any]:
+        context.check_key(api_key)
+        found = [(category, gif) for category, gif in context.categories() if gif is not None]
+        files, base = context.files([gif for _, gif in found]), base_of(request)
+        data = [
+            {
+                "name": category.name,
+                "name_encoded": quote(category.search_term),
+                "subcategories": [],
+                "gif": gif_object(gif, base, files.get(gif.gif_id)),
+            }
+            for category, gif in found
+        ]
+        pagination = {"total_count": len(data), "count": len(data), "offset": 0}
+        return {"data": data, "pagination": pagination, "meta": meta()}
+
+    @app.get("/gifs/search/tags")
+    def search_tags(
+        q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
+        limit: int = Query(TAGS_DEFAULT_K, ge=1, le=MAX_K),
+        offset: int = Query(0, ge=0, le=MAX_K),
+        api_key: str | None = key_query(),
+    ) -> dict[str, Any]:
+        context.check_key(api_key)
+        names = context.complete(q, min(MAX_K, offset + limit))[offset:]
+        return names_page(names, offset)
+
+    @app.get("/tags/related/{term}")
+    def related(
+        term: Annotated[str, Path(max_length=MAX_QUERY_CHARS)],
+        limit: int = Query(TAGS_DEFAULT_K, ge=1, le=MAX_K),
+        api_key: str | None = key_query(),
+    ) -> dict[str, Any]:
+        context.check_key(api_key)
+        return names_page(context.suggestions(term, limit), 0)
 
     @app.get("/gifs/{gif_id}")
     def gif(

@@ -94,6 +94,28 @@ class Shared(BaseModel):
     query: str
 
 
+class CategoryOut(BaseModel):
+    """A theme of the collection: its name, the words that search it, how many GIFs it
+    holds, and its most central GIF (null when that GIF left the collection)."""
+
+    name: str
+    search_term: str
+    size: int
+    gif: Gif | None
+
+
+class Categories(BaseModel):
+    """The collection's categories, biggest first ([] until they are built)."""
+
+    results: list[CategoryOut]
+
+
+class Terms(BaseModel):
+    """Search terms: completions of a prefix, or related searches."""
+
+    results: list[str]
+
+
 class Gifs(BaseModel):
     """GIFs looked up by id, in the order asked (ids not in the collection left out)."""
 
@@ -229,6 +251,41 @@ def build_native(context: ApiContext) -> FastAPI:
             raise ApiError(404, "no GIF with this id in the collection")
         context.share(gif_id, q)
         return JSONResponse({"id": gif_id, "query": " ".join(q.split())})
+
+    @app.get("/categories", response_model=Categories, dependencies=guard)
+    def categories(request: Request) -> JSONResponse:
+        """The collection's themes (k-means over its descriptions, named by their most
+        characteristic phrase), each with its most central GIF: chips that search."""
+        found = context.categories()
+        files = context.files([gif for _, gif in found if gif is not None])
+        base = base_of(request)
+        results = [
+            {
+                "name": category.name,
+                "search_term": category.search_term,
+                "size": category.size,
+                "gif": gif_out(gif, base, files.get(gif.gif_id)) if gif else None,
+            }
+            for category, gif in found
+        ]
+        return JSONResponse({"results": results})
+
+    @app.get("/complete", response_model=Terms, dependencies=guard)
+    def complete(
+        q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="what was typed")] = "",
+        limit: int = limit_query(),
+    ) -> JSONResponse:
+        """Complete a typed prefix: this machine's past searches that start with it, then
+        the collection's own phrases (an empty prefix: past searches only)."""
+        return JSONResponse({"results": context.complete(q, limit)})
+
+    @app.get("/suggestions", response_model=Terms, dependencies=guard)
+    def suggestions(
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S")],
+        limit: int = limit_query(),
+    ) -> JSONResponse:
+        """Related searches: the collection's phrases nearest the query in meaning."""
+        return JSONResponse({"results": context.suggestions(q, limit)})
 
     @app.get("/featured", response_model=Results, dependencies=guard)
     def featured(

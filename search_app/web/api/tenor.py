@@ -1,6 +1,8 @@
 """Tenor's v2 dialect under /v2/: /search, /featured and /posts?ids=, in Tenor's shapes
 (results with media_formats keyed by format, next as the position that pos takes back),
-mapped to the same SearchRequest as every face; no second search.
+mapped to the same SearchRequest as every face; no second search. /categories (the
+collection's themes), /autocomplete, /search_suggestions and /trending_terms answer from
+the collection and this machine's past searches; /registershare records a share.
 
 Parameters that change results: q, limit, pos, media_filter (which formats each result
 lists), ar_range (GIFs of that shape; a GIF whose size was never seen is kept), random
@@ -19,10 +21,12 @@ from __future__ import annotations
 import random as shuffler
 from functools import partial
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request
 
 from search_app.records import SearchHit, StoredGif
+from search_app.retrieval.categories import Category
 from search_app.retrieval.engine import hit_of
 from search_app.retrieval.request import (
     DEFAULT_K,
@@ -38,6 +42,7 @@ from search_app.web.api.faces import face_app
 from search_app.web.api.media import GifFile
 
 PREFIX = "/v2"
+LOCALE = "en_US"  # the locale an answer names when the request gave none (one language)
 MAX_IDS = 50  # Tenor's own cap for posts
 # A browser's fetch() or XHR (cors, same-origin); an <img> or a link is no-cors/navigate.
 FETCH_MODES = ("cors", "same-origin")
@@ -128,6 +133,20 @@ def wanted_formats(media_filter: str) -> tuple[str, ...]:
 def stickers_only(searchfilter: str) -> bool:
     """Whether searchfilter asks for stickers (a collection of GIFs holds none)."""
     return "sticker" in {part.strip() for part in searchfilter.split(",")}
+
+
+def category_tag(
+    category: Category, gif: StoredGif | None, base: str, files: dict[str, GifFile]
+) -> dict[str, str]:
+    """A category in Tenor's shape: its search term, the search that shows it, its GIF's
+    small rendition ("" when the GIF is gone) and its name as Tenor writes it (#name)."""
+    image = media_of(hit_of(gif), base, files.get(gif.gif_id)).small_url if gif else ""
+    return {
+        "searchterm": category.search_term,
+        "path": f"{PREFIX}/search?{urlencode({'q': category.search_term})}",
+        "image": image,
+        "name": f"#{category.name}",
+    }
 
 
 def build_tenor(context: ApiContext) -> FastAPI:
@@ -221,7 +240,48 @@ def build_tenor(context: ApiContext) -> FastAPI:
         locale: str = text_query(),
     ) -> dict[str, Any]:
         context.check_key(key)
-        return {"results": context.trending_terms(limit)}
+        return {"locale": locale or LOCALE, "results": context.trending_terms(limit)}
+
+    @app.get("/categories")
+    def categories(
+        request: Request,
+        key: str | None = key_query(),
+        kind: Annotated[Literal["featured", "trending"], Query(alias="type")] = "featured",
+        contentfilter: Literal["off", "low", "medium", "high"] = "off",
+        client_key: str = text_query(),
+        country: str = text_query(),
+        locale: str = text_query(),
+    ) -> dict[str, Any]:
+        context.check_key(key)
+        found = context.categories()
+        files = context.files([gif for _, gif in found if gif is not None])
+        base = base_of(request)
+        tags = [category_tag(category, gif, base, files) for category, gif in found]
+        return {"locale": locale or LOCALE, "tags": tags}
+
+    @app.get("/autocomplete")
+    def autocomplete(
+        q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
+        limit: int = limit_query(),
+        key: str | None = key_query(),
+        client_key: str = text_query(),
+        country: str = text_query(),
+        locale: str = text_query(),
+    ) -> dict[str, Any]:
+        context.check_key(key)
+        return {"locale": locale or LOCALE, "results": context.complete(q, limit)}
+
+    @app.get("/search_suggestions")
+    def search_suggestions(
+        q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
+        limit: int = limit_query(),
+        key: str | None = key_query(),
+        client_key: str = text_query(),
+        country: str = text_query(),
+        locale: str = text_query(),
+    ) -> dict[str, Any]:
+        context.check_key(key)
+        return {"locale": locale or LOCALE, "results": context.suggestions(q, limit)}
 
     @app.get("/posts")
     def posts(

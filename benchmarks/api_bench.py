@@ -13,7 +13,13 @@ perturbed copies: benchmarks/bench.py's synthetic rows) with its ONNX query embe
    multiple of the engine's;
 4. runs --clients threads, each with its own connection, for --seconds against the native
    and the GIPHY endpoint in turn: answers per second, p50 and p99, errors (anything but
-   200); and the engine's own single-process throughput beside it.
+   200); and the engine's own single-process throughput beside it;
+5. once the server holds the collection's categories and phrases (built in the background
+   when the ingest kept none), times GET /v2/autocomplete on prefixes of the queries (each
+   cut at a seeded random character), one after another: what a person typing waits for.
+With --store DIR the collection is that store (e.g. the scale benchmark's 125,000 rows:
+~/.cache/gifsearch/scale/125000/embedded, with --cache-dir beside it), its queries the
+bundled sample's last descriptions.
 The client threads run on the same 2 cores as the server: the throughput is the loopback
 figure of this machine, client included. Prints a table (stdout), JSON with --out;
 progress on stderr. About 2 minutes after the first build (which takes ~2 minutes).
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -112,6 +119,22 @@ def params(path: str, query: str) -> dict[str, object]:
     return {"q": query, "limit": K}
 
 
+def wait_for_derived(base: str, timeout_s: float = 900.0) -> float:
+    """Seconds until the server answers the collection's categories (built or read back)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if httpx.get(f"{base}/api/categories", timeout=30).json()["results"]:
+            return time.monotonic() - started
+        time.sleep(1.0)
+    raise SystemExit("api_bench: the categories were not ready in time")
+
+
+def prefixes_of(queries: list[str]) -> list[str]:
+    """Each query cut at a seeded random character (at least two kept)."""
+    rng = random.Random(7)
+    return [q[: rng.randint(2, max(2, len(q)))] for q in queries]
+
+
 def load(base: str, queries: list[str], clients: int, seconds: float) -> dict[str, object]:
     """clients threads searching native and GIPHY in turn for seconds; their figures."""
     lock = threading.Lock()
@@ -164,12 +187,21 @@ def main() -> int:
     parser.add_argument("--searches", type=int, default=300)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--store", type=Path, help="an existing store to serve instead")
+    parser.add_argument("--cache-dir", type=Path, help="its cache (the ONNX query embedder)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
     from tests.chroma_server import free_port
 
-    settings, queries = build(args.work, args.rows)
+    if args.store is not None:
+        import bench
+
+        cache = args.cache_dir or args.store.parent / "cache"
+        settings = Settings(store_dir=args.store, cache_dir=cache, model="minilm")
+        queries = [description for _, description in bench.sample_rows()[-2_000:]]
+    else:
+        settings, queries = build(args.work, args.rows)
     queries = queries[: args.searches + WARMUP]
     warmup, measured = queries[:WARMUP], queries[WARMUP:]
     log("opening the engine in this process")
@@ -182,7 +214,7 @@ def main() -> int:
     server = start_serve(settings, port)
     base = f"http://127.0.0.1:{port}"
     report: dict[str, object] = {
-        "rows": args.rows,
+        "rows": engine.store.count_kind("description") if args.store else args.rows,
         "searches": len(measured),
         "engine": engine.embedder.describe(),
         "cpus": os.cpu_count(),
@@ -212,6 +244,19 @@ def main() -> int:
         log(f"{args.clients} clients for {args.seconds:.0f} s")
         report["load"] = load(base, measured, args.clients, args.seconds)
         report["engine_per_s"] = round(1000 / engine_p50, 1)
+        log("waiting for the categories and phrases")
+        report["derived_ready_s"] = round(wait_for_derived(base), 1)
+        with httpx.Client(base_url=base, timeout=30) as session:
+            prefixes = prefixes_of(measured)
+
+            def complete(prefix: str) -> None:
+                session.get("/v2/autocomplete", params={"q": prefix}).raise_for_status()
+
+            for prefix in prefixes[:WARMUP]:
+                complete(prefix)
+            millis = timed(complete, prefixes)
+        report["autocomplete"] = {"p50_ms": round(statistics.median(millis), 2),
+                                  "p99_ms": round(percentile(millis, 0.99), 2)}  # fmt: skip
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -242,6 +287,12 @@ def format_report(report: dict) -> str:
         f"{run['answers']} answers, {run['per_s']}/s, p50 {run['p50_ms']} ms, "
         f"p99 {run['p99_ms']} ms, errors {run['errors'] or 0}; the engine alone, one process: "
         f"{report['engine_per_s']}/s"
+    )
+    done = report["autocomplete"]
+    lines.append(
+        f"GET /v2/autocomplete, one after another: p50 {done['p50_ms']} ms, p99 "
+        f"{done['p99_ms']} ms (categories and phrases ready {report['derived_ready_s']} s "
+        "after the first search)"
     )
     return "\n".join(lines)
 

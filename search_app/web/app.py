@@ -139,8 +139,15 @@ element.addEventListener('click', (e) => {
 # The query box's input names the datalist of completions (page.py) that the query's input
 # event fills; the browser shows its options under the box as it is typed into.
 COMPLETE_SCRIPT = """
-const box = document.querySelector('#gs-query input, #gs-query textarea');
-if (box) { box.setAttribute('list', 'gs-completions'); box.setAttribute('autocomplete', 'off'); }
+const name = (box) => {
+  if (box && !box.getAttribute('list')) {
+    box.setAttribute('list', 'gs-completions'); box.setAttribute('autocomplete', 'off');
+  }
+};
+name(document.querySelector('#gs-query input, #gs-query textarea'));
+document.addEventListener('focusin', (e) => {  // the box may be drawn after this runs
+  if (e.target.closest && e.target.closest('#gs-query')) name(e.target);
+});
 """
 HINT = 'Leave things out with `-word` or `-"a phrase"`: *a dog plays outside -ball*.'
 IMAGE_HINT = " An image in the image box joins your words."
@@ -260,8 +267,7 @@ def build_app(
                 elem_id="gs-topics",
             )
             image_input, image_button = add_image_search(handlers.images_enabled)
-            # A callable: read at each page load, so the GIF count shows once counted.
-            status = gr.Markdown(handlers.status_line, elem_id="gs-status")
+            status = gr.Markdown(handlers.status_line(), elem_id="gs-status")
             results = gr.HTML(handlers.welcome(), js_on_load=CARD_SCRIPT, elem_id="gs-results")
             hits = gr.State([])
             view = gr.State(PageView().to_state())
@@ -353,8 +359,10 @@ def build_app(
         def open_page(request: gr.Request) -> Outputs:
             query_string = str(getattr(request, "query_params", "") or "")
             page_view = view_from_url(query_string)
-            if page_view.empty:  # a plain visit: what was shared lately (fresh each visit)
-                return (handlers.welcome(), *(gr.skip() for _ in outputs[1:]))
+            if page_view.empty:  # a plain visit: what was shared lately (fresh each visit),
+                # and the status line read again (the GIFs are counted in the background)
+                return (handlers.welcome(), handlers.status_line(),
+                        *(gr.skip() for _ in outputs[2:]))  # fmt: skip
             return render(page_view, push=False)
 
         app.load(open_page, None, outputs, **searching)

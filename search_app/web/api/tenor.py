@@ -23,7 +23,7 @@ from functools import partial
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 
 from search_app.records import SearchHit, StoredGif
 from search_app.retrieval.categories import Category
@@ -153,6 +153,17 @@ def build_tenor(context: ApiContext) -> FastAPI:
     """The Tenor dialect's app (mounted at /v2)."""
     app = face_app(context, render_error, openapi_url=None, docs_url=None, redoc_url=None)
 
+    def caller(
+        key: str | None = key_query(),
+        client_key: str = text_query(),
+        country: str = text_query(),
+        locale: str = text_query(),
+    ) -> str:
+        """The parameters every Tenor endpoint takes: the key checked, the rest accepted;
+        the locale to name in an answer."""
+        context.check_key(key)
+        return locale or LOCALE
+
     def base_of(request: Request) -> str:
         return str(request.base_url).removesuffix(PREFIX + "/").rstrip("/") + "/"
 
@@ -167,21 +178,18 @@ def build_tenor(context: ApiContext) -> FastAPI:
 
     @app.get("/search")
     def search(
+        *,
+        locale: str = Depends(caller),
         request: Request,
         q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)] = "",
         limit: int = limit_query(),
         pos: str = pos_query(),
-        key: str | None = key_query(),
         media_filter: str = text_query(),
         ar_range: Literal["all", "wide", "standard"] = "all",
         random: bool = False,
         searchfilter: str = text_query(),
         contentfilter: Literal["off", "low", "medium", "high"] = "off",
-        client_key: str = text_query(),
-        country: str = text_query(),
-        locale: str = text_query(),
     ) -> dict[str, Any]:
-        context.check_key(key)
         offset = position(pos)
         request_ = SearchRequest(q, limit, offset, aspect=Aspect(ar_range))
         if stickers_only(searchfilter):
@@ -194,19 +202,16 @@ def build_tenor(context: ApiContext) -> FastAPI:
 
     @app.get("/featured")
     def featured(
+        *,
+        locale: str = Depends(caller),
         request: Request,
         limit: int = limit_query(),
         pos: str = pos_query(),
-        key: str | None = key_query(),
         media_filter: str = text_query(),
         ar_range: Literal["all", "wide", "standard"] = "all",
         searchfilter: str = text_query(),
         contentfilter: Literal["off", "low", "medium", "high"] = "off",
-        client_key: str = text_query(),
-        country: str = text_query(),
-        locale: str = text_query(),
     ) -> dict[str, Any]:
-        context.check_key(key)
         offset = position(pos)
         if stickers_only(searchfilter):
             return {"results": [], "next": ""}
@@ -216,15 +221,12 @@ def build_tenor(context: ApiContext) -> FastAPI:
 
     @app.get("/registershare")
     def registershare(
+        *,
+        locale: str = Depends(caller),
         request: Request,
         id: Annotated[str, Query(max_length=64)],
         q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)] = "",
-        key: str | None = key_query(),
-        client_key: str = text_query(),
-        country: str = text_query(),
-        locale: str = text_query(),
     ) -> dict[str, Any]:
-        context.check_key(key)
         mode = request.headers.get("sec-fetch-mode", "")
         if mode and mode not in FETCH_MODES:  # an <img> or a link on some page: not a share
             raise ApiError(403, "a share is registered by the app's own request, not a page load")
@@ -233,67 +235,52 @@ def build_tenor(context: ApiContext) -> FastAPI:
 
     @app.get("/trending_terms")
     def trending_terms(
+        *,
+        locale: str = Depends(caller),
         limit: int = limit_query(),
-        key: str | None = key_query(),
-        client_key: str = text_query(),
-        country: str = text_query(),
-        locale: str = text_query(),
     ) -> dict[str, Any]:
-        context.check_key(key)
-        return {"locale": locale or LOCALE, "results": context.trending_terms(limit)}
+        return {"locale": locale, "results": context.trending_terms(limit)}
 
     @app.get("/categories")
     def categories(
+        *,
+        locale: str = Depends(caller),
         request: Request,
-        key: str | None = key_query(),
         kind: Annotated[Literal["featured", "trending"], Query(alias="type")] = "featured",
         contentfilter: Literal["off", "low", "medium", "high"] = "off",
-        client_key: str = text_query(),
-        country: str = text_query(),
-        locale: str = text_query(),
     ) -> dict[str, Any]:
-        context.check_key(key)
         found = context.categories()
         files = context.files([gif for _, gif in found if gif is not None])
         base = base_of(request)
         tags = [category_tag(category, gif, base, files) for category, gif in found]
-        return {"locale": locale or LOCALE, "tags": tags}
+        return {"locale": locale, "tags": tags}
 
     @app.get("/autocomplete")
     def autocomplete(
+        *,
+        locale: str = Depends(caller),
         q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
         limit: int = limit_query(),
-        key: str | None = key_query(),
-        client_key: str = text_query(),
-        country: str = text_query(),
-        locale: str = text_query(),
     ) -> dict[str, Any]:
-        context.check_key(key)
-        return {"locale": locale or LOCALE, "results": context.complete(q, limit)}
+        return {"locale": locale, "results": context.complete(q, limit)}
 
     @app.get("/search_suggestions")
     def search_suggestions(
+        *,
+        locale: str = Depends(caller),
         q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
         limit: int = limit_query(),
-        key: str | None = key_query(),
-        client_key: str = text_query(),
-        country: str = text_query(),
-        locale: str = text_query(),
     ) -> dict[str, Any]:
-        context.check_key(key)
-        return {"locale": locale or LOCALE, "results": context.suggestions(q, limit)}
+        return {"locale": locale, "results": context.suggestions(q, limit)}
 
     @app.get("/posts")
     def posts(
+        *,
+        locale: str = Depends(caller),
         request: Request,
         ids: Annotated[str, Query(max_length=MAX_IDS * 33)],
-        key: str | None = key_query(),
         media_filter: str = text_query(),
-        client_key: str = text_query(),
-        country: str = text_query(),
-        locale: str = text_query(),
     ) -> dict[str, Any]:
-        context.check_key(key)
         wanted = [part.strip() for part in ids.split(",") if part.strip()]
         if not wanted or len(wanted) > MAX_IDS:
             raise ApiError(400, f"ids: give 1 to {MAX_IDS} GIF ids, comma-separated")

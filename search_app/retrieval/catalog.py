@@ -106,7 +106,13 @@ class CatalogKeeper:
         self._next_build_at = float("-inf")  # time.monotonic() when a build may start
         self._generation = 0  # a drop() while a build runs makes its result stale
         self._building: threading.Event | None = None  # set when the running build ends
+        self._built_at = float("-inf")  # time.monotonic() when the catalog held was read
         self._lock = threading.Lock()
+
+    def age(self) -> float:
+        """Seconds since the catalog held was read (infinite when none is held)."""
+        with self._lock:
+            return float("inf") if self._catalog is None else time.monotonic() - self._built_at
 
     def drop(self) -> None:
         """Forget the catalog (the store changed under it)."""
@@ -163,6 +169,7 @@ class CatalogKeeper:
             with self._lock:
                 if generation == self._generation:
                     self._catalog = catalog
+                    self._built_at = started
                 self._building = None
                 pause = max(RELOAD_INTERVAL_S, REBUILD_PAUSE_FACTOR * took)
                 self._next_build_at = max(self._next_build_at, started + pause)

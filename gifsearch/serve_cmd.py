@@ -29,6 +29,7 @@ from search_app.settings import (
     port_problem,
     setting,
 )
+from search_app.small_files import read_small_text
 
 MAX_AUTH_FILE_BYTES = 4_096
 GROUPS = (SettingGroup.INDEX, SettingGroup.MODEL, SettingGroup.SERVE)
@@ -161,14 +162,7 @@ class ServeSettings:
 
 def read_auth_file(path: Path) -> str:
     """Return the first line of a small regular file holding user:password."""
-    try:
-        if not path.is_file():
-            raise ConfigError(f"auth file {path} is not a regular file")
-        if path.stat().st_size > MAX_AUTH_FILE_BYTES:
-            raise ConfigError(f"auth file {path} is over {MAX_AUTH_FILE_BYTES} bytes")
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"can't read auth file {path}: {getattr(exc, 'strerror', exc)}") from None
+    lines = read_small_text(path, "auth file", MAX_AUTH_FILE_BYTES).splitlines()
     if not lines:
         raise ConfigError(f"auth file {path} is empty: write user:password on its first line")
     return lines[0]

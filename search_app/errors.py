@@ -15,6 +15,10 @@ class ConfigError(GifSearchError, ValueError):
     """A setting has a value outside the allowed ones."""
 
 
+class UnknownGifError(ConfigError):
+    """A GIF id the collection doesn't hold (a share, "more like this")."""
+
+
 class SourceError(GifSearchError):
     """An ingest source can't be found, read or downloaded."""
 

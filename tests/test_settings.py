@@ -4,14 +4,16 @@ README's table made from them."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from gifsearch.flags import settings_table
-from gifsearch.serve_cmd import ServeSettings
+from gifsearch.serve_cmd import ServeSettings, read_auth_file
 from search_app.errors import ConfigError
 from search_app.settings import Settings, build_from, build_settings, declared, env_vars
+from search_app.web.api.keys import read_keys_file
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -70,3 +72,23 @@ def test_the_readme_table_is_the_one_the_declarations_make() -> None:
     assert found.group(1).strip() == settings_table((Settings, ServeSettings)), (
         "README's settings table is stale: paste in the output of `make settings-table`"
     )
+
+
+@pytest.mark.parametrize("reader", [read_auth_file, read_keys_file])
+def test_a_login_or_keys_file_that_is_not_a_small_text_file_is_one_line(
+    tmp_path: Path, reader: Callable[[Path], object]
+) -> None:
+    too_big = tmp_path / "big"
+    too_big.write_text("x" * 1_000_000)
+    not_text = tmp_path / "binary"
+    not_text.write_bytes(b"\xff\xfe\x00bob")
+    for path, says in [
+        (tmp_path, "is not a regular file"),
+        (tmp_path / "missing", "is not a regular file"),
+        (too_big, "bytes"),
+        (not_text, "not UTF-8 text"),
+    ]:
+        with pytest.raises(ConfigError) as raised:
+            reader(path)
+        message = str(raised.value)
+        assert says in message and "\n" not in message and str(path) in message

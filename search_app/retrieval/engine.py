@@ -29,7 +29,12 @@ from PIL import Image
 
 from search_app.embedders.frames import query_frames
 from search_app.embedders.sbert import Embedder, resolve_model_spec
-from search_app.errors import SEARCH_BY_IMAGE_HINT, ConfigError, GifSearchError, images_unsupported
+from search_app.errors import (
+    SEARCH_BY_IMAGE_HINT,
+    GifSearchError,
+    UnknownGifError,
+    images_unsupported,
+)
 from search_app.records import (
     RowKind,
     ScoreKind,
@@ -221,10 +226,10 @@ class SearchEngine:
         """Record that a GIF was shared (sent, copied) for a query: it ranks higher the next
         time the same or a close query is searched (ranking.remember). Refuses an id the
         collection doesn't hold."""
+        if not self.gifs([gif_id]):
+            raise UnknownGifError(f"no GIF with id {check_gif_id(gif_id)!r} in this collection")
         if self.usage is None:
             return
-        if not self.gifs([gif_id]):
-            raise ConfigError(f"no GIF with id {check_gif_id(gif_id)!r} in this collection")
         text, vector = "", None
         if query.strip():
             text = SearchRequest(query).query.text  # the words looked for, not the exclusions
@@ -489,7 +494,7 @@ class SearchEngine:
             if vectors.size:
                 centres[kind] = unit_mean(vectors)
         if not centres:
-            raise ConfigError(f"no GIF with id {gif_id!r} in this collection")
+            raise UnknownGifError(f"no GIF with id {gif_id!r} in this collection")
         fallback = next(iter(centres.values()))
         return {kind: centres.get(kind, fallback) for kind in tuple(RowKind)}
 

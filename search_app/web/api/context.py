@@ -4,7 +4,8 @@ only renders them in its own shape)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from search_app.errors import (
@@ -13,6 +14,7 @@ from search_app.errors import (
     StoreDamagedError,
     StoreFullError,
     StoreUnavailableError,
+    UnknownGifError,
 )
 from search_app.records import SearchHit, StoredGif
 from search_app.retrieval.categories import Category
@@ -157,6 +159,16 @@ class ApiContext:
             return ApiError(400, one_line(str(exc)))
         self.on_error(f"API: unexpected {type(exc).__name__}: {one_line(str(exc))}")
         return ApiError(500, "the server failed to answer; its log says why")
+
+
+@contextmanager
+def gif_in_path(message: str = "no GIF with this id in the collection") -> Iterator[None]:
+    """For an endpoint whose path names a GIF: the engine's refusal of an id the collection
+    doesn't hold is 404 (named as a parameter, e.g. like=, it stays a 400)."""
+    try:
+        yield
+    except UnknownGifError:
+        raise ApiError(404, message) from None
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -32,7 +32,14 @@ from search_app.retrieval.request import (
     FrontEnd,
     SearchRequest,
 )
-from search_app.web.api.context import ApiContext, ApiError, Media, media_of, page_url
+from search_app.web.api.context import (
+    ApiContext,
+    ApiError,
+    Media,
+    gif_in_path,
+    media_of,
+    page_url,
+)
 from search_app.web.api.faces import face_app
 from search_app.web.api.media import GifFile
 
@@ -170,9 +177,8 @@ def build_giphy(context: ApiContext) -> FastAPI:
         api_key: str | None = key_query(),
     ) -> dict[str, Any]:
         context.check_key(api_key)
-        if not context.gifs([gif_id]):
-            raise ApiError(404, "Not Found: no GIF with this id in the collection")
-        hits = context.search(SearchRequest("", limit, offset, like=gif_id))
+        with gif_in_path("Not Found: no GIF with this id in the collection"):
+            hits = context.search(SearchRequest("", limit, offset, like=gif_id))
         return page_of(list(hits), offset, hits.has_more, base_of(request), context)
 
     @app.get("/gifs/categories")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from search_app.errors import ConfigError
+from search_app.small_files import read_small_text
 
 MAX_KEYS_FILE_BYTES = 64 * 1024
 MAX_KEYS = 1_000
@@ -73,15 +74,7 @@ def parse_keys(text: str, where: str) -> ApiKeys:
 
 def read_keys_file(path: Path) -> ApiKeys:
     """Return the keys of a small regular file (see parse_keys)."""
-    try:
-        if not path.is_file():
-            raise ConfigError(f"API keys file {path} is not a regular file")
-        if path.stat().st_size > MAX_KEYS_FILE_BYTES:
-            raise ConfigError(f"API keys file {path} is over {MAX_KEYS_FILE_BYTES >> 10} KiB")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        raise ConfigError(f"can't read API keys file {path}: {reason}") from None
+    text = read_small_text(path, "API keys file", MAX_KEYS_FILE_BYTES)
     keys = parse_keys(text, str(path))
     if not keys.required:
         raise ConfigError(f"API keys file {path} holds no key: write one key per line")

@@ -28,7 +28,7 @@ from search_app.retrieval.request import (
     FrontEnd,
     SearchRequest,
 )
-from search_app.web.api.context import ApiContext, ApiError, media_of, page_url
+from search_app.web.api.context import ApiContext, ApiError, gif_in_path, media_of, page_url
 from search_app.web.api.faces import face_app
 from search_app.web.api.media import GifFile
 
@@ -247,9 +247,8 @@ def build_native(context: ApiContext) -> FastAPI:
         """Record that a GIF was shared (sent or copied) for a query, on this machine only:
         it ranks higher the next time the same or a close query is searched, and leads the
         featured list. From a page on another site, use Tenor's GET /v2/registershare."""
-        if not context.gifs([gif_id]):
-            raise ApiError(404, "no GIF with this id in the collection")
-        context.share(gif_id, q)
+        with gif_in_path():
+            context.share(gif_id, q)
         return JSONResponse({"id": gif_id, "query": " ".join(q.split())})
 
     @app.get("/categories", response_model=Categories, dependencies=guard)
@@ -334,10 +333,9 @@ def build_native(context: ApiContext) -> FastAPI:
         include_dead: bool = include_dead_query(),
     ) -> JSONResponse:
         """More like this: the GIFs most like a stored GIF, without it."""
-        if not context.gifs([gif_id]):
-            raise ApiError(404, "no GIF with this id in the collection")
         wanted = SearchRequest("", limit, offset, min_score, include_dead, like=gif_id)
-        hits = context.search(wanted)
+        with gif_in_path():
+            hits = context.search(wanted)
         return results_out(hits, offset, limit, base_of(request), context)
 
     return app

@@ -7,13 +7,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
 from ingest.job import IngestOptions, run_ingest
 from search_app.embedders.sbert import Embedder
+from search_app.retrieval.derived_keeper import keeper_for
 from search_app.retrieval.engine import SearchEngine
 from search_app.settings import Settings
+from search_app.web.api.keys import ApiKeys
 from search_app.web.server import RunningServer
 from tests.chroma_server import free_port
 from tests.conftest import SAMPLE_LINES, write_tsv
@@ -119,6 +122,24 @@ def web_settings(tmp_path_factory: pytest.TempPathFactory, cached_loader: Callab
 def web_engine(web_settings: Settings, cached_loader: Callable) -> SearchEngine:
     """A SearchEngine over the web store, with the session's MiniLM."""
     return SearchEngine.open(web_settings, cached_loader)
+
+
+API_KEY = "test-key-" + "0123456789abcdef"  # the key of keyed_app
+
+
+def get(url: str, **params: object) -> httpx.Response:
+    """GET url with these query parameters (a test's plain HTTP client)."""
+    return httpx.get(url, params=params, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def keyed_app(web_settings: Settings, cached_loader: Callable, minilm: Embedder) -> Iterator[str]:
+    """The web app over the web store with API_KEY required; its URL, once its categories
+    are read back from the ingest's file."""
+    launched = launch(web_settings, cached_loader, minilm, api_keys=ApiKeys((API_KEY,)))
+    keeper_for(launched.engine).wait(120)
+    yield launched.url
+    launched.close()
 
 
 @pytest.fixture(scope="session")

@@ -4,32 +4,19 @@ a real store of sample rows and the real MiniLM."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from search_app.embedders.sbert import Embedder
 from search_app.retrieval.derived import categories_of
-from search_app.retrieval.derived_keeper import keeper_for
 from search_app.retrieval.engine import SearchEngine
 from search_app.retrieval.request import SearchRequest
-from search_app.settings import Settings
-from search_app.web.api.keys import ApiKeys
 from tests.web.clients import run_giphy_client
-from tests.web.conftest import launch
+from tests.web.conftest import API_KEY
 
 QUERY = "a man is dancing"
-KEY = "giphy-test-key-0123456789"
-
-
-@pytest.fixture(scope="module")
-def keyed_app(web_settings: Settings, cached_loader: Callable, minilm: Embedder) -> Iterator[str]:
-    launched = launch(web_settings, cached_loader, minilm, api_keys=ApiKeys((KEY,)))
-    keeper_for(launched.engine).wait(120)  # the categories, read back from the ingest's file
-    yield launched.url
-    launched.close()
+KEY = API_KEY
 
 
 @pytest.fixture(scope="module")

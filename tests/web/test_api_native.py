@@ -4,35 +4,19 @@ pages, lookups, more like this, keys, and one-line errors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import httpx
 import pytest
 
-from search_app.embedders.sbert import Embedder
 from search_app.retrieval.engine import SearchEngine
 from search_app.retrieval.request import MAX_K, SearchRequest
-from search_app.settings import Settings
-from search_app.web.api.keys import ApiKeys
-from tests.web.conftest import LaunchedApp, launch
+from tests.web.conftest import API_KEY, LaunchedApp, get
 
-KEY = "test-key-" + "0123456789abcdef"
+KEY = API_KEY
 
 
 @pytest.fixture(scope="module")
 def api(web_app: LaunchedApp) -> str:
     return f"{web_app.url}/api"
-
-
-@pytest.fixture(scope="module")
-def keyed_app(web_settings: Settings, cached_loader: Callable, minilm: Embedder) -> Iterator[str]:
-    launched = launch(web_settings, cached_loader, minilm, api_keys=ApiKeys((KEY,)))
-    yield launched.url
-    launched.close()
-
-
-def get(url: str, **params: object) -> httpx.Response:
-    return httpx.get(url, params=params, timeout=30)
 
 
 def test_search_gives_the_engines_hits_with_every_field_a_card_shows(

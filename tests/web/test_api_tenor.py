@@ -17,7 +17,7 @@ from search_app.retrieval.engine import SearchEngine
 from search_app.retrieval.request import SearchRequest
 from search_app.store.client import GifStore
 from search_app.web.api.keys import ApiKeys
-from tests.web.conftest import LaunchedApp, filled_settings, launch, pick_web_lines
+from tests.web.conftest import LaunchedApp, filled_settings, get, launch, pick_web_lines
 
 KEY = "tenor-test-key-0123456789"
 RESULT_KEYS = {"id", "title", "content_description", "itemurl", "url", "tags", "flags",
@@ -52,10 +52,6 @@ def shaped(
     launched = launch(settings, cached_loader, minilm, api_keys=ApiKeys((KEY,)))
     yield launched.url
     launched.close()
-
-
-def get(url: str, **params: object) -> httpx.Response:
-    return httpx.get(url, params=params, timeout=30)
 
 
 def test_search_answers_tenors_shape_with_the_engines_hits(

@@ -15,8 +15,9 @@ perturbed copies: benchmarks/bench.py's synthetic rows) with its ONNX query embe
    and the GIPHY endpoint in turn: answers per second, p50 and p99, errors (anything but
    200); and the engine's own single-process throughput beside it;
 5. once the server holds the collection's categories and phrases (built in the background
-   when the ingest kept none), times GET /v2/autocomplete on prefixes of the queries (each
-   cut at a seeded random character), one after another: what a person typing waits for.
+   when the ingest kept none), times GET /v2/autocomplete on derived_bench.py's prefixes
+   (real descriptions cut at a seeded random character), one after another: what a
+   person typing waits for.
 With --store DIR the collection is that store (e.g. the scale benchmark's 125,000 rows:
 ~/.cache/gifsearch/scale/125000/embedded, with --cache-dir beside it), its queries the
 bundled sample's last descriptions.
@@ -30,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO))
 
+import derived_bench  # noqa: E402  # a sibling script: its prefixes
 import httpx  # noqa: E402
 
 from search_app.retrieval.engine import SearchEngine  # noqa: E402
@@ -127,12 +128,6 @@ def wait_for_derived(base: str, timeout_s: float = 900.0) -> float:
             return time.monotonic() - started
         time.sleep(1.0)
     raise SystemExit("api_bench: the categories were not ready in time")
-
-
-def prefixes_of(queries: list[str]) -> list[str]:
-    """Each query cut at a seeded random character (at least two kept)."""
-    rng = random.Random(7)
-    return [q[: rng.randint(2, max(2, len(q)))] for q in queries]
 
 
 def load(base: str, queries: list[str], clients: int, seconds: float) -> dict[str, object]:
@@ -247,7 +242,8 @@ def main() -> int:
         log("waiting for the categories and phrases")
         report["derived_ready_s"] = round(wait_for_derived(base), 1)
         with httpx.Client(base_url=base, timeout=30) as session:
-            prefixes = prefixes_of(measured)
+            # derived_bench's prefixes: real descriptions cut at a seeded random character
+            prefixes = derived_bench.prefixes_and_past(len(measured))[0]
 
             def complete(prefix: str) -> None:
                 session.get("/v2/autocomplete", params={"q": prefix}).raise_for_status()

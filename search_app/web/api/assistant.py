@@ -64,8 +64,6 @@ def build_assistant(context: ApiContext) -> MCPServer:
     def search_gifs(query: str, limit: int = default_k, offset: int = 0) -> list[dict[str, Any]]:
         """Find GIFs by what happens in them, best first (limit 1 to 50; offset pages)."""
         hits = answered(lambda: context.search(SearchRequest(query, limit, offset)), context)
-        if offset == 0:
-            context.remember_search(query)
         return [gif_summary(hit) for hit in hits]
 
     @server.tool()

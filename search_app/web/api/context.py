@@ -66,9 +66,13 @@ class ApiContext:
     on_error: Callable[[str], None] = lambda line: None  # the server log, for 5xx details
 
     def search(self, request: SearchRequest) -> HitList:
-        """Run a search within the concurrency bound."""
+        """Run a search within the concurrency bound; a first page's words are recorded
+        (trending terms, completion)."""
         with self.slots.slot():
-            return self.engine.search(request)
+            hits = self.engine.search(request)
+        if request.offset == 0:  # a first page's words (a next page is the same search)
+            self.remember_search(request.text)
+        return hits
 
     def featured(self, k: int, offset: int, aspect: str = Aspect.ALL) -> HitList:
         """A page of the featured selection, within the concurrency bound."""

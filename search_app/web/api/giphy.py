@@ -140,8 +140,6 @@ def build_giphy(context: ApiContext) -> FastAPI:
     ) -> dict[str, Any]:
         context.check_key(api_key)
         hits: HitList = context.search(SearchRequest(q, limit, offset))
-        if offset == 0:
-            context.remember_search(q)
         return page_of(list(hits), offset, hits.has_more, base_of(request), context)
 
     @app.get("/gifs/trending")

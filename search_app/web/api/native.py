@@ -235,8 +235,6 @@ def build_native(context: ApiContext) -> FastAPI:
         """Search the GIFs by what happens in them (and, with like, by a stored GIF)."""
         wanted = SearchRequest(q, limit, offset, min_score, include_dead, like=like)
         hits = context.search(wanted)
-        if offset == 0:
-            context.remember_search(q)
         return results_out(hits, offset, limit, base_of(request), context)
 
     @app.post("/gifs/{gif_id}/share", response_model=Shared, dependencies=guard)

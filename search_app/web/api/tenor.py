@@ -195,8 +195,6 @@ def build_tenor(context: ApiContext) -> FastAPI:
         if stickers_only(searchfilter):
             return {"results": [], "next": ""}
         hits = context.search(request_)
-        if offset == 0:
-            context.remember_search(q)
         results = answer(list(hits), request, media_filter, random)
         return {"results": results, "next": str(offset + limit) if hits.has_more else ""}
 

@@ -12,7 +12,10 @@ measures, per size and store kind, each in new processes:
   first search through the API (/search) answers, and its RSS after --serve-searches more;
 - search p50/p99 of SearchEngine.search (k 10) over --queries unseen queries, bare encode +
   one Chroma query, stats(), gifs(ids) and the first featured() call;
-- HNSW recall@10 of Chroma's index against brute force on the first --recall-queries.
+- HNSW recall@10 of Chroma's index against brute force on the first --recall-queries:
+  a returned row counts when its exact score is at least the 10th best's (ann-benchmarks'
+  definition; many synthetic rows share a description, so their vectors tie exactly and
+  any 10 of the tied rows are a right answer); the overlap by row id is printed beside it.
 Beside each figure, the share of the machine's cores other processes kept busy.
 
 Time: the first run builds (a million rows: about 1.5 h of both cores for the embedded

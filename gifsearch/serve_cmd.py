@@ -11,6 +11,7 @@ import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gifsearch.console import notify
 from gifsearch.flags import (
@@ -30,6 +31,9 @@ from search_app.settings import (
     setting,
 )
 from search_app.small_files import read_small_text
+
+if TYPE_CHECKING:
+    from search_app.store.client import GifStore
 
 MAX_AUTH_FILE_BYTES = 4_096
 GROUPS = (SettingGroup.INDEX, SettingGroup.MODEL, SettingGroup.SERVE)
@@ -201,9 +205,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         mcp=serve.mcp,
     )
     fill = ingest_command(settings)
-    check_collection(settings, fill)
-
-    engine = SearchEngine.open(settings)
+    engine = SearchEngine.open(settings, store=check_collection(settings, fill))
     if engine.embedder.notice:
         notify(engine.embedder.notice)
     options = replace(options, uploads=engine.supports_images)  # the image box uploads
@@ -229,8 +231,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_collection(settings: Settings, fill: str) -> None:
-    """Raise CollectionNotFoundError, naming the fill command, unless the collection has rows."""
+def check_collection(settings: Settings, fill: str) -> GifStore:
+    """Return the store opened, or raise CollectionNotFoundError naming the fill command
+    unless the collection has rows."""
     from search_app.settings import store_location
     from search_app.store.client import GifStore
 
@@ -248,6 +251,7 @@ def check_collection(settings: Settings, fill: str) -> None:
         raise CollectionNotFoundError(
             f'collection "{settings.collection}" in {where} is empty; fill it first: {fill}'
         )
+    return store
 
 
 def add_serve_parser(commands: Commands) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gifsearch.bench_cmd import load_benchmark
@@ -47,3 +48,25 @@ def test_gifsearch_bench_scale_shows_the_scale_benchmark_options() -> None:
     )
     assert done.returncode == 0
     assert "gifsearch bench scale" in done.stdout and "--sizes" in done.stdout
+
+
+def test_recall_counts_a_row_tied_with_the_tenth_best_whatever_its_id() -> None:
+    """Rows that share a vector tie exactly: any 10 of them are a right top 10, so recall
+    counts a found row by its exact score, not by the id brute force happened to keep."""
+    measure = load_benchmark("scale_measure")
+    rng = np.random.default_rng(3)
+    unique = rng.normal(size=(40, 8)).astype(np.float32)
+    unique /= np.linalg.norm(unique, axis=1, keepdims=True)
+    query = unique[0] + 0.05 * unique[1]
+    vectors = np.concatenate([unique, unique, unique])  # row r, r + 40 and r + 80 tie
+    (truth,), kth = measure.exact_top(vectors, query[None, :], measure.RECALL_K)
+    best = np.argsort(-(unique @ query))[:4].tolist()  # the top 10: 3 + 3 + 3 + 1 of 3
+    fourth = [best[3] + 40 * copy for copy in range(3)]
+    assert len(truth & set(fourth)) == 1  # brute force kept one copy of the fourth
+    other = next(row for row in fourth if row not in truth)
+    found = [row + 40 * copy for row in best[:3] for copy in range(3)] + [other]
+    assert len(set(found) & truth) == 9  # by id, the tie cut costs a row
+    assert measure.tie_aware_recall(vectors, query, found, kth[0]) == 1.0
+    worst = np.argsort(vectors @ query)[:3].tolist()  # three rows far from the top 10
+    assert measure.tie_aware_recall(vectors, query, found[:7] + worst, kth[0]) == 0.7
+    assert measure.tied_at_kth(vectors, query[None, :], kth).tolist() == [12]

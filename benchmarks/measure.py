@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +35,35 @@ def cpu_seconds() -> float:
     """Return the CPU seconds (user + system) this process's threads have used so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def start_serve(flags: list[str], port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """Start `gifsearch serve --port PORT FLAGS` in a new process, its output discarded."""
+    command = [sys.executable, "-m", "gifsearch", "serve", "--port", str(port), *flags]
+    return subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd
+    )
+
+
+def wait_for_page(
+    server: subprocess.Popen, port: int, started: float, timeout_s: float,
+    error: Callable[[str], Exception], request_timeout_s: float = 2.0,
+) -> float:  # fmt: skip
+    """Poll a started serve's page until it answers 200; return the seconds since started
+    (a perf_counter reading). error makes what is raised should serve exit or time run out."""
+    import httpx
+
+    url = f"http://127.0.0.1:{port}/"
+    while True:
+        if server.poll() is not None:
+            raise error(f"gifsearch serve exited with {server.returncode}")
+        if time.perf_counter() - started > timeout_s:
+            raise error(f"gifsearch serve did not answer in {timeout_s:.0f} s")
+        try:
+            if httpx.get(url, timeout=request_timeout_s).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.HTTPError:
+            time.sleep(0.05)
 
 
 def machine_busy_seconds() -> float:

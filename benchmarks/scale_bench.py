@@ -44,7 +44,7 @@ from pathlib import Path
 import bench  # sibling scripts: benchmarks/ is on sys.path
 import scale_build as build
 import scale_report
-from measure import machine_busy_seconds
+from measure import machine_busy_seconds, start_serve, wait_for_page
 from scale_build import REPO, ScaleError, SizeDir, log
 
 DEFAULT_SIZES = (20_000, 125_000, 1_000_000)
@@ -131,33 +131,15 @@ def api_search(base: str, query: str, k: int) -> None:
 
 def serve_once(size: SizeDir, flags: list[str], queries: list[str], searches: int) -> dict:
     """Start `gifsearch serve`; time its page and its first search; read its memory."""
-    import httpx
-
     sys.path.insert(0, str(REPO))
     from tests.chroma_server import free_port
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     busy, started = machine_busy_seconds(), time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gifsearch", "serve", "--port", str(port), *flags],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=build.command_env(size),
-        cwd=REPO,
-    )
+    server = start_serve(flags, port, build.command_env(size), REPO)
     try:
-        while True:
-            if server.poll() is not None:
-                raise ScaleError(f"gifsearch serve exited with {server.returncode}")
-            if time.perf_counter() - started > SERVE_TIMEOUT_S:
-                raise ScaleError(f"gifsearch serve did not answer in {SERVE_TIMEOUT_S:.0f} s")
-            try:
-                if httpx.get(base + "/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        ready = time.perf_counter() - started
+        ready = wait_for_page(server, port, started, SERVE_TIMEOUT_S, ScaleError)
         api_search(base, queries[0], 10)
         first = time.perf_counter() - started - ready
         after_first = build.process_memory(server.pid)
@@ -224,17 +206,6 @@ def measure(size: SizeDir, kind: str, args: argparse.Namespace, queries: Path) -
     return {"cold": cold, "serve": served, "engine": engine, "server_memory": server_memory}
 
 
-def parse_sizes(text: str) -> list[int]:
-    """argparse type: comma-separated row counts (at least the bundled sample's 11,112)."""
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list of row counts") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give row counts of 1 or more")
-    return sizes
-
-
 def parse_stores(text: str) -> list[str]:
     """argparse type: comma-separated store kinds out of embedded and server."""
     kinds = [part.strip() for part in text.split(",") if part.strip()]
@@ -255,7 +226,7 @@ def parser_of(prog: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", type=parse_sizes, default=list(DEFAULT_SIZES))
+    parser.add_argument("--sizes", type=bench.parse_sizes, default=list(DEFAULT_SIZES))
     parser.add_argument("--stores", type=parse_stores, default=list(STORE_KINDS))
     parser.add_argument("--cache", type=Path, help="where the collections are kept")
     parser.add_argument("--build-only", action="store_true", help="build, measure nothing")

@@ -36,8 +36,6 @@ from measure import machine_busy_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "minilm"
-COLLECTION = "gifs"
-SERVER_START_TIMEOUT_S = 120.0
 ETA_CHECKPOINTS = (0.10, 0.25, 0.50, 0.75)  # shares of the embed bar whose ETA is checked
 MIN_ETA_CHECK_S = 10.0  # tqdm shows whole seconds: shorter remainders say little
 BAR_LINE = re.compile(r"embed:\s+\d+%.*?\|\s*(\d+)/(\d+) \[([\d:]+)<([\d:?]+)")
@@ -306,35 +304,11 @@ def process_cpu_s(pid: int) -> float:
 def chroma_server(data: Path) -> Iterator[tuple[int, int]]:
     """Run `chroma run --path data` on a free port; yield (port, pid); stop it after."""
     sys.path.insert(0, str(REPO))
-    from tests.chroma_server import free_port, wait_for_heartbeat
+    from tests.chroma_server import chroma_process
 
     data.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    chroma = Path(sys.executable).parent / "chroma"
-    with (data / "server.log").open("ab") as server_log:
-        process = subprocess.Popen(
-            [
-                str(chroma),
-                "run",
-                "--path",
-                str(data / "db"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],  # fmt: skip
-            stdout=server_log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_heartbeat(port, process)
-            yield port, process.pid
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with chroma_process(data, stop_timeout_s=30.0) as (port, process):
+        yield port, process.pid
 
 
 def build_server(size: SizeDir) -> dict:

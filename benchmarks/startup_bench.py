@@ -92,7 +92,7 @@ def cold_searches(settings: Settings, runs: int, backend: str) -> dict[str, floa
 
 def serve_to_page(settings: Settings, runs: int) -> dict[str, float]:
     """Seconds from starting `gifsearch serve` until its page answers 200."""
-    import httpx
+    from measure import start_serve, wait_for_page  # a sibling script
 
     from tests.chroma_server import free_port
 
@@ -101,35 +101,14 @@ def serve_to_page(settings: Settings, runs: int) -> dict[str, float]:
     for run in range(runs + 1):
         port = free_port()
         started = time.perf_counter()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gifsearch",
-                "serve",
-                "--port",
-                str(port),
-                "--store",
-                str(settings.store_dir),
-            ],  # fmt: skip
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            cwd=REPO,
-        )
+        server = start_serve(["--store", str(settings.store_dir)], port, env, REPO)
         try:
-            while True:
-                if server.poll() is not None:
-                    raise SystemExit(f"startup: serve exited with {server.returncode}")
-                if time.perf_counter() - started > SERVE_TIMEOUT_S:
-                    raise SystemExit(f"startup: serve did not answer in {SERVE_TIMEOUT_S:.0f} s")
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.05)
+            wall = wait_for_page(
+                server, port, started, SERVE_TIMEOUT_S, lambda line: SystemExit(f"startup: {line}"),
+                request_timeout_s=1.0,
+            )  # fmt: skip
             if run:  # the first one warms the file cache
-                walls.append(time.perf_counter() - started)
+                walls.append(wall)
         finally:
             server.terminate()
             server.wait(timeout=30)

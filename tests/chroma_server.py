@@ -22,35 +22,44 @@ def free_port() -> int:
 
 
 @contextmanager
-def run_chroma_server(data_dir: Path) -> Iterator[tuple[str, int]]:
-    """Run `chroma run --path data_dir` on a free port; yield (host, port); stop it after."""
+def chroma_process(
+    data_dir: Path, stop_timeout_s: float = 10.0
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """Run `chroma run --path data_dir/db` on a free port, its output added to
+    data_dir/server.log; yield (port, process) once it answers; stop it after."""
     port = free_port()
     chroma = Path(sys.executable).parent / "chroma"
-    log = (data_dir / "server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            str(chroma),
-            "run",
-            "--path",
-            str(data_dir / "db"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],  # fmt: skip
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_heartbeat(port, process)
-        yield "127.0.0.1", port
-    finally:
-        process.terminate()
+    with (data_dir / "server.log").open("ab") as log:
+        process = subprocess.Popen(
+            [
+                str(chroma),
+                "run",
+                "--path",
+                str(data_dir / "db"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],  # fmt: skip
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+            wait_for_heartbeat(port, process)
+            yield port, process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@contextmanager
+def run_chroma_server(data_dir: Path) -> Iterator[tuple[str, int]]:
+    """Run `chroma run --path data_dir` on a free port; yield (host, port); stop it after."""
+    with chroma_process(data_dir) as (port, _):
+        yield "127.0.0.1", port
 
 
 def wait_for_heartbeat(port: int, process: subprocess.Popen[bytes]) -> None:

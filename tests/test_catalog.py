@@ -6,6 +6,7 @@ with it as without it. A real embedded store, the real MiniLM, real sample rows.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -65,7 +66,9 @@ def test_the_catalog_is_built_in_the_background_while_the_caller_goes_on(
     store, gate = GifStore(store_settings), threading.Event()
     keeper = CatalogKeeper(gated(store.iter_gif_ids, gate))
     assert keeper.get(build=True) is None  # the build waits on the gate: not built yet
-    assert keeper.get(build=True, wait_s=0.05) is None
+    asked = time.monotonic()
+    assert keeper.get(build=True, wait_s=30.0) is None  # a build it didn't start: no wait
+    assert time.monotonic() - asked < 15.0
     gate.set()
     built = keeper.wait(timeout_s=60)
     assert built is not None and built.rows == store.count()
@@ -80,6 +83,25 @@ def test_a_build_the_store_changed_under_is_thrown_away(store_settings: Settings
     gate.set()
     assert keeper.wait(timeout_s=60) is None  # that build's catalog is not kept
     assert keeper.get(build=False) is None
+
+
+def test_a_servers_age_limit_drops_an_old_catalog_but_never_a_build_in_flight(
+    store_settings: Settings,
+) -> None:
+    """A server store's searches each ask to drop a catalog past its age: while one is
+    being built there is none to drop, and the build's result is kept."""
+    store, gate = GifStore(store_settings), threading.Event()
+    keeper = CatalogKeeper(gated(store.iter_gif_ids, gate))
+    keeper.get(build=True)
+    for _ in range(3):  # searches arriving during the build
+        keeper.drop_older_than(600.0)
+    gate.set()
+    built = keeper.wait(timeout_s=60)
+    assert built is not None and keeper.get(build=False) is built
+    keeper.drop_older_than(600.0)
+    assert keeper.get(build=False) is built  # young: kept
+    keeper.drop_older_than(0.0)
+    assert keeper.get(build=False) is None  # past the age: dropped
 
 
 def test_a_failed_build_leaves_the_store_answering_and_is_tried_again(

@@ -109,10 +109,14 @@ class CatalogKeeper:
         self._built_at = float("-inf")  # time.monotonic() when the catalog held was read
         self._lock = threading.Lock()
 
-    def age(self) -> float:
-        """Seconds since the catalog held was read (infinite when none is held)."""
+    def drop_older_than(self, max_age_s: float) -> None:
+        """Forget the catalog held if it was read more than max_age_s ago (a server's rows
+        may have changed with nothing here to tell). None held, nothing is dropped: a
+        build in flight is not made stale, so a busy server still gets its catalog."""
         with self._lock:
-            return float("inf") if self._catalog is None else time.monotonic() - self._built_at
+            if self._catalog is not None and time.monotonic() - self._built_at > max_age_s:
+                self._catalog = None
+                self._generation += 1
 
     def drop(self) -> None:
         """Forget the catalog (the store changed under it)."""
@@ -123,16 +127,17 @@ class CatalogKeeper:
     def get(self, build: bool, wait_s: float = 0.0) -> GifCatalog | None:
         """Return the catalog, or None while there is none (use the store); with build,
         start building one in the background when none is built or being built and the
-        pause after the last build is over. wait_s: how long to wait for a running build
-        (a small collection's is done within a fraction of a second)."""
+        pause after the last build is over. wait_s: how long to wait for a build this call
+        starts (a small collection's is done within a fraction of a second); a build
+        already running is not waited for, so callers during a long one answer at once."""
         with self._lock:
             catalog = self._catalog
             due = time.monotonic() >= self._next_build_at
+            started = None
             if catalog is None and build and self._building is None and due:
-                self._start()
-            running = self._building
-        if catalog is None and running is not None and wait_s > 0:
-            running.wait(wait_s)
+                started = self._start()
+        if started is not None and wait_s > 0:
+            started.wait(wait_s)
             return self._catalog
         return catalog
 

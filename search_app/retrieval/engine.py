@@ -276,8 +276,8 @@ class SearchEngine:
         its min_score."""
         self.refresh()
         # From the second query on, the engine builds a catalog in the background.
-        if not self._sees_changes and self._catalog.age() > SERVER_CATALOG_S:
-            self._catalog.drop()  # another machine may have written to the server since
+        if not self._sees_changes:  # another machine may have written to the server
+            self._catalog.drop_older_than(SERVER_CATALOG_S)
         self._catalog.get(build=self._answered > 0)
         self._answered += 1
         # No count() per query: Chroma answers n_results beyond a collection's size with

@@ -684,6 +684,34 @@ def test_a_garbled_vector_index_is_one_line_never_a_crash(
         assert part in err, err
 
 
+def test_index_files_found_sound_are_read_again_once_they_change_even_keeping_size_and_mtime(
+    saved_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store is reopened after each commit of another process; its index is read whole
+    again only when its files changed (the verdict of a read is kept by inode, size,
+    mtime and ctime): in-place damage that keeps size and mtime is still found."""
+    from search_app.store import index_files
+
+    shutil.copytree(saved_store, tmp_path / "store")
+    segment = index_dirs(tmp_path / "store")[0]
+    settled = time.time() - 3600  # the files were last written an hour ago
+    for path in segment.iterdir():
+        os.utime(path, (settled, settled))
+    reads = []
+    read_problem = index_files._read_problem
+    monkeypatch.setattr(index_files, "_read_problem", lambda d: reads.append(d) or read_problem(d))
+    assert index_files.index_files_problem(segment) is None
+    assert index_files.index_files_problem(segment) is None  # unchanged: not read again
+    assert len(reads) == 1
+    level0 = segment / "data_level0.bin"
+    size = level0.stat().st_size
+    level0_middle(tmp_path / "store")
+    os.utime(level0, (settled, settled))  # the same size and mtime; only ctime moved
+    assert level0.stat().st_size == size
+    assert "data_level0.bin is damaged" in (index_files.index_files_problem(segment) or "")
+    assert len(reads) == 2
+
+
 def test_serve_refuses_a_garbled_index_in_one_line(saved_store: Path, tmp_path: Path) -> None:
     """The issue's serve printed "Segmentation fault"."""
     from tests.chroma_server import free_port

@@ -425,15 +425,18 @@ class SearchEngine:
         their rows (_rows_of_gifs); the rows a query read (seen) count too: a GIF any of
         whose rows is marked dead is dead (a GIF's newer rows carry no mark until the next
         check), and a folder GIF's frame rows carry its size and file."""
-        rows = {row.row_id: row for row in self._rows_of_gifs(gif_ids)}
-        for row in seen:  # the query's own rows
+        rows = {row.row_id: row for row in seen}  # the query's own rows, read already
+        for row in self._rows_of_gifs(gif_ids, have=rows.keys()):
             rows.setdefault(row.row_id, row)
         return gifs_of_rows(rows.values())
 
-    def _rows_of_gifs(self, gif_ids: Sequence[str], frames: bool = False) -> list[StoredRow]:
+    def _rows_of_gifs(
+        self, gif_ids: Sequence[str], frames: bool = False, have: Collection[str] = ()
+    ) -> list[StoredRow]:
         """Return every stored row of these GIFs: read by id when the catalog is built
-        (descriptions and frames; a cost in proportion to the rows read), else by one filter
-        on their GIF ids (in proportion to the collection; frames too when asked)."""
+        (descriptions and frames; a cost in proportion to the rows read; rows whose ids are
+        in have are not read again), else by one filter on their GIF ids (in proportion to
+        the collection; frames too when asked)."""
         if not gif_ids:
             return []
         catalog = self._catalog.get(build=False)
@@ -442,7 +445,7 @@ class SearchEngine:
         if catalog is not None:
             by_kind, missing = catalog.row_ids_of(gif_ids)
             for kind, ids in by_kind.items():
-                rows += self.store.rows_by_id(ids, kind)
+                rows += self.store.rows_by_id([i for i in ids if i not in have], kind)
         if missing:  # no catalog, or GIFs newer than it
             rows += self.store.rows_for_gifs(missing)
             if frames and self.store.has_kind(RowKind.FRAME):

@@ -32,6 +32,7 @@ from search_app.web.cards import CARD_CSS
 from search_app.web.guard import MAX_UPLOAD_BYTES, UPLOAD_WINDOW_S, GuardLimits
 from search_app.web.page import (
     API_DEFAULT_K,
+    COMPLETIONS_ID,
     PAGE_DEFAULT_K,
     PageView,
     SearchHandlers,
@@ -138,10 +139,13 @@ element.addEventListener('click', (e) => {
 """
 # The query box's input names the datalist of completions (page.py) that the query's input
 # event fills; the browser shows its options under the box as it is typed into.
-COMPLETE_SCRIPT = """
+COMPLETE_SCRIPT = (
+    """
 const name = (box) => {
   if (box && !box.getAttribute('list')) {
-    box.setAttribute('list', 'gs-completions'); box.setAttribute('autocomplete', 'off');
+    box.setAttribute('list', '"""
+    + COMPLETIONS_ID
+    + """'); box.setAttribute('autocomplete', 'off');
   }
 };
 name(document.querySelector('#gs-query input, #gs-query textarea'));
@@ -149,6 +153,7 @@ document.addEventListener('focusin', (e) => {  // the box may be drawn after thi
   if (e.target.closest && e.target.closest('#gs-query')) name(e.target);
 });
 """
+)
 HINT = 'Leave things out with `-word` or `-"a phrase"`: *a dog plays outside -ball*.'
 IMAGE_HINT = " An image in the image box joins your words."
 
@@ -267,8 +272,9 @@ def build_app(
                 elem_id="gs-topics",
             )
             image_input, image_button = add_image_search(handlers.images_enabled)
-            status = gr.Markdown(handlers.status_line(), elem_id="gs-status")
-            results = gr.HTML(handlers.welcome(), js_on_load=CARD_SCRIPT, elem_id="gs-results")
+            welcome, status_text = handlers.opening()
+            status = gr.Markdown(status_text, elem_id="gs-status")
+            results = gr.HTML(welcome, js_on_load=CARD_SCRIPT, elem_id="gs-results")
             hits = gr.State([])
             view = gr.State(PageView().to_state())
         for tab in extra_tabs:
@@ -350,8 +356,7 @@ def build_app(
             page_view = replace(PageView.from_state(state), like="", title="", shown=0)
             if page_view.empty:
                 hidden = gr.Button(visible=False)
-                return (handlers.welcome(), handlers.status_line(), [], page_view.to_state(),
-                        "", page_view.k, hidden)  # fmt: skip
+                return (*handlers.opening(), [], page_view.to_state(), "", page_view.k, hidden)
             return render(page_view)
 
         clear_like.click(stop_liking, [view], outputs, **searching)
@@ -361,8 +366,7 @@ def build_app(
             page_view = view_from_url(query_string)
             if page_view.empty:  # a plain visit: what was shared lately (fresh each visit),
                 # and the status line read again (the GIFs are counted in the background)
-                return (handlers.welcome(), handlers.status_line(),
-                        *(gr.skip() for _ in outputs[2:]))  # fmt: skip
+                return (*handlers.opening(), *(gr.skip() for _ in outputs[2:]))
             return render(page_view, push=False)
 
         app.load(open_page, None, outputs, **searching)

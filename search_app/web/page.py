@@ -192,9 +192,19 @@ class SearchHandlers:
             self.fill_command,
         )
 
-    def welcome(self) -> str:
-        """The page before any search: the GIFs shared most recently, when there are any."""
-        notice = self.empty_notice()
+    def opening(self) -> tuple[str, str]:
+        """The page before any search (welcome) and its status line, from one read of the
+        collection's stats (each reads them again only to say why that read failed)."""
+        try:
+            stats = self.engine.stats(wait=False)
+        except GifSearchError:
+            stats = None
+        return self.welcome(stats), self.status_line(stats=stats)
+
+    def welcome(self, stats: CollectionStats | None = None) -> str:
+        """The page before any search: the GIFs shared most recently, when there are any
+        (stats: the collection's, when the caller has just read them)."""
+        notice = self.empty_notice(stats)
         if notice:
             return notice
         recent = [hit_of(gif).to_dict() for gif in self.engine.recent_shares(RECENT_GIFS)]
@@ -248,6 +258,7 @@ class SearchHandlers:
             )
             return message, self.status_line(), [], replace(view, shown=0).to_state()
         loaded = list(loaded or [])
+        stats = None  # read once; a failure after it keeps them for the status line
         try:
             stats = self.engine.stats(wait=False)  # once per search; GIFs counted in the background
             notice = self.empty_notice(stats)
@@ -263,11 +274,11 @@ class SearchHandlers:
             notice = render_notice(
                 "Type a sentence first", "Describe what happens in the GIF, e.g. “a dog runs”."
             )
-            return notice, self.status_line(), [], view.to_state()
+            return notice, self.status_line(stats=stats), [], view.to_state()
         except GifSearchError as exc:
             return (
                 render_notice("Could not search", client_message(exc)),
-                self.status_line(),
+                self.status_line(stats=stats),
                 [],
                 (view.to_state()),
             )

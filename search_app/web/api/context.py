@@ -135,12 +135,15 @@ class ApiContext:
             raise ApiError(403, "the API key is not valid")
 
     def files(self, hits: Sequence[SearchHit | StoredGif]) -> dict[str, GifFile]:
-        """The files of the folder GIFs among hits (web GIFs have none), by GIF id."""
-        local = [hit.gif_id for hit in hits if hit.url.startswith("file:")]
+        """The files of the folder GIFs among hits (web GIFs have none), by GIF id. A
+        stored GIF carries its path; a search hit's GIF is looked up for it."""
+        local = [hit for hit in hits if hit.url.startswith("file:")]
         if not local:
             return {}
+        stored = [hit for hit in local if isinstance(hit, StoredGif)]
+        asked = [hit.gif_id for hit in local if not isinstance(hit, StoredGif)]
         found = {}
-        for gif in self.engine.gifs(local):
+        for gif in stored + (self.engine.gifs(asked) if asked else []):
             file = self.media.file(gif)
             if file is not None:
                 found[gif.gif_id] = file

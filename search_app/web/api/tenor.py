@@ -140,7 +140,7 @@ def category_tag(
 ) -> dict[str, str]:
     """A category in Tenor's shape: its search term, the search that shows it, its GIF's
     small rendition ("" when the GIF is gone) and its name as Tenor writes it (#name)."""
-    image = media_of(hit_of(gif), base, files.get(gif.gif_id)).small_url if gif else ""
+    image = media_of(gif, base, files.get(gif.gif_id)).small_url if gif else ""
     return {
         "searchterm": category.search_term,
         "path": f"{PREFIX}/search?{urlencode({'q': category.search_term})}",

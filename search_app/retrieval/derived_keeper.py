@@ -60,14 +60,16 @@ PAST_SEARCHES = 1_000  # the past searches completion looks through, most often 
 PAST_FRESH_S = 2.0  # read again at most this often (a keystroke must not wait on SQLite)
 
 
-def build_in_child(settings: Settings, out: Path, error: Path) -> None:
-    """Build the collection's derived data and write it to out (a separate process's
-    entry point); an expected failure's one line goes to error."""
+def build_in_child(settings: Settings, out: Path, error: Path, signature: str) -> None:
+    """Build the collection's derived data, of the rows signature names (read by the
+    parent just before), and write it to out (a separate process's entry point); an
+    expected failure's one line goes to error."""
     with contextlib.suppress(OSError):  # a lower priority is a courtesy, not a need
         os.nice(CHILD_NICENESS)
     try:
         store = GifStore(settings)
-        derived = build_derived(store, lazy_embedding(settings, store.require_binding().model))
+        embed = lazy_embedding(settings, store.require_binding().model)
+        derived = build_derived(store, embed, signature)
         save_derived(out, derived)
     except (GifSearchError, OSError) as exc:
         error.write_text(first_line(exc)[:MAX_ERROR_CHARS], encoding="utf-8")
@@ -203,15 +205,17 @@ class DerivedKeeper:
             if waited < self.settle_s:
                 self._retry_at = time.monotonic() + self.settle_s - waited
                 return
-            self._build(store.settings)
+            self._build(store.settings, signature)
         except Exception as exc:  # a background job reports in one line, never a traceback
             self._fail(first_line(exc))
 
-    def _build(self, settings: Settings) -> None:
+    def _build(self, settings: Settings, signature: str) -> None:
         with tempfile.TemporaryDirectory(prefix="gifsearch-derived-") as folder:
             out, error = Path(folder) / "derived.json", Path(folder) / "error.txt"
             context = multiprocessing.get_context("spawn")  # no copy of this process's threads
-            child = context.Process(target=build_in_child, args=(settings, out, error), daemon=True)
+            child = context.Process(
+                target=build_in_child, args=(settings, out, error, signature), daemon=True
+            )
             child.start()
             child.join(BUILD_DEADLINE_S)
             if child.is_alive():

@@ -51,6 +51,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
+from measure import RESULT_PREFIX, percentiles_ms  # noqa: E402
 
 from search_app.settings import Settings  # noqa: E402
 
@@ -61,7 +62,6 @@ COPY_NOISE = 0.013  # per dimension: |noise| ~ 0.25, cosine to the original ~0.9
 WRITE_CHUNK_ROWS = 5_000
 PAST_SEARCHES = 100
 K = 10
-RESULT_PREFIX = "RESULT "
 
 
 def log(message: str) -> None:
@@ -166,10 +166,7 @@ def walk_worker(task: dict) -> dict:
     from search_app.retrieval.sample import content_signature, read_sample
     from search_app.store.client import GifStore
 
-    fields = task["settings"]
-    store = GifStore(
-        Settings(**{k: Path(v) if k.endswith("_dir") else v for k, v in fields.items()})
-    )
+    store = GifStore(task_settings(task))
     marks: dict[str, float] = {}
 
     def progress(total: int, label: str) -> Callable[[int], None]:
@@ -203,22 +200,9 @@ def prefixes_and_past(count: int) -> tuple[list[str], list[tuple[str, int, float
     return prefixes, past
 
 
-def percentiles_ms(samples: list[float]) -> dict[str, float]:
-    """p50 and p99 of samples (seconds), in milliseconds."""
-    values = np.array(samples) * 1000.0
-    return {"p50_ms": float(np.percentile(values, 50)), "p99_ms": float(np.percentile(values, 99))}
-
-
-def others_busy() -> float:
-    """CPU seconds every process on the machine has used since boot (/proc/stat)."""
-    from measure import machine_busy_seconds
-
-    return machine_busy_seconds()
-
-
 def worker(task: dict) -> dict:
     """Measure one collection (see the module); run in a process of its own."""
-    from measure import cpu_seconds, peak_rss_mb
+    from measure import cpu_seconds, machine_busy_seconds, others_share, peak_rss_mb
 
     from search_app.embedders.query_embedder import (
         ensure_query_embedder,
@@ -230,9 +214,7 @@ def worker(task: dict) -> dict:
     from search_app.store.client import GifStore
     from search_app.store.usage import PastSearch
 
-    settings = Settings(
-        **{k: Path(v) if k.endswith("_dir") else v for k, v in task["settings"].items()}
-    )
+    settings = task_settings(task)
     store = GifStore(settings)
     model = store.require_binding().model
     started = time.perf_counter()
@@ -246,12 +228,12 @@ def worker(task: dict) -> dict:
         marks[label] = time.perf_counter()  # "sample rows" begins when the id walk ends
         return lambda n: None
 
-    busy, cpu, started = others_busy(), cpu_seconds(), time.perf_counter()
+    busy, cpu, started = machine_busy_seconds(), cpu_seconds(), time.perf_counter()
     derived = build_derived(store, embedder.embed_texts, progress=progress)
     build_s = time.perf_counter() - started
     own_cpu = cpu_seconds() - cpu
     id_walk_s = marks.get("sample rows", started) - marks.get("sample ids", started)
-    others_share = max(0.0, (others_busy() - busy - own_cpu) / ((os.cpu_count() or 1) * build_s))
+    others = others_share(busy, own_cpu, build_s)
     build_rss = peak_rss_mb()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "gifs.json"
@@ -294,7 +276,7 @@ def worker(task: dict) -> dict:
         "id_walk_s": id_walk_s,
         "stages_s": derived.stages,
         "categories_s": sum(derived.stages.get(s, 0.0) for s in ("sample", "words", "categories")),
-        "others_cpu_share": others_share,
+        "others_cpu_share": others,
         "rss_before_build_mib": rss_before,
         "peak_rss_mib": build_rss,
         "file_bytes": file_bytes,

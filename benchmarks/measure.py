@@ -77,6 +77,13 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def others_share(busy_before: float, own_cpu_s: float, wall_s: float) -> float:
+    """The share of the machine's cores that other processes kept busy over wall_s, from
+    machine_busy_seconds() read before and the CPU seconds the measured work used."""
+    others = machine_busy_seconds() - busy_before - own_cpu_s
+    return max(0.0, others) / (wall_s * (os.cpu_count() or 1))
+
+
 def thread_cpu_seconds() -> Counter[str]:
     """Return this process's CPU seconds by thread name (Linux's /proc/self/task; empty
     elsewhere). Chroma's SQLite work runs on threads named sqlx-sqlite-worker."""
@@ -436,13 +443,11 @@ def main(argv: list[str]) -> int:
         started = time.perf_counter()
         result = TASKS[task["kind"]](task, progress)
         wall = time.perf_counter() - started
-        others = machine_busy_seconds() - busy_before - (cpu_seconds() - cpu_before)
         result.update(
             task=task,
             wall_seconds=wall,
             peak_rss_mb=peak_rss_mb(),
-            # the share of the machine's cores other processes kept busy during the task
-            others_cpu_share=max(0.0, others) / (wall * (os.cpu_count() or 1)),
+            others_cpu_share=others_share(busy_before, cpu_seconds() - cpu_before, wall),
         )
         print(RESULT_PREFIX + json.dumps(result), flush=True)
     return 0

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bench  # a sibling script: benchmarks/ is on sys.path
-from measure import machine_busy_seconds
+from measure import machine_busy_seconds, others_share
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "minilm"
@@ -119,12 +119,6 @@ def code_commit() -> str:
         return done.stdout.strip()
 
     return git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain") else "")
-
-
-def others_share(busy_before: float, own_cpu_s: float, wall_s: float) -> float:
-    """The share of the machine's cores that other processes kept busy over wall_s."""
-    others = machine_busy_seconds() - busy_before - own_cpu_s
-    return max(0.0, others) / (wall_s * (os.cpu_count() or 1))
 
 
 def write_source(size: SizeDir) -> None:

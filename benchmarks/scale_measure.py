@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from measure import cpu_seconds, machine_busy_seconds, peak_rss_mb, percentiles_ms
+from measure import cpu_seconds, machine_busy_seconds, others_share, peak_rss_mb, percentiles_ms
 
 DIMENSION_BYTES = 4  # float32
 EXPORT_PAGE_ROWS = 5_000
@@ -286,10 +286,9 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     result = TASKS[task["kind"]](task)
     wall = time.perf_counter() - started
-    others = machine_busy_seconds() - busy - (cpu_seconds() - own)
     result.setdefault("peak_rss_mib", peak_rss_mb())
     result["task_wall_s"] = wall
-    result.setdefault("others_cpu_share", max(0.0, others) / (wall * (os.cpu_count() or 1)))
+    result.setdefault("others_cpu_share", others_share(busy, cpu_seconds() - own, wall))
     print("RESULT " + json.dumps(result), flush=True)
     return 0
 

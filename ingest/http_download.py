@@ -34,6 +34,7 @@ from search_app.errors import ConfigError, first_line
 from search_app.settings import MAX_DOWNLOAD_DEADLINE_S, MAX_NETWORK_TIMEOUT_S
 
 WEB_SCHEMES = ("http", "https")
+PRIVATE_ADDRESS = "private_address"  # a loopback or private address, not allowed (reach.py)
 READ_CHUNK_BYTES = 64 * 1024
 DOWNLOAD_FAILURES = (
     "bad_url",  # not an absolute http(s) URL
@@ -43,7 +44,7 @@ DOWNLOAD_FAILURES = (
     "http_error",  # an HTTP error status
     "network_error",  # DNS, refused connection, reset, TLS, a cut or broken response
     "bad_encoding",  # a Content-Encoding not offered, stacked ones, or a damaged stream
-    "private_address",  # a loopback or private address, not allowed (ingest/reach.py)
+    PRIVATE_ADDRESS,
 )
 # Failures of the network on our side, not of what was asked for: a link check keeps the
 # GIF's status, a source download falls back to the bundled sample.
@@ -161,7 +162,7 @@ class Transfer:
                 problem = peer_problem(sock, self.allow_private)
                 if problem:
                     _shut_down(sock)
-                    raise DownloadError("private_address", problem, reached=True)
+                    raise DownloadError(PRIVATE_ADDRESS, problem, reached=True)
                 self.watch(sock)
 
     def watch(self, sock: socket.socket) -> None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from ingest.gif_fetch import GIF_HEADER_BYTES, check_gif_type, check_signature, gif_size
 from ingest.http_download import (
+    PRIVATE_ADDRESS,
     UNREACHED_FAILURES,
     Cancel,
     DownloadError,
@@ -53,7 +54,6 @@ DAY_S = 24 * HOUR_S
 # minutes to check; a GIF that dies in between still shows as a placeholder tile.
 DEFAULT_RECHECK_AFTER_S = 7 * DAY_S
 MAX_RECHECK_AFTER_DAYS = 3_650  # ten years: a longer age means never, and overflows a clock
-PRIVATE_ADDRESS = "private_address"
 # Not the GIF's fault (our network, or our own reach policy): its status is kept.
 UNREACHED_REASONS = (*UNREACHED_FAILURES, PRIVATE_ADDRESS)
 DEAD_REASONS = ("http_error", "not_gif", "bad_redirect", "too_large", "bad_url", "bad_encoding")

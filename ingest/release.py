@@ -75,10 +75,18 @@ def fetch_url(
     192.168.1.5) may reach such addresses without allow_private (ingest/reach.py).
     """
     target = cache_dir / "downloads" / hashlib.sha256(url.encode()).hexdigest()[:16]
-    allow_private = allow_private or names_private_host(url)
-    limits = DownloadLimits(timeout_s, deadline_s, MAX_SOURCE_BYTES, allow_private=allow_private)
+    limits = source_limits(url, timeout_s, deadline_s, allow_private)
     download(url, target, limits, progress=progress)
     return Fetched(path=target, label=url)
+
+
+def source_limits(
+    url: str, timeout_s: float, deadline_s: float, allow_private: bool
+) -> DownloadLimits:
+    """The limits of a source download: MAX_SOURCE_BYTES, and private addresses allowed
+    when asked or when the URL names such a host as written (the user typed it)."""
+    private = allow_private or names_private_host(url)
+    return DownloadLimits(timeout_s, deadline_s, MAX_SOURCE_BYTES, allow_private=private)
 
 
 def fetch_tgif(
@@ -95,8 +103,7 @@ def fetch_tgif(
     if cached.is_file():
         return Fetched(path=cached, label=TGIF_SOURCE)
     try:
-        private = allow_private or names_private_host(url)  # a release mirror on this network
-        limits = DownloadLimits(timeout_s, deadline_s, MAX_SOURCE_BYTES, allow_private=private)
+        limits = source_limits(url, timeout_s, deadline_s, allow_private)  # a mirror may be local
         download(url, cached, limits, expected_blob_sha1=blob_sha1, progress=progress)
     except (NetworkUnavailableError, IntegrityError) as exc:
         return Fetched(

@@ -82,3 +82,10 @@ def encoded_route(body: bytes, content_encoding: str, content_type: str = "image
             return  # the client stopped reading, as it should
 
     return route
+
+
+def no_location(handler: BaseHTTPRequestHandler) -> None:
+    """A redirect that says nowhere to go."""
+    handler.send_response(302)
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()

@@ -41,6 +41,7 @@ from tests.hostile_http import (
     bomb_body,
     encode,
     encoded_route,
+    no_location,
     zstd_body,
 )
 from tests.local_http import Route, serve_handlers
@@ -50,12 +51,6 @@ LIMITS = DownloadLimits(timeout_s=2.0, deadline_s=10.0, allow_private=True)
 SINGLE = [name for name, (header, _) in BOMBS.items() if "," not in header]
 STACKED = [name for name, (header, _) in BOMBS.items() if "," in header]
 SOURCE_CAP = 1024 * 1024  # a source download's cap in these tests (the real one is 1 GiB)
-
-
-def no_location(handler) -> None:
-    handler.send_response(302)
-    handler.send_header("Content-Length", "0")
-    handler.end_headers()
 
 
 def bomb_route(name: str, prefix: bytes = b"") -> Route:

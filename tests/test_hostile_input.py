@@ -171,13 +171,6 @@ def lying_length_route(handler) -> None:
     handler.wfile.write((b"https://x.test/l.gif\ta lie .\n" * 20)[:412])
 
 
-def no_location_route(handler) -> None:
-    """A redirect that says nowhere to go."""
-    handler.send_response(302)
-    handler.send_header("Content-Length", "0")
-    handler.end_headers()
-
-
 def redirect_route(location: str) -> Callable:
     def route(handler) -> None:
         handler.send_response(302)
@@ -336,7 +329,7 @@ HOSTILE = {
 @pytest.fixture(scope="module")
 def hostile_server() -> Iterator[str]:
     """Routes that misbehave: a trickle, a lying length, redirects to ftp and to itself."""
-    from tests.hostile_http import bomb_body, encoded_route, zstd_body
+    from tests.hostile_http import bomb_body, encoded_route, no_location, zstd_body
     from tests.local_http import serve_handlers
 
     routes = {
@@ -344,7 +337,7 @@ def hostile_server() -> Iterator[str]:
         "/lying.tsv": lying_length_route,
         "/to-ftp.tsv": redirect_route("ftp://127.0.0.1:1/rows.tsv"),
         "/loop.tsv": redirect_route("/loop.tsv"),
-        "/no-location.tsv": no_location_route,
+        "/no-location.tsv": no_location,
         "/zstd.tsv": encoded_route(zstd_body(), "zstd", "text/tab-separated-values"),
     }
     for name in ("br", "gzip-gzip"):

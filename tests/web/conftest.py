@@ -17,6 +17,7 @@ from search_app.retrieval.derived_keeper import keeper_for
 from search_app.retrieval.engine import SearchEngine
 from search_app.settings import Settings
 from search_app.web.api.keys import ApiKeys
+from search_app.web.page import SearchHandlers
 from search_app.web.server import RunningServer
 from tests.chroma_server import free_port
 from tests.conftest import SAMPLE_LINES, write_tsv
@@ -122,6 +123,12 @@ def web_settings(tmp_path_factory: pytest.TempPathFactory, cached_loader: Callab
 def web_engine(web_settings: Settings, cached_loader: Callable) -> SearchEngine:
     """A SearchEngine over the web store, with the session's MiniLM."""
     return SearchEngine.open(web_settings, cached_loader)
+
+
+@pytest.fixture(scope="module")
+def handlers(web_engine: SearchEngine) -> SearchHandlers:
+    """The page's handlers over the web engine."""
+    return SearchHandlers(web_engine)
 
 
 API_KEY = "test-key-" + "0123456789abcdef"  # the key of keyed_app

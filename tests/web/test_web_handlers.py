@@ -19,11 +19,6 @@ from search_app.web.app import guarded, ingest_command
 from search_app.web.page import PageView, SearchHandlers
 
 
-@pytest.fixture(scope="module")
-def handlers(web_engine: SearchEngine) -> SearchHandlers:
-    return SearchHandlers(web_engine)
-
-
 def search(handlers: SearchHandlers, q: str, k: float) -> tuple[str, str, list]:
     html, status, hits, _ = handlers.show(PageView(q=q, k=k))  # type: ignore[arg-type]  # k comes as gradio's float
     return html, status, hits

@@ -25,12 +25,6 @@ from search_app.web.page import (
     view_from_url,
 )
 
-
-@pytest.fixture(scope="module")
-def handlers(web_engine: SearchEngine) -> SearchHandlers:
-    return SearchHandlers(web_engine)
-
-
 # (API arguments, the words its one-line error holds)
 API_VALUES: dict[str, tuple[dict[str, Any], str]] = {
     "k-infinity": ({"k": float("inf")}, "k must be a whole number from 1 to 50, not inf"),

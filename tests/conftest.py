@@ -124,3 +124,15 @@ def write_tsv(path: Path, lines: list[str]) -> Path:
     """Write lines (each ending in a newline) to path and return it."""
     path.write_text("".join(lines), encoding="utf-8")
     return path
+
+
+def filled_settings(root: Path, lines: list[str], loader: Callable) -> Settings:
+    """Settings for an embedded store under root, filled by run_ingest with lines."""
+    from ingest.job import IngestOptions, run_ingest
+
+    settings = Settings(
+        store_dir=root / "store", cache_dir=root / "cache", model="minilm", device="cpu"
+    )
+    source = write_tsv(root / "rows.tsv", lines)
+    run_ingest(IngestOptions(source=str(source), limit=None), settings, loader=loader)
+    return settings

@@ -21,7 +21,7 @@ from search_app.retrieval.engine import SearchEngine
 from search_app.retrieval.request import SearchRequest
 from search_app.settings import Settings
 from search_app.store.client import GifStore
-from tests.conftest import SAMPLE_LINES, write_tsv
+from tests.conftest import SAMPLE_LINES, filled_settings, write_tsv
 
 QUERIES = ("a dog runs on the beach", "a man plays the guitar", "two girls are dancing")
 
@@ -29,11 +29,7 @@ QUERIES = ("a dog runs on the beach", "a man plays the guitar", "two girls are d
 @pytest.fixture(scope="module")
 def store_settings(tmp_path_factory: pytest.TempPathFactory, cached_loader: Callable) -> Settings:
     """An embedded store of 600 real sample rows (several descriptions per GIF)."""
-    root = tmp_path_factory.mktemp("catalog")
-    settings = Settings(store_dir=root / "store", cache_dir=root / "cache", model="minilm")
-    source = write_tsv(root / "gifs.tsv", SAMPLE_LINES[:600])
-    run_ingest(IngestOptions(source=str(source), limit=None), settings, loader=cached_loader)
-    return settings
+    return filled_settings(tmp_path_factory.mktemp("catalog"), SAMPLE_LINES[:600], cached_loader)
 
 
 def gated(pages: Callable[[], Iterator[RowPage]], gate: threading.Event) -> Callable:

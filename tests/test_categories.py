@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.job import IngestOptions, run_ingest
 from search_app.embedders.sbert import Embedder
 from search_app.records import LinkState, LinkStatus, RowKind
 from search_app.retrieval.categories import (
@@ -24,18 +23,14 @@ from search_app.retrieval.phrases import STOP_WORDS, plain_form, tokens
 from search_app.retrieval.sample import read_sample
 from search_app.settings import Settings
 from search_app.store.client import GifStore
-from tests.conftest import SAMPLE_LINES, write_tsv
+from tests.conftest import SAMPLE_LINES, filled_settings
 
 ROWS = SAMPLE_LINES[:500]
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, cached_loader: Callable) -> GifStore:
-    root = tmp_path_factory.mktemp("categories")
-    settings = Settings(store_dir=root / "store", cache_dir=root / "cache", model="minilm")
-    run_ingest(IngestOptions(str(write_tsv(root / "gifs.tsv", ROWS)), limit=None), settings,
-               loader=cached_loader)  # fmt: skip
-    return GifStore(settings)
+    return GifStore(filled_settings(tmp_path_factory.mktemp("categories"), ROWS, cached_loader))
 
 
 def copy_in_reverse(store: GifStore, settings: Settings) -> GifStore:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from ingest.job import IngestOptions, run_ingest
 from search_app.embedders.sbert import Embedder
 from search_app.errors import ConfigError, EmptyQueryError, QueryTooLongError
 from search_app.retrieval.completion import MAX_COMPLETIONS, Completer
@@ -21,10 +20,9 @@ from search_app.retrieval.phrases import (
     plain_form,
     tokens,
 )
-from search_app.settings import Settings
 from search_app.store.client import GifStore
 from search_app.store.usage import PastSearch
-from tests.conftest import SAMPLE_LINES, write_tsv
+from tests.conftest import SAMPLE_LINES, filled_settings
 
 POOL = "https://x.test/pool-{}.gif\ta dog jumps into a swimming pool .\n"
 ROWS = SAMPLE_LINES[:400] + [POOL.format(n) for n in range(3)]
@@ -41,10 +39,7 @@ PAST = [
 def derived(
     tmp_path_factory: pytest.TempPathFactory, cached_loader: Callable, minilm: Embedder
 ) -> Derived:
-    root = tmp_path_factory.mktemp("completion")
-    settings = Settings(store_dir=root / "store", cache_dir=root / "cache", model="minilm")
-    run_ingest(IngestOptions(str(write_tsv(root / "gifs.tsv", ROWS)), limit=None), settings,
-               loader=cached_loader)  # fmt: skip
+    settings = filled_settings(tmp_path_factory.mktemp("completion"), ROWS, cached_loader)
     return build_derived(GifStore(settings), minilm.embed_texts)
 
 

@@ -36,7 +36,7 @@ from search_app.settings import Settings
 from search_app.store.binding import ModelBinding
 from search_app.store.client import GifStore
 from search_app.store.usage import PastSearch
-from tests.conftest import BACKENDS, SAMPLE_LINES, backend_settings, write_tsv
+from tests.conftest import BACKENDS, SAMPLE_LINES, backend_settings, filled_settings, write_tsv
 from tests.frames.conftest import tiny_clip_settings, write_gif_folder
 
 FIRST = SAMPLE_LINES[:150]
@@ -135,10 +135,7 @@ BAD_FILES: dict[str, Callable[[Path, dict], None]] = {
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory, cached_loader: Callable) -> Settings:
     """An embedded store holding 150 real rows, shared by tests that leave it as it was."""
-    root = tmp_path_factory.mktemp("derived")
-    settings = Settings(store_dir=root / "store", cache_dir=root / "cache", model="minilm")
-    ingest(settings, FIRST, cached_loader)
-    return settings
+    return filled_settings(tmp_path_factory.mktemp("derived"), FIRST, cached_loader)
 
 
 @pytest.mark.parametrize("damage", sorted(BAD_FILES), ids=sorted(BAD_FILES))

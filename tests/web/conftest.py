@@ -11,7 +11,6 @@ import httpx
 import pytest
 from PIL import Image
 
-from ingest.job import IngestOptions, run_ingest
 from search_app.embedders.sbert import Embedder
 from search_app.retrieval.derived_keeper import keeper_for
 from search_app.retrieval.engine import SearchEngine
@@ -20,7 +19,7 @@ from search_app.web.api.keys import ApiKeys
 from search_app.web.page import SearchHandlers
 from search_app.web.server import RunningServer
 from tests.chroma_server import free_port
-from tests.conftest import SAMPLE_LINES, write_tsv
+from tests.conftest import SAMPLE_LINES, filled_settings
 from tests.local_http import body_route, serve_handlers, serve_routes
 
 CHROMIUM = "/usr/bin/chromium"
@@ -52,16 +51,6 @@ def pick_web_lines() -> list[str]:
     multi = [rows for rows in by_url.values() if len(rows) > 1][:MULTI_DESCRIPTION_GIFS]
     single = [rows for rows in by_url.values() if len(rows) == 1][:SINGLE_DESCRIPTION_GIFS]
     return [line for rows in multi + single for line in rows]
-
-
-def filled_settings(root: Path, lines: list[str], loader: Callable) -> Settings:
-    """Settings for a store under root, filled by run_ingest with lines."""
-    settings = Settings(
-        store_dir=root / "store", cache_dir=root / "cache", model="minilm", device="cpu"
-    )
-    source = write_tsv(root / "rows.tsv", lines)
-    run_ingest(IngestOptions(source=str(source), limit=None), settings, loader=loader)
-    return settings
 
 
 @dataclass(frozen=True)

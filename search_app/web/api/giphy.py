@@ -98,29 +98,27 @@ def gif_object(gif: SearchHit | StoredGif, base: str, file: GifFile | None) -> d
     }
 
 
+def pagination(count: int, offset: int, has_more: bool = False) -> dict[str, int]:
+    """GIPHY's pagination of a page of count items from offset. total_count is exact on
+    the last page; before it, one more than this page reaches (a ranked search has no
+    fixed count), so a client pages on."""
+    reached = offset + count
+    return {"total_count": reached + 1 if has_more else reached, "count": count, "offset": offset}
+
+
 def page_of(
     gifs: list[Any], offset: int, has_more: bool, base: str, ctx: ApiContext
 ) -> dict[str, Any]:
-    """A page in GIPHY's shape. total_count is exact on the last page; before it, one more
-    than this page reaches (a ranked search has no fixed count), so a client pages on."""
+    """A page of GIFs in GIPHY's shape."""
     files = ctx.files(gifs)
     data = [gif_object(gif, base, files.get(gif.gif_id)) for gif in gifs]
-    reached = offset + len(data)
-    return {
-        "data": data,
-        "pagination": {
-            "total_count": reached + 1 if has_more else reached,
-            "count": len(data),
-            "offset": offset,
-        },
-        "meta": meta(),
-    }
+    return {"data": data, "pagination": pagination(len(data), offset, has_more), "meta": meta()}
 
 
 def names_page(names: list[str], offset: int) -> dict[str, Any]:
     """Search terms in GIPHY's shape (data of names, pagination, meta)."""
-    pagination = {"total_count": offset + len(names), "count": len(names), "offset": offset}
-    return {"data": [{"name": name} for name in names], "pagination": pagination, "meta": meta()}
+    data = [{"name": name} for name in names]
+    return {"data": data, "pagination": pagination(len(names), offset), "meta": meta()}
 
 
 def build_giphy(context: ApiContext) -> FastAPI:
@@ -193,8 +191,7 @@ def build_giphy(context: ApiContext) -> FastAPI:
             }
             for category, gif in found
         ]
-        pagination = {"total_count": len(data), "count": len(data), "offset": 0}
-        return {"data": data, "pagination": pagination, "meta": meta()}
+        return {"data": data, "pagination": pagination(len(data), 0), "meta": meta()}
 
     @app.get("/gifs/search/tags")
     def search_tags(

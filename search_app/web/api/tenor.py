@@ -176,10 +176,8 @@ def build_tenor(context: ApiContext) -> FastAPI:
             shuffler.shuffle(results)
         return results
 
-    @app.get("/search")
+    @app.get("/search", dependencies=[Depends(caller)])
     def search(
-        *,
-        locale: str = Depends(caller),
         request: Request,
         q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)] = "",
         limit: int = limit_query(),
@@ -198,10 +196,8 @@ def build_tenor(context: ApiContext) -> FastAPI:
         results = answer(list(hits), request, media_filter, random)
         return {"results": results, "next": str(offset + limit) if hits.has_more else ""}
 
-    @app.get("/featured")
+    @app.get("/featured", dependencies=[Depends(caller)])
     def featured(
-        *,
-        locale: str = Depends(caller),
         request: Request,
         limit: int = limit_query(),
         pos: str = pos_query(),
@@ -217,10 +213,8 @@ def build_tenor(context: ApiContext) -> FastAPI:
         results = answer(list(hits), request, media_filter, False)
         return {"results": results, "next": str(offset + limit) if hits.has_more else ""}
 
-    @app.get("/registershare")
+    @app.get("/registershare", dependencies=[Depends(caller)])
     def registershare(
-        *,
-        locale: str = Depends(caller),
         request: Request,
         id: Annotated[str, Query(max_length=64)],
         q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)] = "",

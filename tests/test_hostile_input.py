@@ -203,6 +203,10 @@ def search_args(settings: Settings, query: str, *more: str) -> list[str]:
     return ["search", query, "--store", str(settings.store_dir), *more]
 
 
+def links_args(settings: Settings, *more: str) -> list[str]:
+    return ["check-links", "--store", str(settings.store_dir), *more]
+
+
 def fifo(tmp: Path) -> str:
     path = tmp / "rows.tsv"
     os.mkfifo(path)  # no writer: opening it would block forever
@@ -270,24 +274,24 @@ HOSTILE = {
         2, ("argument --like: not allowed with argument --image",)),
     # 11: infinite, not-a-number and huge numbers, in variables and flags
     "timeout-inf": Case(
-        lambda s, t, u: ["check-links", "--store", str(s.store_dir)], 1,
+        lambda s, t, u: links_args(s), 1,
         ("GIFSEARCH_NETWORK_TIMEOUT_S='inf' is not a finite number",),
         env=(("GIFSEARCH_NETWORK_TIMEOUT_S", "inf"),)),
     "timeout-minus-inf": Case(
-        lambda s, t, u: ["check-links", "--store", str(s.store_dir)], 1,
+        lambda s, t, u: links_args(s), 1,
         ("GIFSEARCH_NETWORK_TIMEOUT_S='-inf' is not a finite number",),
         env=(("GIFSEARCH_NETWORK_TIMEOUT_S", "-inf"),)),
     "timeout-nan": Case(
-        lambda s, t, u: ["check-links", "--store", str(s.store_dir)], 1,
+        lambda s, t, u: links_args(s), 1,
         ("GIFSEARCH_NETWORK_TIMEOUT_S='nan' is not a finite number",),
         env=(("GIFSEARCH_NETWORK_TIMEOUT_S", "nan"),)),
     "timeout-1e308": Case(
-        lambda s, t, u: ["check-links", "--store", str(s.store_dir)], 1,
+        lambda s, t, u: links_args(s), 1,
         ("network timeout 1e+308 must be 3,600 s at most",),
         env=(("GIFSEARCH_NETWORK_TIMEOUT_S", "1e308"),)),
     "timeout-flag-1e308": Case(
-        lambda s, t, u: ["check-links", "--store", str(s.store_dir), "--network-timeout",
-                         "1e308"], 2, ("'1e308' must be 3,600 s at most",)),
+        lambda s, t, u: links_args(s, "--network-timeout", "1e308"), 2,
+        ("'1e308' must be 3,600 s at most",)),
     "deadline-inf": Case(
         lambda s, t, u: ingest_args(s, f"{u}/lying.tsv"), 1,
         ("GIFSEARCH_DOWNLOAD_DEADLINE_S='inf' is not a finite number",),
@@ -297,11 +301,11 @@ HOSTILE = {
         ("download deadline 1e+300 must be 86,400 s at most",),
         env=(("GIFSEARCH_DOWNLOAD_DEADLINE_S", "1e300"),)),
     "recheck-after-310-digits": Case(
-        lambda s, t, u: ["check-links", "--store", str(s.store_dir), "--recheck-after",
-                         "1" * 310], 2, ("is too long an age", "at most 3,650 days")),
+        lambda s, t, u: links_args(s, "--recheck-after", "1" * 310), 2,
+        ("is too long an age", "at most 3,650 days")),
     "recheck-after-1e400h": Case(
-        lambda s, t, u: ["check-links", "--store", str(s.store_dir), "--recheck-after",
-                         "1" + "0" * 400 + "h"], 2, ("is too long an age",)),
+        lambda s, t, u: links_args(s, "--recheck-after", "1" + "0" * 400 + "h"), 2,
+        ("is too long an age",)),
     "seed-20-digits": Case(
         lambda s, t, u: ingest_args(s, f"{u}/lying.tsv", "--seed", "9" * 20), 2,
         ("seed", "is not from -2**63 to 2**63-1")),

@@ -135,3 +135,38 @@ def test_a_second_ctrl_c_ends_the_process_at_once() -> None:
     assert process.stderr is not None
     assert process.stderr.read() == "gifsearch: interrupted again: stopped at once\n"
     assert ended_after < 5  # not the cleanup's 120 s
+
+
+ENDING_WITH_A_DAEMON_THREAD = """
+import atexit, sys, tempfile, threading, time
+from pathlib import Path
+from gifsearch.cli import end_program
+folder = tempfile.TemporaryDirectory(prefix="gifsearch-ending-")  # removed at exit
+print(folder.name)
+atexit.register(lambda: print("exit handlers ran"))
+if sys.argv[1] == "busy":  # a background read still running, as the catalog's may be
+    threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+print("done", end="")  # unflushed: the end flushes it
+end_program(7)
+print(" and returned")
+sys.exit(8)
+"""
+
+
+@pytest.mark.parametrize("busy", [True, False], ids=["daemon-thread", "none"])
+def test_a_program_with_a_daemon_thread_left_ends_without_teardown_but_with_its_exit_handlers(
+    busy: bool,
+) -> None:
+    """serve stopped by Ctrl+C while its catalog was read in the background crashed with
+    SIGSEGV in the interpreter's teardown: end_program ends such a program after running
+    the exit handlers, with the command's code; with no daemon thread it returns."""
+    done = subprocess.run(
+        [sys.executable, "-c", ENDING_WITH_A_DAEMON_THREAD, "busy" if busy else "idle"],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    folder, rest = done.stdout.split("\n", 1)
+    if busy:
+        assert (done.returncode, rest) == (7, "doneexit handlers ran\n"), done.stderr
+    else:
+        assert (done.returncode, rest) == (8, "done and returned\nexit handlers ran\n")
+    assert not Path(folder).exists()  # the temporary folder's finalizer ran either way
